@@ -1,0 +1,80 @@
+// Package channels defines the one small interface every delivery channel (sms, fax,
+// voice, command, sip) implements, and the message a channel is asked to deliver.
+//
+// A channel that produces files does not write them where Asterisk looks: it returns
+// them as Artefacts. The router stages them, records the message's fate in the
+// journal, and only then renames them into place, so a crash can neither lose a
+// delivery nor repeat one.
+package channels
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+)
+
+// Message is one message as a channel sees it.
+type Message struct {
+	ID        string
+	From, To  string    // sender and recipient numbers, already validated
+	Text      string    // valid UTF-8
+	Received  time.Time // when smsrouter took it
+	Sent      time.Time // the SMS Centre timestamp (scts) it arrived with; zero if none
+	Letter    byte      // the recipient's service letter
+	Extension string    // the recipient's Extension from the directory, e.g. PJSIP/1000
+	Attempt   int       // 1 for the first try
+	// Validity is when the message expires; channels use it to bound their own retries.
+	Validity time.Time
+}
+
+// Artefact is a file the channel wants placed in Dir under Name.
+type Artefact struct {
+	Kind      string // what it is, for the journal: "mttx", "call", "fax", "wav", "notice"…
+	Dir       string // target directory, on the same filesystem as the router's work dir
+	Name      string // file name, unique in Dir
+	Data      []byte
+	Mode      os.FileMode // 0 means 0644
+	NotBefore time.Time   // when set and in the future, the file's mtime (call files start then)
+}
+
+// Result is what a delivery produced.
+type Result struct {
+	Artefacts []Artefact
+	// Detail is journaled as JSON with the message: what was done, for the admin.
+	Detail map[string]any
+	// AfterPublish, when set, runs once the artefacts are in place.
+	AfterPublish func(ctx context.Context) error
+}
+
+// Channel delivers messages for one service letter.
+type Channel interface {
+	// Deliver prepares (or performs) the delivery of m. An error is temporary (the
+	// message is retried with backoff) unless it is marked Permanent.
+	Deliver(ctx context.Context, m Message) (Result, error)
+}
+
+// BatchStarter is implemented by channels that cache what they learn from the spool
+// for the length of one batch.
+type BatchStarter interface {
+	StartBatch()
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as a definite failure: retrying cannot help, the sender is told.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}

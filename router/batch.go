@@ -1,0 +1,410 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"smsrouter/asteriskconf/smsq"
+	"smsrouter/channels"
+)
+
+// maxSpoolFile bounds what we read of one spool file; app_sms writes a few hundred
+// bytes, so anything near this is not an SMS.
+const maxSpoolFile = 256 << 10
+
+// job is a claimed message on its way to a fate within one batch.
+type job struct {
+	*item
+	msg      *smsq.Message
+	text     string
+	received time.Time
+	validity time.Time
+
+	state     State
+	letter    byte
+	entry     Entry
+	errText   string
+	result    channels.Result
+	notice    []channels.Artefact
+	detail    map[string]any
+	settled   bool     // nothing more to do in this batch (rejected, held, already final)
+	published []string // files placed for it
+	dueAt     time.Time
+}
+
+func (j *job) outcome() Outcome {
+	o := Outcome{ID: j.claim.id, State: j.state, Error: j.errText, Files: j.published, Source: j.source}
+	if j.msg != nil {
+		o.OA, o.DA = j.msg.OA, j.msg.DA
+	}
+	if j.letter != 0 {
+		o.Letter = string(j.letter)
+	}
+	return o
+}
+
+func (j *job) record(now time.Time) Record {
+	rec := Record{ID: j.claim.id, Received: j.received, Updated: now, State: j.state,
+		Attempts: j.claim.attempts, LastError: j.errText}
+	if j.msg != nil {
+		rec.OA, rec.DA = clip(j.msg.OA, 32), clip(j.msg.DA, 32)
+	}
+	if j.letter != 0 {
+		rec.Letter = string(j.letter)
+	}
+	d := map[string]any{"source": j.source}
+	for k, v := range j.detail {
+		d[k] = v
+	}
+	if len(j.published) > 0 {
+		d["files"] = j.published
+	}
+	if b, err := json.Marshal(d); err == nil {
+		rec.Detail = string(b)
+	}
+	return rec
+}
+
+// processBatch takes claimed items to their fates. See the package doc for why the
+// steps come in this order.
+func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) {
+	now := r.now()
+	jobs := make([]*job, 0, len(items))
+	for _, it := range items {
+		jobs = append(jobs, &job{item: it})
+	}
+	for _, cs := range r.channels {
+		if bs, ok := cs.(channels.BatchStarter); ok {
+			bs.StartBatch()
+		}
+	}
+
+	// 1. Items that may have been processed before a crash: the journal decides.
+	if err := r.checkResumed(ctx, jobs); err != nil {
+		for _, j := range jobs {
+			if j.resumed && !j.settled {
+				r.deferJob(j, fmt.Errorf("journal unavailable: %w", err), now)
+			}
+		}
+	}
+
+	// 2. Read, parse, validate; hold concatenated parts.
+	for _, j := range jobs {
+		if !j.settled {
+			r.prepare(j, now)
+		}
+	}
+
+	// 3. Ask the directory about every recipient at once.
+	var active []*job
+	var numbers []string
+	for _, j := range jobs {
+		if !j.settled && j.state == "" {
+			active = append(active, j)
+			numbers = append(numbers, j.msg.DA)
+		}
+	}
+	var entries map[string]Entry
+	var lookupErr error
+	if len(active) > 0 {
+		entries, lookupErr = r.dir.LookupMany(ctx, numbers)
+	}
+
+	// 4. Dispatch by letter.
+	for _, j := range active {
+		if lookupErr != nil {
+			r.failTemporarily(j, lookupErr, now)
+			continue
+		}
+		r.dispatch(ctx, j, entries, now)
+	}
+
+	// 5. Stage everything that is to be published, then make the fates durable.
+	byID := map[string][]channels.Artefact{}
+	var order []string
+	for _, j := range jobs {
+		if j.settled || j.state == StateDeferred {
+			continue
+		}
+		arts := append(append([]channels.Artefact(nil), j.result.Artefacts...), j.notice...)
+		if len(arts) > 0 {
+			byID[j.claim.id] = arts
+			order = append(order, j.claim.id)
+		}
+	}
+	var sb *stagedBatch
+	if len(order) > 0 {
+		var err error
+		sb, err = r.stage(byID, order)
+		if err != nil {
+			for _, j := range jobs {
+				if !j.settled && j.state != StateDeferred {
+					r.deferJob(j, err, now)
+				}
+			}
+		}
+	}
+	var recs []Record
+	for _, j := range jobs {
+		if j.state != "" && (j.state != StateHeld) && !(j.settled && j.state.Final() && j.resumed && j.detail == nil) {
+			recs = append(recs, j.record(now))
+		}
+	}
+	if err := r.journal.Put(ctx, recs); err != nil {
+		// Nothing is final until the journal says so: undo and retry later.
+		sb.discard()
+		sb = nil
+		r.log.Warn("journal write failed; batch deferred", "messages", len(recs), "err", err)
+		for _, j := range jobs {
+			if !j.settled && j.state != StateDeferred {
+				j.result = channels.Result{}
+				r.deferJob(j, fmt.Errorf("journal unavailable: %w", err), now)
+			}
+		}
+	}
+
+	// 6. Publish, then let the claimed files go.
+	if sb != nil {
+		published := r.publish(sb, func(string) bool { return true })
+		for _, j := range jobs {
+			j.published = published[j.claim.id]
+		}
+	}
+	for _, j := range jobs {
+		if j.result.AfterPublish != nil && j.state == StateDelivered {
+			if err := j.result.AfterPublish(ctx); err != nil {
+				r.log.Warn("after-publish step failed", "id", j.claim.id, "err", err)
+			}
+		}
+		r.finish(j, now)
+		sum.add(j.outcome())
+	}
+}
+
+func (r *Router) checkResumed(ctx context.Context, jobs []*job) error {
+	var ids []string
+	for _, j := range jobs {
+		if j.resumed {
+			ids = append(ids, j.claim.id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	states, err := r.journal.States(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if st := states[j.claim.id]; j.resumed && st.Final() {
+			// Delivered (or settled) before a crash: never again.
+			j.state, j.settled = st, true
+			r.log.Info("already final; not delivering again", "id", j.claim.id, "state", st)
+		}
+	}
+	return nil
+}
+
+func (r *Router) prepare(j *job, now time.Time) {
+	if t, ok := idTime(j.claim.id); ok {
+		j.received = t
+	} else {
+		j.received = now
+	}
+	data, err := readCapped(j.path, maxSpoolFile)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			j.settled, j.state = true, ""
+			return
+		}
+		r.reject(j, err.Error())
+		return
+	}
+	msg, err := smsq.Parse(data, r.cfg.Location)
+	if err != nil {
+		r.reject(j, "unreadable spool file: "+err.Error())
+		return
+	}
+	j.msg = msg
+	if err := CheckNumber("recipient (da)", msg.DA); err != nil {
+		r.reject(j, err.Error())
+		return
+	}
+	if err := CheckNumber("sender (oa)", msg.OA); err != nil {
+		r.reject(j, err.Error())
+		return
+	}
+	j.text = msg.Text
+	if r.cfg.RepairUTF8 {
+		if fixed, ok := smsq.RepairDoubleDecoded(j.text); ok {
+			j.text = fixed
+		}
+	}
+	j.validity = j.received.Add(r.cfg.DefaultValidity)
+	if msg.VP > 0 {
+		j.validity = j.received.Add(time.Duration(msg.VP) * time.Minute)
+	}
+	if !j.claim.solo {
+		if _, total, _, ok := msg.Concat(); ok && total > 1 {
+			r.hold(j, now)
+			return
+		}
+	}
+	if !now.Before(j.validity) {
+		r.settleUndeliverable(j, StateExpired, "expired", "validity ended before delivery", now)
+	}
+}
+
+// readCapped reads a whole file, refusing one larger than limit.
+func readCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("spool file is %d bytes; an SMS file is at most %d", st.Size(), limit)
+	}
+	buf := make([]byte, st.Size())
+	n, err := f.Read(buf)
+	if err != nil && n != len(buf) {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+func (r *Router) reject(j *job, reason string) {
+	dst := r.quarantine(j.path, j.source, reason)
+	j.state, j.errText, j.settled = StateRejected, reason, true
+	j.detail = map[string]any{"quarantined": dst}
+	r.log.Warn("message rejected", "id", j.claim.id, "source", j.source, "reason", reason, "quarantine", dst)
+}
+
+func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry, now time.Time) {
+	e, ok := entries[j.msg.DA]
+	if !ok {
+		r.settleUndeliverable(j, StateBounced, "unknown", "unknown number", now)
+		return
+	}
+	j.entry, j.letter = e, e.Letter
+	if e.Letter == 'N' {
+		r.settleUndeliverable(j, StateBounced, "disabled", "messaging disabled (letter N)", now)
+		return
+	}
+	ch, ok := r.channels[e.Letter]
+	if !ok {
+		r.settleUndeliverable(j, StateBounced, "noservice", fmt.Sprintf("no channel for letter %q", string(e.Letter)), now)
+		return
+	}
+	res, err := ch.Deliver(ctx, channels.Message{
+		ID: j.claim.id, From: j.msg.OA, To: j.msg.DA, Text: j.text, Received: j.received, Sent: j.msg.SCTS,
+		Letter: e.Letter, Extension: e.Extension, Attempt: j.claim.attempts + 1, Validity: j.validity,
+	})
+	switch {
+	case err == nil:
+		j.state, j.result, j.detail = StateDelivered, res, res.Detail
+	case channels.IsPermanent(err):
+		r.settleUndeliverable(j, StateBounced, "failed", err.Error(), now)
+	default:
+		r.failTemporarily(j, err, now)
+	}
+}
+
+// failTemporarily defers the job, or expires it when its validity is over.
+func (r *Router) failTemporarily(j *job, err error, now time.Time) {
+	if !now.Before(j.validity) {
+		r.settleUndeliverable(j, StateExpired, "expired", "retried until validity ended; last error: "+err.Error(), now)
+		return
+	}
+	r.deferJob(j, err, now)
+}
+
+func (r *Router) deferJob(j *job, err error, now time.Time) {
+	j.state, j.errText = StateDeferred, err.Error()
+	j.notice, j.result = nil, channels.Result{}
+	j.claim.attempts++
+	due := now.Add(r.backoff(j.claim.attempts))
+	if !j.validity.IsZero() && due.After(j.validity) && now.Before(j.validity) {
+		due = j.validity // one last try when it expires, which then tells the sender
+	}
+	j.detail = map[string]any{"next_attempt": due.UnixMilli()}
+	j.dueAt = due
+}
+
+// settleUndeliverable ends a message that cannot be delivered and tells its sender,
+// unless the sender is the SMS Centre itself (a notice about a notice) or absent.
+func (r *Router) settleUndeliverable(j *job, st State, notice, reason string, now time.Time) {
+	j.state, j.errText = st, reason
+	if r.cfg.SMSCNumber == "" || j.msg == nil || j.msg.OA == r.cfg.SMSCNumber {
+		j.state = StateDropped
+		r.log.Info("undeliverable, no one to tell", "id", j.claim.id, "reason", reason)
+		return
+	}
+	text, err := r.noticeText(notice, j.msg.DA, j.msg.OA, reason)
+	if err != nil {
+		r.log.Error("notice template failed", "notice", notice, "err", err)
+		text = "Cannot deliver SMS to " + j.msg.DA + "."
+	}
+	nid := NewID(now)
+	data, err := (&smsq.Message{OA: r.cfg.SMSCNumber, DA: j.msg.OA, SCTS: now.In(r.cfg.Location),
+		DCS: -1, MR: -1, Text: text}).Marshal()
+	if err != nil {
+		r.log.Error("notice could not be written", "id", j.claim.id, "err", err)
+		j.state = StateDropped
+		return
+	}
+	j.notice = []channels.Artefact{{Kind: "notice", Dir: r.l.morx, Name: j.msg.OA + ".smsrouter-" + nid, Data: data, Mode: 0o640}}
+	j.detail = map[string]any{"notice_id": nid}
+}
+
+func (r *Router) noticeText(name, to, from, reason string) (string, error) {
+	var b strings.Builder
+	err := r.notices[name].Execute(&b, struct{ To, From, Reason string }{to, from, reason})
+	return b.String(), err
+}
+
+// finish moves the claimed file to where its state says: gone when final, to
+// deferred/ when it will be retried.
+func (r *Router) finish(j *job, now time.Time) {
+	fields := []any{"id", j.claim.id, "state", j.state, "letter", string(j.letter), "source", j.source}
+	if j.msg != nil {
+		fields = append(fields, "from", j.msg.OA, "to", j.msg.DA)
+	}
+	switch {
+	case j.state == StateDeferred:
+		dst := filepath.Join(r.l.deferred, deferredName(j.dueAt, j.claim))
+		if err := renameNoReplace(j.path, dst); err != nil {
+			r.log.Error("cannot defer; left claimed for recovery", "id", j.claim.id, "err", err)
+		}
+		r.log.Info("message deferred", append(fields, "attempts", j.claim.attempts, "next", j.dueAt.Format(time.RFC3339), "err", j.errText)...)
+	case j.state.Final():
+		if j.state != StateRejected {
+			if err := os.Remove(j.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				r.log.Error("cannot remove finished file", "id", j.claim.id, "err", err)
+			}
+		}
+		if j.state != StateRejected {
+			r.log.Info("message "+string(j.state), append(fields, "files", j.published, "reason", j.errText)...)
+		}
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

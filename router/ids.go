@@ -1,0 +1,94 @@
+package router
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// NewID returns a message id: the receive time in Unix milliseconds and 40 random
+// bits, e.g. "1795240000123-8f3a2c1d0e". It sorts by time, is safe as a file name
+// and carries the receive time through a crash without the database.
+func NewID(now time.Time) string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%013d-%s", now.UnixMilli(), hex.EncodeToString(b[:]))
+}
+
+// idTime recovers the receive time from an id.
+func idTime(id string) (time.Time, bool) {
+	ms, _, ok := strings.Cut(id, "-")
+	if !ok || len(ms) != 13 {
+		return time.Time{}, false
+	}
+	v, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(v), true
+}
+
+// validID accepts exactly the ids NewID makes, so a file name read from a spool
+// folder cannot smuggle a path into one.
+func validID(id string) bool {
+	ms, r, ok := strings.Cut(id, "-")
+	if !ok || len(ms) != 13 || len(r) != 10 {
+		return false
+	}
+	for _, c := range ms {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	for _, c := range r {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxNumberLen is app_sms's limit: addresses of 20 characters or more are ignored.
+const MaxNumberLen = 19
+
+// ValidNumber accepts what app_sms can carry as an address: an optional leading '+'
+// and 1 to 19 characters in all of digits. Everything that becomes a file name or a
+// call file value passes through here first.
+func ValidNumber(s string) bool {
+	if len(s) == 0 || len(s) > MaxNumberLen {
+		return false
+	}
+	digits := s
+	if s[0] == '+' {
+		digits = s[1:]
+	}
+	if digits == "" {
+		return false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckNumber explains why a number is refused.
+func CheckNumber(role, s string) error {
+	if ValidNumber(s) {
+		return nil
+	}
+	shown := s
+	if len(shown) > 40 {
+		shown = shown[:40] + "…"
+	}
+	if s == "" {
+		return fmt.Errorf("%s is missing", role)
+	}
+	return fmt.Errorf("%s %q is not a phone number (want an optional + and at most %d digits)", role, shown, MaxNumberLen)
+}
+
+func timeFromMilli(ms int64) time.Time { return time.UnixMilli(ms) }

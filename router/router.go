@@ -1,0 +1,260 @@
+// Package router moves messages from the morx spool to their recipients: it claims
+// spool files, parses them, looks the recipient up in the directory, dispatches by
+// service letter to a channel, sends notices, and journals every message's fate.
+//
+// The order of steps is what keeps DESIGN.md's promises: a file is claimed by an
+// atomic rename into a folder locked by this process; whatever the delivery produces
+// is first written to a staging folder; the fate is then committed to the journal;
+// only after that are the staged files renamed to where Asterisk reads them, and the
+// claimed file removed. A crash at any point leaves a state that the next process
+// finishes without losing or repeating a delivery.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"text/template"
+	"time"
+
+	"smsrouter/channels"
+)
+
+// Config is everything the router needs to know.
+type Config struct {
+	Spool   string // Asterisk's spool root, holding sms/ and outgoing/
+	WorkDir string // smsrouter's own folders; default <Spool>/smsrouter
+
+	// SMSCNumber is the number notices and replies come from. Messages from it are
+	// never answered with a notice, which is what stops notice loops.
+	SMSCNumber string
+	Location   *time.Location // how scts in spool files is read; default time.Local
+
+	DefaultValidity time.Duration // when a message carries no vp; default 24h
+	RetryMin        time.Duration // first retry delay; default 30s
+	RetryMax        time.Duration // longest retry delay; default 30m
+	ConcatTimeout   time.Duration // how long parts wait for their siblings; default 10m
+	BatchSize       int           // messages per journal transaction; default 256
+	Sync            bool          // fsync staged files and folders (survive power loss, not only crashes)
+	RepairUTF8      bool          // undo app_sms 22.5+'s ud= double decoding (SPEC §1.5)
+	Notices         Notices
+}
+
+// Notices are the texts sent to a sender when a message cannot be delivered. They are
+// Go templates over .To (the recipient), .From (the sender) and .Reason.
+type Notices struct {
+	Unknown   string `toml:"unknown"`    // the recipient is not in the directory
+	Disabled  string `toml:"disabled"`   // letter N
+	NoService string `toml:"no_service"` // the letter names a channel this router does not run
+	Failed    string `toml:"failed"`     // the channel gave a definite failure
+	Expired   string `toml:"expired"`    // retried until the message's validity ended
+}
+
+// DefaultNotices are the built-in notice texts.
+var DefaultNotices = Notices{
+	Unknown:   "Cannot deliver SMS to {{.To}}. Number does not exist.",
+	Disabled:  "Cannot deliver SMS to {{.To}}. The recipient does not accept messages.",
+	NoService: "Cannot deliver SMS to {{.To}}. Its delivery service is not available.",
+	Failed:    "Cannot deliver SMS to {{.To}}. {{.Reason}}",
+	Expired:   "Cannot deliver SMS to {{.To}}. Delivery failed until the message expired.",
+}
+
+func (c *Config) fill() error {
+	if c.Spool == "" {
+		return errors.New("router: no spool folder configured")
+	}
+	if c.SMSCNumber != "" && !ValidNumber(c.SMSCNumber) {
+		return fmt.Errorf("router: %w", CheckNumber("SMSC number", c.SMSCNumber))
+	}
+	if c.Location == nil {
+		c.Location = time.Local
+	}
+	if c.DefaultValidity <= 0 {
+		c.DefaultValidity = 24 * time.Hour
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 30 * time.Second
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = max(30*time.Minute, c.RetryMin)
+	}
+	if c.ConcatTimeout <= 0 {
+		c.ConcatTimeout = 10 * time.Minute
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 256
+	}
+	d := DefaultNotices
+	for _, p := range []struct {
+		dst *string
+		def string
+	}{
+		{&c.Notices.Unknown, d.Unknown}, {&c.Notices.Disabled, d.Disabled}, {&c.Notices.NoService, d.NoService},
+		{&c.Notices.Failed, d.Failed}, {&c.Notices.Expired, d.Expired},
+	} {
+		if *p.dst == "" {
+			*p.dst = p.def
+		}
+	}
+	return nil
+}
+
+// Router is one process's view of the queue. Several routers (drain and serve
+// processes) may work on the same spool at once.
+type Router struct {
+	cfg      Config
+	l        layout
+	dir      Directory
+	journal  *Journal
+	channels map[byte]channels.Channel
+	log      *slog.Logger
+	now      func() time.Time
+
+	owner    string // this process's claim folder name
+	myClaim  string
+	lock     *ownerLock
+	notices  map[string]*template.Template
+	mu       sync.Mutex // one pass at a time
+	batchSeq int
+}
+
+// New prepares the spool folders and takes this process's claim folder.
+func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Channel, log *slog.Logger) (*Router, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Router{
+		cfg: cfg, l: newLayout(cfg.Spool, cfg.WorkDir), dir: dir, journal: journal,
+		channels: chans, log: log, now: time.Now, notices: map[string]*template.Template{},
+	}
+	for name, text := range map[string]string{
+		"unknown": cfg.Notices.Unknown, "disabled": cfg.Notices.Disabled, "noservice": cfg.Notices.NoService,
+		"failed": cfg.Notices.Failed, "expired": cfg.Notices.Expired,
+	} {
+		t, err := template.New(name).Option("missingkey=error").Parse(text)
+		if err != nil {
+			return nil, fmt.Errorf("router: notice %s: %w", name, err)
+		}
+		r.notices[name] = t
+	}
+	if err := r.l.create(); err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	r.owner = fmt.Sprintf("%s-%d-%s", safeName(host), os.Getpid(), NewID(time.Now())[14:])
+	r.myClaim = filepath.Join(r.l.claimed, r.owner)
+	if err := os.Mkdir(r.myClaim, 0o770); err != nil {
+		return nil, fmt.Errorf("router: claim folder: %w", err)
+	}
+	lk, err := lockOwner(r.myClaim, true)
+	if err != nil {
+		return nil, fmt.Errorf("router: lock claim folder: %w", err)
+	}
+	r.lock = lk
+	return r, nil
+}
+
+// Close gives up the claim folder. Files still in it (there are none after a
+// finished pass) would be adopted by the next process.
+func (r *Router) Close() error {
+	entries, _ := os.ReadDir(r.myClaim)
+	empty := true
+	for _, e := range entries {
+		if e.Name() != ".lock" {
+			empty = false
+		}
+	}
+	if empty {
+		os.Remove(filepath.Join(r.myClaim, ".lock"))
+		os.Remove(r.myClaim)
+	}
+	r.lock.release()
+	return nil
+}
+
+// MorxDir is where Asterisk (and Submit) put incoming messages.
+func (r *Router) MorxDir() string { return r.l.morx }
+
+// Outcome is what happened to one message in a pass.
+type Outcome struct {
+	ID, OA, DA string
+	Letter     string
+	State      State
+	Error      string
+	Files      []string // artefacts published
+	Source     string
+}
+
+// Summary counts a pass's outcomes.
+type Summary struct {
+	Outcomes []Outcome
+	Counts   map[State]int
+}
+
+func (s *Summary) add(o Outcome) {
+	if s.Counts == nil {
+		s.Counts = map[State]int{}
+	}
+	s.Counts[o.State]++
+	s.Outcomes = append(s.Outcomes, o)
+}
+
+// Clean reports whether every message of the pass reached a final, non-rejected
+// state (drain's exit code 0).
+func (s *Summary) Clean() bool {
+	return s.Counts[StateDeferred] == 0 && s.Counts[StateRejected] == 0
+}
+
+// Drain processes everything that is due now — new spool files, deferred messages
+// whose time has come, complete or timed-out concatenations — and returns when
+// nothing is left to do.
+func (r *Router) Drain(ctx context.Context) (*Summary, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sum := &Summary{}
+	if err := r.adoptOrphans(ctx, sum); err != nil {
+		return sum, err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		items, err := r.claimBatch()
+		if err != nil {
+			return sum, err
+		}
+		if len(items) == 0 {
+			return sum, nil
+		}
+		r.processBatch(ctx, items, sum)
+	}
+}
+
+// NextDue reports when the earliest deferred message or waiting concatenation is
+// due, or the zero time when there is none.
+func (r *Router) NextDue() time.Time {
+	var next time.Time
+	if entries, err := os.ReadDir(r.l.deferred); err == nil {
+		for _, e := range entries {
+			if due, _, ok := parseDeferredName(e.Name()); ok && (next.IsZero() || due.Before(next)) {
+				next = due
+			}
+		}
+	}
+	if groups, err := r.scanParts(); err == nil {
+		for _, g := range groups {
+			due := g.oldest.Add(r.cfg.ConcatTimeout)
+			if next.IsZero() || due.Before(next) {
+				next = due
+			}
+		}
+	}
+	return next
+}

@@ -1,0 +1,69 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Serve drains the queue whenever a file lands in morx (inotify), when a deferred
+// message or a waiting concatenation falls due, and every rescan interval anyway:
+// inotify drops events when its queue (16,384 by default) overflows, so the
+// periodic rescan is what guarantees that nothing waits forever.
+func (r *Router) Serve(ctx context.Context, rescan time.Duration) error {
+	if rescan <= 0 {
+		rescan = 10 * time.Second
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("serve: watch: %w", err)
+	}
+	defer w.Close()
+	if err := w.Add(r.l.morx); err != nil {
+		return fmt.Errorf("serve: watch %s: %w", r.l.morx, err)
+	}
+	ticker := time.NewTicker(rescan)
+	defer ticker.Stop()
+	due := time.NewTimer(0) // drain once at start: files may have arrived while we were down
+	defer due.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return fmt.Errorf("serve: watcher closed")
+			}
+			if ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Rename) == 0 {
+				continue
+			}
+			drainEvents(w)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return fmt.Errorf("serve: watcher closed")
+			}
+			r.log.Warn("spool watch error; rescanning", "err", err)
+		case <-ticker.C:
+		case <-due.C:
+		}
+		if _, err := r.Drain(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error("drain failed", "err", err)
+		}
+		if next := r.NextDue(); !next.IsZero() {
+			due.Reset(max(time.Until(next), 10*time.Millisecond))
+		}
+	}
+}
+
+// drainEvents swallows the events already queued: one drain handles them all.
+func drainEvents(w *fsnotify.Watcher) {
+	for {
+		select {
+		case <-w.Events:
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,204 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// layout names the folders smsrouter owns. They all live in one work folder on the
+// same filesystem as Asterisk's spool, so that every move is an atomic rename.
+//
+//	claimed/<owner>/<id>.<attempts>[.s]   being processed by the live process <owner>
+//	deferred/<due ms>.<id>.<attempts>     waiting for its next attempt
+//	parts/<oa>_<da>_<ref>_<total>.<seq>.<id>.<attempts>   concatenated parts waiting for siblings
+//	stage/<batch>/                        artefacts written but not yet published
+//	rejected/<id>.<source name>(+.reason) quarantined input
+type layout struct {
+	work, claimed, deferred, parts, stage, rejected string
+	morx, mttx, outgoing                            string // Asterisk's folders
+}
+
+func newLayout(spool, work string) layout {
+	if work == "" {
+		work = filepath.Join(spool, "smsrouter")
+	}
+	return layout{
+		work:     work,
+		claimed:  filepath.Join(work, "claimed"),
+		deferred: filepath.Join(work, "deferred"),
+		parts:    filepath.Join(work, "parts"),
+		stage:    filepath.Join(work, "stage"),
+		rejected: filepath.Join(work, "rejected"),
+		morx:     filepath.Join(spool, "sms", "morx"),
+		mttx:     filepath.Join(spool, "sms", "mttx"),
+		outgoing: filepath.Join(spool, "outgoing"),
+	}
+}
+
+func (l layout) create() error {
+	for _, d := range []string{l.claimed, l.deferred, l.parts, l.stage, l.rejected, l.morx, l.mttx, l.outgoing} {
+		if err := os.MkdirAll(d, 0o770); err != nil {
+			return fmt.Errorf("create spool folder: %w", err)
+		}
+	}
+	return nil
+}
+
+// claimName is how a claimed file is called: its id, how many attempts it has had,
+// and "s" when it is a concatenated part to be routed on its own.
+type claimName struct {
+	id       string
+	attempts int
+	solo     bool
+}
+
+func (c claimName) String() string {
+	s := c.id + "." + strconv.Itoa(c.attempts)
+	if c.solo {
+		s += ".s"
+	}
+	return s
+}
+
+func parseClaimName(name string) (claimName, bool) {
+	f := strings.Split(name, ".")
+	if len(f) < 2 || len(f) > 3 || !validID(f[0]) {
+		return claimName{}, false
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil || n < 0 {
+		return claimName{}, false
+	}
+	c := claimName{id: f[0], attempts: n}
+	if len(f) == 3 {
+		if f[2] != "s" {
+			return claimName{}, false
+		}
+		c.solo = true
+	}
+	return c, true
+}
+
+// deferredName is "<due ms>.<claim name>".
+func deferredName(due time.Time, c claimName) string {
+	return fmt.Sprintf("%013d.%s", due.UnixMilli(), c)
+}
+
+func parseDeferredName(name string) (time.Time, claimName, bool) {
+	ms, rest, ok := strings.Cut(name, ".")
+	if !ok || len(ms) != 13 {
+		return time.Time{}, claimName{}, false
+	}
+	v, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}, claimName{}, false
+	}
+	c, ok := parseClaimName(rest)
+	return time.UnixMilli(v), c, ok
+}
+
+// renameNoReplace moves src to dst and fails with os.ErrExist instead of replacing
+// an existing dst: two processes can never silently overwrite each other's files.
+func renameNoReplace(src, dst string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		// Filesystems without RENAME_NOREPLACE: link fails if dst exists, which is the
+		// same guarantee in two steps.
+		if err := os.Link(src, dst); err != nil {
+			return err
+		}
+		return os.Remove(src)
+	}
+	return &os.LinkError{Op: "rename", Old: src, New: dst, Err: err}
+}
+
+// writeNew creates path, which must not exist, with data.
+func writeNew(path string, data []byte, mode os.FileMode, sync bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			os.Remove(path)
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// syncDir makes renames and creations in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ownerLock holds the flock that tells other processes this claim folder is alive.
+// The kernel drops it when the process dies, even by kill -9, which is how a later
+// process knows it may adopt the folder's files.
+type ownerLock struct{ f *os.File }
+
+func lockOwner(dir string, wait bool) (*ownerLock, error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o660)
+	if err != nil {
+		return nil, err
+	}
+	how := unix.LOCK_EX
+	if !wait {
+		how |= unix.LOCK_NB
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &ownerLock{f: f}, nil
+}
+
+func (o *ownerLock) release() {
+	if o != nil && o.f != nil {
+		_ = unix.Flock(int(o.f.Fd()), unix.LOCK_UN)
+		o.f.Close()
+	}
+}
+
+// safeName turns an arbitrary source file name into something harmless to show
+// and to use as part of a quarantine file name.
+func safeName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.', r == ':', r == '+':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+		if b.Len() >= 100 {
+			break
+		}
+	}
+	s := strings.TrimLeft(b.String(), ".")
+	if s == "" {
+		s = "unnamed"
+	}
+	return s
+}

@@ -1,0 +1,53 @@
+package router
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"unicode/utf8"
+
+	"smsrouter/asteriskconf/smsq"
+)
+
+// MaxSubmitText bounds a message queued by Submit: 255 concatenated parts of 153
+// GSM characters is the most any SMS route can carry.
+const MaxSubmitText = 255 * 153
+
+// Submit queues a message as if an Asterisk SMS had been received from `from` for
+// `to` (smsrouter send, FastAGI postsms, the HTTP API). It returns the id the
+// journal will know it by.
+func (r *Router) Submit(from, to, text string) (string, error) {
+	return SubmitTo(r.l.morx, from, to, text, r.now())
+}
+
+// SubmitTo writes the message into a morx folder: under a dot name that app_sms and
+// the router skip, then renamed into place, so no reader ever sees half of it.
+func SubmitTo(morx, from, to, text string, now interface{ UnixMilli() int64 }) (string, error) {
+	if err := CheckNumber("sender", from); err != nil {
+		return "", err
+	}
+	if err := CheckNumber("recipient", to); err != nil {
+		return "", err
+	}
+	if !utf8.ValidString(text) {
+		return "", fmt.Errorf("text is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(text); n > MaxSubmitText {
+		return "", fmt.Errorf("text has %d characters; at most %d fit in one concatenated SMS", n, MaxSubmitText)
+	}
+	t := timeFromMilli(now.UnixMilli())
+	id := NewID(t)
+	data, err := (&smsq.Message{OA: from, DA: to, SCTS: t, DCS: -1, MR: -1, Text: text}).Marshal()
+	if err != nil {
+		return "", fmt.Errorf("queue message: %w", err)
+	}
+	tmp := filepath.Join(morx, ".smsrouter-tmp-"+id)
+	if err := writeNew(tmp, data, 0o640, false); err != nil {
+		return "", fmt.Errorf("queue message: %w", err)
+	}
+	if err := renameNoReplace(tmp, filepath.Join(morx, to+".smsrouter-"+id)); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("queue message: %w", err)
+	}
+	return id, nil
+}
