@@ -82,11 +82,12 @@ func openMySQL(rest string) (*Store, error) {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
-	if cfg.Params == nil {
-		cfg.Params = map[string]string{}
-	}
-	if _, ok := cfg.Params["charset"]; !ok {
-		cfg.Params["charset"] = "utf8mb4"
+	if !strings.Contains(rest, "charset=") {
+		// Texts are UTF-8 with emoji: the server's default (often latin1 or utf8mb3)
+		// would mangle them.
+		if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadDSN, err)
+		}
 	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"smsrouter/asteriskconf/smsq"
+	"smsrouter/channels"
+	"smsrouter/channels/sms"
+	"smsrouter/router"
+)
+
+// system is everything a running router needs, wired from the config.
+type system struct {
+	cfg     Config
+	store   *router.Store
+	journal *router.Journal
+	dir     *router.SQLDirectory
+	router  *router.Router
+}
+
+func (s *system) close() {
+	if s.router != nil {
+		s.router.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+}
+
+// openStore opens the database and insists that the schema is in place: running
+// against an unmigrated database would defer every message with a confusing error.
+func openStore(ctx context.Context, cfg Config) (*router.Store, error) {
+	store, err := router.OpenStore(cfg.dsn())
+	if err != nil {
+		return nil, err
+	}
+	v, err := store.SchemaVersion(ctx)
+	if err != nil {
+		store.Close()
+		if strings.Contains(err.Error(), "smsrouter_schema") {
+			return nil, fmt.Errorf("database %s has no smsrouter schema: run `smsrouter migrate` first", store)
+		}
+		return nil, fmt.Errorf("database %s: %w", store, err)
+	}
+	if v == 0 {
+		store.Close()
+		return nil, fmt.Errorf("database %s has no smsrouter schema: run `smsrouter migrate` first", store)
+	}
+	return store, nil
+}
+
+func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
+	rc, err := cfg.routerConfig()
+	if err != nil {
+		return nil, err
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &system{cfg: cfg, store: store, journal: router.NewJournal(store), dir: router.NewSQLDirectory(store)}
+	smsCh, err := sms.New(sms.Config{
+		Spool: cfg.Spool, SMSCNumber: cfg.SMSCNumber, CallerIDName: cfg.SMS.CallerIDName,
+		WaitTime: cfg.SMS.WaitTime, MaxRetries: cfg.SMS.MaxRetries, RetryTime: cfg.SMS.RetryTime,
+		MaxParts: cfg.SMS.MaxParts, Archive: cfg.SMS.Archive, Location: rc.Location,
+	})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	chans := map[byte]channels.Channel{'S': smsCh}
+	s.router, err = router.New(rc, s.dir, s.journal, chans, e.log)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func cmdDrain(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("drain", flag.ContinueOnError)
+	var c common
+	c.register(fs, true)
+	quiet := fs.Bool("q", false, "print nothing when every message was delivered")
+	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
+		return exitUsage
+	}
+	cfg, err := c.load(e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	s, err := openSystem(ctx, e, cfg)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	defer s.close()
+	sum, err := s.router.Drain(ctx)
+	if err != nil {
+		printSummary(e, sum, false)
+		return fail(e, exitPartial, err)
+	}
+	printSummary(e, sum, *quiet)
+	if !sum.Clean() {
+		return exitPartial
+	}
+	return exitOK
+}
+
+// printSummary prints one line per state with its count, and each message that
+// did not get through with its reason.
+func printSummary(e *env, sum *router.Summary, quiet bool) {
+	if sum == nil || (quiet && sum.Clean()) {
+		return
+	}
+	if len(sum.Outcomes) == 0 {
+		fmt.Fprintln(e.stdout, "nothing to do")
+		return
+	}
+	states := make([]string, 0, len(sum.Counts))
+	for st, n := range sum.Counts {
+		states = append(states, fmt.Sprintf("%s %d", st, n))
+	}
+	sort.Strings(states)
+	fmt.Fprintf(e.stdout, "%d messages: %s\n", len(sum.Outcomes), strings.Join(states, ", "))
+	for _, o := range sum.Outcomes {
+		if o.State == router.StateDeferred || o.State == router.StateRejected {
+			fmt.Fprintf(e.stdout, "  %s %s %s→%s: %s\n", o.State, o.ID, o.OA, o.DA, o.Error)
+		}
+	}
+}
+
+func cmdServe(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var c common
+	c.register(fs, true)
+	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
+		return exitUsage
+	}
+	cfg, err := c.load(e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	s, err := openSystem(ctx, e, cfg)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	defer s.close()
+	e.log.Info("serving", "spool", cfg.Spool, "db", s.store.String(), "version", version)
+	if err := s.router.Serve(ctx, cfg.Queue.Rescan.Duration); err != nil {
+		return fail(e, exitPartial, err)
+	}
+	return exitOK
+}
+
+func cmdSend(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	var c common
+	c.register(fs, true)
+	from := fs.String("from", "", "sender number")
+	to := fs.String("to", "", "recipient number")
+	if !parseFlags(fs, e, args) {
+		return exitUsage
+	}
+	if *from == "" || *to == "" || fs.NArg() == 0 {
+		fmt.Fprintln(e.stderr, "usage: smsrouter send --from A --to B TEXT (use - to read the text from standard input)")
+		return exitUsage
+	}
+	text := strings.Join(fs.Args(), " ")
+	if text == "-" {
+		b, err := readAllCapped(os.Stdin, 4*router.MaxSubmitText+1)
+		if err != nil {
+			return fail(e, exitUsage, fmt.Errorf("read text: %w", err))
+		}
+		text = strings.TrimSuffix(string(b), "\n")
+	}
+	cfg, err := c.load(e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	if st, err := os.Stat(cfg.Spool); err != nil || !st.IsDir() {
+		return fail(e, exitUsage, fmt.Errorf("spool %s is not a folder (pass --spool)", cfg.Spool))
+	}
+	morx := cfg.Spool + "/sms/morx"
+	if err := os.MkdirAll(morx, 0o770); err != nil {
+		return fail(e, exitUsage, err)
+	}
+	id, err := router.SubmitTo(morx, *from, *to, text, time.Now())
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	fmt.Fprintln(e.stdout, id)
+	return exitOK
+}
+
+func readAllCapped(r io.Reader, limit int) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("more than %d bytes", limit)
+	}
+	return b, nil
+}
+
+func cmdLookup(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("lookup", flag.ContinueOnError)
+	var c common
+	c.register(fs, true)
+	if !parseFlags(fs, e, args) || fs.NArg() == 0 {
+		fmt.Fprintln(e.stderr, "usage: smsrouter lookup NUMBER…")
+		return exitUsage
+	}
+	cfg, err := c.load(e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	defer store.Close()
+	dir := router.NewSQLDirectory(store)
+	code := exitOK
+	for _, n := range fs.Args() {
+		if err := router.CheckNumber("number", n); err != nil {
+			fmt.Fprintf(e.stdout, "%s\tinvalid\t%v\n", n, err)
+			code = exitPartial
+			continue
+		}
+		entry, err := dir.Lookup(ctx, n)
+		switch {
+		case errors.Is(err, router.ErrUnknownNumber):
+			fmt.Fprintf(e.stdout, "%s\tunknown\n", n)
+			code = exitPartial
+		case err != nil:
+			return fail(e, exitPartial, err)
+		default:
+			fmt.Fprintf(e.stdout, "%s\t%c\t%s\t%s\n", n, entry.Letter, entry.Extension, letterMeaning(entry.Letter))
+		}
+	}
+	return code
+}
+
+func letterMeaning(l byte) string {
+	switch l {
+	case 'S':
+		return "SMS to the phone"
+	case 'F':
+		return "fax"
+	case 'V':
+		return "voice call"
+	case 'C':
+		return "command service"
+	case 'T':
+		return "SIP message"
+	case 'N':
+		return "messaging disabled"
+	}
+	return "unknown letter"
+}
+
+func cmdNumber(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("number", flag.ContinueOnError)
+	var c common
+	c.register(fs, true)
+	if !parseFlags(fs, e, args) {
+		return exitUsage
+	}
+	a := fs.Args()
+	bad := func() int {
+		fmt.Fprintln(e.stderr, "usage: smsrouter number set NUMBER LETTER EXTENSION | smsrouter number delete NUMBER")
+		return exitUsage
+	}
+	if len(a) == 0 || !(a[0] == "set" && len(a) == 4 || a[0] == "delete" && len(a) == 2) {
+		return bad()
+	}
+	if err := router.CheckNumber("number", a[1]); err != nil {
+		return fail(e, exitUsage, err)
+	}
+	cfg, err := c.load(e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	defer store.Close()
+	if a[0] == "delete" {
+		if _, err := store.DB.ExecContext(ctx, "DELETE FROM PBXNumbers WHERE Account = ?", a[1]); err != nil {
+			return fail(e, exitPartial, err)
+		}
+		return exitOK
+	}
+	letter := strings.ToUpper(a[2])
+	if len(letter) != 1 || !strings.Contains("SFVCTN", letter) {
+		return fail(e, exitUsage, fmt.Errorf("letter %q: want one of S F V C T N", a[2]))
+	}
+	if strings.ContainsAny(a[3], "\r\n\x00") {
+		return fail(e, exitUsage, fmt.Errorf("extension may not contain line breaks"))
+	}
+	if err := store.Set(ctx, router.Entry{Number: a[1], Letter: letter[0], Extension: a[3]}); err != nil {
+		return fail(e, exitPartial, err)
+	}
+	return exitOK
+}
+
+func cmdMigrate(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	var c common
+	c.register(fs, true)
+	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
+		return exitUsage
+	}
+	cfg, err := c.load(e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	store, err := router.OpenStore(cfg.dsn())
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	defer store.Close()
+	applied, err := store.Migrate(ctx)
+	for _, a := range applied {
+		fmt.Fprintf(e.stdout, "applied %s\n", a)
+	}
+	if err != nil {
+		return fail(e, exitPartial, err)
+	}
+	v, _ := store.SchemaVersion(ctx)
+	fmt.Fprintf(e.stdout, "%s: schema version %d\n", store, v)
+	return exitOK
+}
+
+// inspected is one spool file as `smsrouter inspect` prints it.
+type inspected struct {
+	File     string   `json:"file"`
+	Error    string   `json:"error,omitempty"`
+	OA       string   `json:"oa,omitempty"`
+	DA       string   `json:"da,omitempty"`
+	SCTS     string   `json:"scts,omitempty"`
+	Text     string   `json:"text"`
+	UDH      string   `json:"udh,omitempty"`
+	DCS      *int     `json:"dcs,omitempty"`
+	MR       *int     `json:"mr,omitempty"`
+	VP       int      `json:"vp,omitempty"`
+	SRR      bool     `json:"srr,omitempty"`
+	RP       bool     `json:"rp,omitempty"`
+	Concat   string   `json:"concat,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+func cmdInspect(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	var c common
+	c.register(fs, false)
+	if !parseFlags(fs, e, args) || fs.NArg() == 0 {
+		fmt.Fprintln(e.stderr, "usage: smsrouter inspect FILE…")
+		return exitUsage
+	}
+	cfg, err := c.load(e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	loc, err := cfg.location()
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	enc := json.NewEncoder(e.stdout)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	code := exitOK
+	for _, path := range fs.Args() {
+		out := inspected{File: path}
+		data, err := os.ReadFile(path)
+		var m *smsq.Message
+		if err == nil {
+			m, err = smsq.Parse(data, loc)
+		}
+		if err != nil {
+			out.Error = err.Error()
+			code = exitPartial
+		} else {
+			out.OA, out.DA, out.Text, out.VP, out.SRR, out.RP, out.Warnings = m.OA, m.DA, m.Text, m.VP, m.SRR, m.RP, m.Warnings
+			if !m.SCTS.IsZero() {
+				out.SCTS = m.SCTS.Format(time.RFC3339)
+			}
+			if m.HasUDH {
+				out.UDH = fmt.Sprintf("%X", m.UDH)
+			}
+			if m.DCS >= 0 {
+				out.DCS = &m.DCS
+			}
+			if m.MR >= 0 {
+				out.MR = &m.MR
+			}
+			if ref, total, seq, ok := m.Concat(); ok {
+				out.Concat = fmt.Sprintf("part %d of %d, reference %d", seq, total, ref)
+			}
+		}
+		if err := enc.Encode(out); err != nil {
+			return fail(e, exitPartial, err)
+		}
+	}
+	return code
+}

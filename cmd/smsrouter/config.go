@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"smsrouter/router"
+)
+
+// Config is the whole configuration file; smsrouter.example.toml documents it.
+type Config struct {
+	Spool      string `toml:"spool"`
+	WorkDir    string `toml:"work_dir"`
+	DB         string `toml:"db"`
+	SMSCNumber string `toml:"smsc_number"`
+	Timezone   string `toml:"timezone"`
+
+	Queue   QueueConfig    `toml:"queue"`
+	Notices router.Notices `toml:"notices"`
+	SMS     SMSConfig      `toml:"sms"`
+	Log     LogConfig      `toml:"log"`
+}
+
+// QueueConfig tunes the queue.
+type QueueConfig struct {
+	DefaultValidity duration `toml:"default_validity"`
+	RetryMin        duration `toml:"retry_min"`
+	RetryMax        duration `toml:"retry_max"`
+	ConcatTimeout   duration `toml:"concat_timeout"`
+	Rescan          duration `toml:"rescan"`
+	BatchSize       int      `toml:"batch_size"`
+	Sync            *bool    `toml:"sync"`
+	RepairUTF8      bool     `toml:"repair_utf8"`
+}
+
+// SMSConfig tunes the S channel's call files.
+type SMSConfig struct {
+	CallerIDName string `toml:"caller_id_name"`
+	WaitTime     int    `toml:"wait_time"`
+	MaxRetries   int    `toml:"max_retries"`
+	RetryTime    int    `toml:"retry_time"`
+	MaxParts     int    `toml:"max_parts"`
+	Archive      bool   `toml:"archive"`
+}
+
+// LogConfig chooses the log output.
+type LogConfig struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// duration reads "30s", "10m", "24h" from TOML.
+type duration struct{ time.Duration }
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %s", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// defaultConfig is what runs with no file at all: the embedded SQLite directory
+// beside the work folder, and Asterisk's default spool.
+func defaultConfig() Config {
+	return Config{Spool: "/var/spool/asterisk", SMSCNumber: "9001"}
+}
+
+// loadConfig reads path (if not empty) over the defaults. Unknown keys are errors:
+// a typo must not silently fall back to a default.
+func loadConfig(path string) (Config, error) {
+	cfg := defaultConfig()
+	if path == "" {
+		return cfg, nil
+	}
+	md, err := toml.DecodeFile(path, &cfg)
+	if err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if undec := md.Undecoded(); len(undec) > 0 {
+		keys := make([]string, len(undec))
+		for i, k := range undec {
+			keys[i] = k.String()
+		}
+		return cfg, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	return cfg, nil
+}
+
+// dsn is the database to use: the configured one, or the embedded SQLite file.
+func (c Config) dsn() string {
+	if c.DB != "" {
+		return c.DB
+	}
+	return "sqlite:" + filepath.Join(c.workDir(), "smsrouter.db")
+}
+
+func (c Config) workDir() string {
+	if c.WorkDir != "" {
+		return c.WorkDir
+	}
+	return filepath.Join(c.Spool, "smsrouter")
+}
+
+func (c Config) location() (*time.Location, error) {
+	if c.Timezone == "" || c.Timezone == "Local" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("timezone %q: %w", c.Timezone, err)
+	}
+	return loc, nil
+}
+
+func (c Config) routerConfig() (router.Config, error) {
+	loc, err := c.location()
+	if err != nil {
+		return router.Config{}, err
+	}
+	if c.Spool == "" {
+		return router.Config{}, errors.New("no spool folder: set spool in the config or pass --spool")
+	}
+	if st, err := os.Stat(c.Spool); err != nil || !st.IsDir() {
+		return router.Config{}, fmt.Errorf("spool %s is not a folder (is Asterisk installed? pass --spool)", c.Spool)
+	}
+	sync := true
+	if c.Queue.Sync != nil {
+		sync = *c.Queue.Sync
+	}
+	return router.Config{
+		Spool: c.Spool, WorkDir: c.WorkDir, SMSCNumber: c.SMSCNumber, Location: loc,
+		DefaultValidity: c.Queue.DefaultValidity.Duration, RetryMin: c.Queue.RetryMin.Duration,
+		RetryMax: c.Queue.RetryMax.Duration, ConcatTimeout: c.Queue.ConcatTimeout.Duration,
+		BatchSize: c.Queue.BatchSize, Sync: sync, RepairUTF8: c.Queue.RepairUTF8, Notices: c.Notices,
+	}, nil
+}
