@@ -1,0 +1,61 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"smsrouter/router"
+)
+
+func TestExampleConfigLoadsAndMatchesDefaults(t *testing.T) {
+	cfg, err := loadConfig(filepath.Join("..", "..", "smsrouter.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Spool != "/var/spool/asterisk" || cfg.SMSCNumber != "9001" || cfg.Queue.DefaultValidity.Duration != 24*time.Hour {
+		t.Fatalf("unexpected values: %+v", cfg)
+	}
+	// The example documents the defaults: routing with it must equal routing with none.
+	rc, err := withSpool(t, cfg).routerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := withSpool(t, defaultConfig()).routerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Spool, def.Spool = "", ""
+	def.DefaultValidity, def.RetryMin, def.RetryMax, def.ConcatTimeout, def.BatchSize = 24*time.Hour, 30*time.Second, 30*time.Minute, 10*time.Minute, 256
+	if rc.Notices != router.DefaultNotices {
+		t.Fatalf("example notices differ from router.DefaultNotices:\n%+v\n%+v", rc.Notices, router.DefaultNotices)
+	}
+	def.Notices = rc.Notices
+	if !reflect.DeepEqual(rc, def) {
+		t.Fatalf("example differs from the defaults:\nexample  %+v\ndefaults %+v", rc, def)
+	}
+}
+
+func withSpool(t *testing.T, c Config) Config {
+	c.Spool = t.TempDir()
+	return c
+}
+
+func TestConfigRejectsUnknownKeysAndBadValues(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{"spool = \"/x\"\nsmsc_numbr = \"1\"\n", "unknown keys: smsc_numbr"},
+		{"[queue]\nretry_min = \"soon\"\n", "retry_min"},
+		{"[queue]\nretry_min = \"-5s\"\n", "negative"},
+		{"spool = \n", "config"},
+	} {
+		p := filepath.Join(t.TempDir(), "c.toml")
+		os.WriteFile(p, []byte(c.body), 0o644)
+		_, err := loadConfig(p)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err %v, want %q", c.body, err, c.want)
+		}
+	}
+}
