@@ -26,6 +26,9 @@ type Message struct {
 	Attempt   int       // 1 for the first try
 	// Validity is when the message expires; channels use it to bound their own retries.
 	Validity time.Time
+	// Depth is 0 for a message from a person, n+1 for one smsrouter generated in
+	// answer to a message of depth n (notices, command replies, forwards).
+	Depth int
 }
 
 // Artefact is a file the channel wants placed in Dir under Name.

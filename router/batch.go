@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
 )
@@ -59,6 +61,9 @@ func (j *job) record(now time.Time) Record {
 		rec.Letter = string(j.letter)
 	}
 	d := map[string]any{"source": j.source}
+	if j.claim.depth > 0 {
+		d["depth"] = j.claim.depth
+	}
 	for k, v := range j.detail {
 		d[k] = v
 	}
@@ -262,8 +267,18 @@ func (r *Router) prepare(j *job, now time.Time) {
 }
 
 // readCapped reads a whole file, refusing one larger than limit.
+//
+// Only a regular file is read: a symbolic link in morx must not make the router
+// deliver (or read) a file outside the spool, and opening a named pipe or a device
+// would block the drain forever. O_NOFOLLOW and O_NONBLOCK keep that true even if
+// the file is swapped between the Lstat and the open.
 func readCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	if st, err := os.Lstat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file but %s", fileKind(st.Mode()))
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +288,7 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+		return nil, fmt.Errorf("not a regular file but %s", fileKind(st.Mode()))
 	}
 	if st.Size() > limit {
 		return nil, fmt.Errorf("spool file is %d bytes; an SMS file is at most %d", st.Size(), limit)
@@ -284,6 +299,23 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	return buf[:n], nil
+}
+
+// fileKind names a non-regular file's type for a quarantine reason.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file (" + m.Type().String() + ")"
 }
 
 func (r *Router) reject(j *job, reason string) {
@@ -312,6 +344,7 @@ func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry,
 	res, err := ch.Deliver(ctx, channels.Message{
 		ID: j.claim.id, From: j.msg.OA, To: j.msg.DA, Text: j.text, Received: j.received, Sent: j.msg.SCTS,
 		Letter: e.Letter, Extension: e.Extension, Attempt: j.claim.attempts + 1, Validity: j.validity,
+		Depth: j.claim.depth,
 	})
 	switch {
 	case err == nil:
@@ -358,15 +391,19 @@ func (r *Router) settleUndeliverable(j *job, st State, notice, reason string, no
 		r.log.Error("notice template failed", "notice", notice, "err", err)
 		text = "Cannot deliver SMS to " + j.msg.DA + "."
 	}
-	nid := NewID(now)
-	data, err := (&smsq.Message{OA: r.cfg.SMSCNumber, DA: j.msg.OA, SCTS: now.In(r.cfg.Location),
-		DCS: -1, MR: -1, Text: text}).Marshal()
+	if j.claim.depth+1 > channels.MaxDepth {
+		j.state = StateDropped
+		r.log.Info("undeliverable; too many generations deep to send a notice", "id", j.claim.id, "reason", reason)
+		return
+	}
+	art, nid, err := channels.NewMessage(r.l.morx, r.cfg.SMSCNumber, j.msg.OA, text, j.claim.depth+1, now.In(r.cfg.Location))
 	if err != nil {
 		r.log.Error("notice could not be written", "id", j.claim.id, "err", err)
 		j.state = StateDropped
 		return
 	}
-	j.notice = []channels.Artefact{{Kind: "notice", Dir: r.l.morx, Name: j.msg.OA + ".smsrouter-" + nid, Data: data, Mode: 0o640}}
+	art.Kind = "notice"
+	j.notice = []channels.Artefact{art}
 	j.detail = map[string]any{"notice_id": nid}
 }
 

@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
+
+	"smsrouter/channels"
 )
 
 // item is one claimed message during a batch.
@@ -56,7 +57,10 @@ func (r *Router) claimBatch() ([]*item, error) {
 			if strings.HasPrefix(name, ".") {
 				continue
 			}
-			c := claimName{id: idFromSpoolName(name, now)}
+			c := claimName{id: NewID(now)}
+			if id, depth, ok := channels.ParseSpoolName(name); ok && validID(id) {
+				c.id, c.depth = id, depth
+			}
 			if it := r.take(filepath.Join(r.l.morx, name), name, c, false); it != nil {
 				items = append(items, it)
 			}
@@ -73,17 +77,6 @@ func (r *Router) claimBatch() ([]*item, error) {
 		return items, err
 	}
 	return append(items, more...), nil
-}
-
-// idFromSpoolName keeps the id of files we queued ourselves (<da>.smsrouter-<id>),
-// so `smsrouter send` can tell the caller the id the journal will use.
-func idFromSpoolName(name string, now time.Time) string {
-	if i := strings.LastIndex(name, ".smsrouter-"); i >= 0 {
-		if id := name[i+len(".smsrouter-"):]; validID(id) {
-			return id
-		}
-	}
-	return NewID(now)
 }
 
 func (r *Router) take(src, source string, c claimName, resumed bool) *item {

@@ -1,22 +1,17 @@
 package router
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"smsrouter/channels"
 )
 
-// NewID returns a message id: the receive time in Unix milliseconds and 40 random
-// bits, e.g. "1795240000123-8f3a2c1d0e". It sorts by time, is safe as a file name
-// and carries the receive time through a crash without the database.
-func NewID(now time.Time) string {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%013d-%s", now.UnixMilli(), hex.EncodeToString(b[:]))
-}
+// NewID returns a message id (see channels.NewID). The id carries the receive time
+// through a crash without the database.
+func NewID(now time.Time) string { return channels.NewID(now) }
 
 // idTime recovers the receive time from an id.
 func idTime(id string) (time.Time, bool) {

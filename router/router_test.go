@@ -403,3 +403,36 @@ func TestMissingChannelBouncesWithNotice(t *testing.T) {
 		t.Fatalf("notice %q", got)
 	}
 }
+
+func TestClaimNameRoundTrip(t *testing.T) {
+	id := NewID(time.Now())
+	for _, c := range []claimName{{id: id}, {id: id, attempts: 7}, {id: id, solo: true}, {id: id, depth: 2}, {id: id, attempts: 3, solo: true, depth: 1}} {
+		got, ok := parseClaimName(c.String())
+		if !ok || got != c {
+			t.Errorf("%s → %+v %v", c, got, ok)
+		}
+	}
+	for _, bad := range []string{"", ".lock", id, id + ".x", id + ".1.q", id + ".1.d0", id + ".1.", "../x.1", id + ".1.s.d1"} {
+		if _, ok := parseClaimName(bad); ok {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestGeneratedMessagesStopAtMaxDepth(t *testing.T) {
+	rg := newRig(t, testdbSQLite(t), nil)
+	rg.set("5550001", 'S', "PJSIP/5550001")
+	// A generated message at the deepest level that cannot be delivered is dropped,
+	// not answered with yet another notice.
+	rg.morx(channels.SpoolName("5559999", NewID(rg.clock.now()), channels.MaxDepth), "oa=5550001\nda=5559999\nud=deep\n")
+	sum := rg.drain()
+	if sum.Counts[StateDropped] != 1 || len(sum.Outcomes) != 1 {
+		t.Fatalf("summary %+v", sum.Counts)
+	}
+	// One level less gets its notice, marked one deeper.
+	rg.morx(channels.SpoolName("5559999", NewID(rg.clock.now()), 1), "oa=5550001\nda=5559999\nud=shallow\n")
+	sum = rg.drain()
+	if sum.Counts[StateBounced] != 1 || sum.Counts[StateDelivered] != 1 {
+		t.Fatalf("summary %+v", sum.Counts)
+	}
+}

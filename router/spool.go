@@ -52,17 +52,26 @@ func (l layout) create() error {
 }
 
 // claimName is how a claimed file is called: its id, how many attempts it has had,
-// and "s" when it is a concatenated part to be routed on its own.
+// and flags: "s" when it is a concatenated part to be routed on its own, "d<n>"
+// when smsrouter generated it n generations deep (see channels.Message.Depth).
 type claimName struct {
 	id       string
 	attempts int
 	solo     bool
+	depth    int
 }
 
 func (c claimName) String() string {
 	s := c.id + "." + strconv.Itoa(c.attempts)
+	flags := ""
 	if c.solo {
-		s += ".s"
+		flags += "s"
+	}
+	if c.depth > 0 {
+		flags += "d" + strconv.Itoa(c.depth)
+	}
+	if flags != "" {
+		s += "." + flags
 	}
 	return s
 }
@@ -73,15 +82,25 @@ func parseClaimName(name string) (claimName, bool) {
 		return claimName{}, false
 	}
 	n, err := strconv.Atoi(f[1])
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || n > 1_000_000 {
 		return claimName{}, false
 	}
 	c := claimName{id: f[0], attempts: n}
 	if len(f) == 3 {
-		if f[2] != "s" {
+		flags := f[2]
+		if strings.HasPrefix(flags, "s") {
+			c.solo, flags = true, flags[1:]
+		}
+		if d, ok := strings.CutPrefix(flags, "d"); ok {
+			v, err := strconv.Atoi(d)
+			if err != nil || v < 1 || v > 99 {
+				return claimName{}, false
+			}
+			c.depth, flags = v, ""
+		}
+		if flags != "" || f[2] == "" {
 			return claimName{}, false
 		}
-		c.solo = true
 	}
 	return c, true
 }

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"smsrouter/asteriskconf/smsq"
+	"smsrouter/channels"
 )
 
 // MaxSubmitText bounds a message queued by Submit: 255 concatenated parts of 153
@@ -45,7 +46,7 @@ func SubmitTo(morx, from, to, text string, now interface{ UnixMilli() int64 }) (
 	if err := writeNew(tmp, data, 0o640, false); err != nil {
 		return "", fmt.Errorf("queue message: %w", err)
 	}
-	if err := renameNoReplace(tmp, filepath.Join(morx, to+".smsrouter-"+id)); err != nil {
+	if err := renameNoReplace(tmp, filepath.Join(morx, channels.SpoolName(to, id, 0))); err != nil {
 		os.Remove(tmp)
 		return "", fmt.Errorf("queue message: %w", err)
 	}
