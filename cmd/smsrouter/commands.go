@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"smsrouter/asteriskconf/smsq"
-	"smsrouter/channels"
-	"smsrouter/channels/sms"
 	"smsrouter/router"
 )
 
@@ -68,16 +66,11 @@ func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
 		return nil, err
 	}
 	s := &system{cfg: cfg, store: store, journal: router.NewJournal(store), dir: router.NewSQLDirectory(store)}
-	smsCh, err := sms.New(sms.Config{
-		Spool: cfg.Spool, SMSCNumber: cfg.SMSCNumber, CallerIDName: cfg.SMS.CallerIDName,
-		WaitTime: cfg.SMS.WaitTime, MaxRetries: cfg.SMS.MaxRetries, RetryTime: cfg.SMS.RetryTime,
-		MaxParts: cfg.SMS.MaxParts, Archive: cfg.SMS.Archive, Location: rc.Location,
-	})
+	chans, err := buildChannels(cfg, rc)
 	if err != nil {
 		s.close()
 		return nil, err
 	}
-	chans := map[byte]channels.Channel{'S': smsCh}
 	s.router, err = router.New(rc, s.dir, s.journal, chans, e.log)
 	if err != nil {
 		s.close()
