@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -121,13 +122,27 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 		entries, lookupErr = r.dir.LookupMany(ctx, numbers)
 	}
 
-	// 4. Dispatch by letter.
-	for _, j := range active {
-		if lookupErr != nil {
+	// 4. Dispatch by letter. Deliveries run side by side (a fax render or a TTS run
+	// takes a while) and each has a deadline, so one slow engine cannot hold up the
+	// batch for longer than DeliveryTimeout.
+	if lookupErr != nil {
+		for _, j := range active {
 			r.failTemporarily(j, lookupErr, now)
-			continue
 		}
-		r.dispatch(ctx, j, entries, now)
+	} else {
+		sem := make(chan struct{}, r.cfg.Parallel)
+		var wg sync.WaitGroup
+		for _, j := range active {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				dctx, cancel := context.WithTimeout(ctx, r.cfg.DeliveryTimeout)
+				defer cancel()
+				r.dispatch(dctx, j, entries, now)
+			}()
+		}
+		wg.Wait()
 	}
 
 	// 5. Stage everything that is to be published, then make the fates durable.
@@ -162,9 +177,14 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 		}
 	}
 	if err := r.journal.Put(ctx, recs); err != nil {
-		// Nothing is final until the journal says so: undo and retry later.
-		sb.discard()
-		sb = nil
+		// Nothing is final until the journal says so, but an error does not prove the
+		// commit failed: the connection may have died after the server committed. So
+		// the staged files stay until the journal can be asked which it was
+		// (settleUncertain), and the messages are retried only after that.
+		if sb != nil {
+			r.uncertain = append(r.uncertain, sb.dir)
+			sb = nil
+		}
 		r.log.Warn("journal write failed; batch deferred", "messages", len(recs), "err", err)
 		for _, j := range jobs {
 			if !j.settled && j.state != StateDeferred {

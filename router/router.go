@@ -39,6 +39,8 @@ type Config struct {
 	RetryMax        time.Duration // longest retry delay; default 30m
 	ConcatTimeout   time.Duration // how long parts wait for their siblings; default 10m
 	BatchSize       int           // messages per journal transaction; default 256
+	Parallel        int           // deliveries running at once within a batch; default 8
+	DeliveryTimeout time.Duration // deadline of one delivery attempt; default 60s
 	Sync            bool          // fsync staged files and folders (survive power loss, not only crashes)
 	RepairUTF8      bool          // undo app_sms 22.5+'s ud= double decoding (SPEC §1.5)
 	Notices         Notices
@@ -88,6 +90,12 @@ func (c *Config) fill() error {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 256
 	}
+	if c.Parallel <= 0 {
+		c.Parallel = 8
+	}
+	if c.DeliveryTimeout <= 0 {
+		c.DeliveryTimeout = 60 * time.Second
+	}
 	d := DefaultNotices
 	for _, p := range []struct {
 		dst *string
@@ -120,6 +128,9 @@ type Router struct {
 	notices  map[string]*template.Template
 	mu       sync.Mutex // one pass at a time
 	batchSeq int
+	// uncertain lists staging folders whose journal commit returned an error: the
+	// journal decides their fate before anything is retried.
+	uncertain []string
 }
 
 // New prepares the spool folders and takes this process's claim folder.
@@ -165,7 +176,9 @@ func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Ch
 // finished pass) would be adopted by the next process.
 func (r *Router) Close() error {
 	entries, _ := os.ReadDir(r.myClaim)
-	empty := true
+	// With uncertain batches left, keep the folder: the next process adopts it and
+	// settles them (recoverStages).
+	empty := len(r.uncertain) == 0
 	for _, e := range entries {
 		if e.Name() != ".lock" {
 			empty = false
@@ -221,6 +234,11 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 	sum := &Summary{}
 	if err := r.adoptOrphans(ctx, sum); err != nil {
 		return sum, err
+	}
+	if err := r.settleUncertain(ctx); err != nil {
+		// Retrying now could deliver twice; wait until the journal answers.
+		r.log.Warn("journal unreachable; retries wait for it", "err", err)
+		return sum, nil
 	}
 	for {
 		if err := ctx.Err(); err != nil {

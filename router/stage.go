@@ -149,42 +149,60 @@ func (r *Router) publish(sb *stagedBatch, keep func(id string) bool) map[string]
 	return out
 }
 
-// recoverStages finishes the staged batches of a dead process: files of messages the
-// journal calls final are published (the process died between commit and publish),
-// the others are dropped (the message is still claimed and will be redone).
+// recoverStages finishes the staged batches of a dead process.
 func (r *Router) recoverStages(ctx context.Context, owner string) error {
 	entries, err := os.ReadDir(r.l.stage)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), owner+".") {
-			continue
+		if strings.HasPrefix(e.Name(), owner+".") {
+			if err := r.settleStage(ctx, filepath.Join(r.l.stage, e.Name())); err != nil {
+				return err
+			}
 		}
-		dir := filepath.Join(r.l.stage, e.Name())
-		data, err := os.ReadFile(filepath.Join(dir, manifestName))
-		if err != nil {
-			// No manifest: the batch never reached the journal.
-			os.RemoveAll(dir)
-			continue
+	}
+	return nil
+}
+
+// settleUncertain settles this process's own batches whose commit may or may not
+// have happened.
+func (r *Router) settleUncertain(ctx context.Context) error {
+	for len(r.uncertain) > 0 {
+		if err := r.settleStage(ctx, r.uncertain[0]); err != nil {
+			return err
 		}
-		sb := &stagedBatch{dir: dir}
-		if err := json.Unmarshal(data, &sb.files); err != nil {
-			r.log.Error("unreadable staging manifest; left for an admin", "dir", dir, "err", err)
-			continue
-		}
-		ids := make([]string, 0, len(sb.files))
-		for _, f := range sb.files {
-			ids = append(ids, f.ID)
-		}
-		states, err := r.journal.States(ctx, ids)
-		if err != nil {
-			return fmt.Errorf("recover %s: %w", dir, err)
-		}
-		published := r.publish(sb, func(id string) bool { return states[id].Final() })
-		for id, files := range published {
-			r.log.Info("recovered delivery published", "id", id, "files", files)
-		}
+		r.uncertain = r.uncertain[1:]
+	}
+	return nil
+}
+
+// settleStage publishes the files of messages the journal calls final (the commit
+// happened; the publish step did not) and drops the others (those messages are
+// still queued and will be redone).
+func (r *Router) settleStage(ctx context.Context, dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, manifestName))
+	if err != nil {
+		// No manifest: the batch never reached the journal.
+		os.RemoveAll(dir)
+		return nil
+	}
+	sb := &stagedBatch{dir: dir}
+	if err := json.Unmarshal(data, &sb.files); err != nil {
+		r.log.Error("unreadable staging manifest; left for an admin", "dir", dir, "err", err)
+		return nil
+	}
+	ids := make([]string, 0, len(sb.files))
+	for _, f := range sb.files {
+		ids = append(ids, f.ID)
+	}
+	states, err := r.journal.States(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("settle %s: %w", dir, err)
+	}
+	published := r.publish(sb, func(id string) bool { return states[id].Final() })
+	for id, files := range published {
+		r.log.Info("committed delivery published after a failure", "id", id, "files", files)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,7 +44,9 @@ type Channel struct {
 
 	// pending maps a queue to a call file in outgoing/ that has not started dialling
 	// yet: that call will drain whatever we add to the queue, so no second call is
-	// needed (the old suite blocked here for 2 s per message instead).
+	// needed (the old suite blocked here for 2 s per message instead). The router
+	// delivers several messages at once, hence the lock.
+	mu      sync.Mutex
 	pending map[string]string
 }
 
@@ -108,6 +111,12 @@ func callPrefixes(queue string) []string {
 
 // StartBatch re-reads outgoing/ for pending calls.
 func (c *Channel) StartBatch() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.startBatch()
+}
+
+func (c *Channel) startBatch() {
 	c.pending = map[string]string{}
 	entries, err := os.ReadDir(c.outgoing)
 	if err != nil {
@@ -150,9 +159,6 @@ func notStarted(path string) bool {
 // Deliver writes the message's parts for the recipient's queue and, unless a call
 // for that queue is already waiting to dial, a call file.
 func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Result, error) {
-	if c.pending == nil {
-		c.StartBatch()
-	}
 	if m.Extension == "" || !strings.Contains(m.Extension, "/") {
 		// An admin can fix the directory; until then the message waits.
 		return channels.Result{}, fmt.Errorf("number %s has no dialable Extension (%q) in PBXNumbers", m.To, m.Extension)
@@ -190,6 +196,11 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	}
 	res.Detail["coding"] = coding
 
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending == nil {
+		c.startBatch()
+	}
 	if waiting, ok := c.pending[queue]; ok {
 		res.Detail["call"] = "pending " + filepath.Base(waiting)
 		res.AfterPublish = func(ctx context.Context) error { return c.ensureCall(waiting, queue, m) }

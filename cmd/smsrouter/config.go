@@ -35,6 +35,8 @@ type QueueConfig struct {
 	ConcatTimeout   duration `toml:"concat_timeout"`
 	Rescan          duration `toml:"rescan"`
 	BatchSize       int      `toml:"batch_size"`
+	Parallel        int      `toml:"parallel"`
+	DeliveryTimeout duration `toml:"delivery_timeout"`
 	Sync            *bool    `toml:"sync"`
 	RepairUTF8      bool     `toml:"repair_utf8"`
 }
@@ -142,6 +144,6 @@ func (c Config) routerConfig() (router.Config, error) {
 		Spool: c.Spool, WorkDir: c.WorkDir, SMSCNumber: c.SMSCNumber, Location: loc,
 		DefaultValidity: c.Queue.DefaultValidity.Duration, RetryMin: c.Queue.RetryMin.Duration,
 		RetryMax: c.Queue.RetryMax.Duration, ConcatTimeout: c.Queue.ConcatTimeout.Duration,
-		BatchSize: c.Queue.BatchSize, Sync: sync, RepairUTF8: c.Queue.RepairUTF8, Notices: c.Notices,
+		BatchSize: c.Queue.BatchSize, Parallel: c.Queue.Parallel, DeliveryTimeout: c.Queue.DeliveryTimeout.Duration, Sync: sync, RepairUTF8: c.Queue.RepairUTF8, Notices: c.Notices,
 	}, nil
 }
