@@ -81,3 +81,10 @@ func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
 }
+
+// Janitor is implemented by channels that leave files behind (fax pages, voice
+// recordings) and remove them once they are older than their configured age. The
+// router calls Cleanup every few minutes.
+type Janitor interface {
+	Cleanup(ctx context.Context, now time.Time) error
+}

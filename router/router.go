@@ -21,6 +21,7 @@ import (
 	"text/template"
 	"time"
 
+	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
 )
 
@@ -128,6 +129,8 @@ type Router struct {
 	notices  map[string]*template.Template
 	mu       sync.Mutex // one pass at a time
 	batchSeq int
+	lastCleanup time.Time
+	kick        chan struct{} // wakes Serve (Wake)
 	// uncertain lists staging folders whose journal commit returned an error: the
 	// journal decides their fate before anything is retried.
 	uncertain []string
@@ -144,6 +147,7 @@ func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Ch
 	r := &Router{
 		cfg: cfg, l: newLayout(cfg.Spool, cfg.WorkDir), dir: dir, journal: journal,
 		channels: chans, log: log, now: time.Now, notices: map[string]*template.Template{},
+		kick: make(chan struct{}, 1),
 	}
 	for name, text := range map[string]string{
 		"unknown": cfg.Notices.Unknown, "disabled": cfg.Notices.Disabled, "noservice": cfg.Notices.NoService,
@@ -249,6 +253,7 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 			return sum, err
 		}
 		if len(items) == 0 {
+			r.cleanup(ctx)
 			return sum, nil
 		}
 		r.processBatch(ctx, items, sum)
@@ -275,4 +280,59 @@ func (r *Router) NextDue() time.Time {
 		}
 	}
 	return next
+}
+
+// cleanupEvery is how often channels that leave files behind may tidy up.
+const cleanupEvery = 5 * time.Minute
+
+func (r *Router) cleanup(ctx context.Context) {
+	now := r.now()
+	if now.Sub(r.lastCleanup) < cleanupEvery {
+		return
+	}
+	r.lastCleanup = now
+	for letter, ch := range r.channels {
+		if j, ok := ch.(channels.Janitor); ok {
+			if err := j.Cleanup(ctx, now); err != nil {
+				r.log.Warn("cleanup failed", "letter", string(letter), "err", err)
+			}
+		}
+	}
+}
+
+// Wake makes every deferred message for recipient da due now and wakes Serve. A
+// channel calls it when it learns that the recipient can take messages again (a
+// softphone registered), so held messages go out at once instead of at their next
+// backoff slot. It returns how many messages it woke.
+func (r *Router) Wake(da string) (int, error) {
+	entries, err := os.ReadDir(r.l.deferred)
+	if err != nil {
+		return 0, fmt.Errorf("wake %s: %w", da, err)
+	}
+	now := r.now()
+	woken := 0
+	for _, e := range entries {
+		due, c, ok := parseDeferredName(e.Name())
+		if !ok || !due.After(now) {
+			continue
+		}
+		src := filepath.Join(r.l.deferred, e.Name())
+		data, err := readCapped(src, maxSpoolFile)
+		if err != nil {
+			continue // taken by a drain meanwhile
+		}
+		if m, err := smsq.Parse(data, r.cfg.Location); err != nil || m.DA != da {
+			continue
+		}
+		if err := renameNoReplace(src, filepath.Join(r.l.deferred, deferredName(now, c))); err == nil {
+			woken++
+		}
+	}
+	if woken > 0 {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
+	return woken, nil
 }

@@ -436,3 +436,49 @@ func TestGeneratedMessagesStopAtMaxDepth(t *testing.T) {
 		t.Fatalf("summary %+v", sum.Counts)
 	}
 }
+
+func TestWakeMakesDeferredMessagesDue(t *testing.T) {
+	rg := newRig(t, testdbSQLite(t), nil)
+	rg.set("5551001", 'S', "PJSIP/1001")
+	rg.set("5551002", 'S', "PJSIP/1002")
+	real := rg.dir
+	rg.dir = downDirectory{}
+	rg.morx("a.1", plain)
+	rg.morx("a.2", strings.Replace(plain, "5551001", "5551002", 1))
+	rg.drain()
+	rg.dir = real
+	n, err := rg.r.Wake("5551001")
+	if err != nil || n != 1 {
+		t.Fatalf("Wake: %d %v", n, err)
+	}
+	sum := rg.drain()
+	if sum.Counts[StateDelivered] != 1 || len(rg.files("smsrouter/deferred")) != 1 {
+		t.Fatalf("only the woken recipient's message goes now: %+v, deferred %v", sum.Counts, rg.files("smsrouter/deferred"))
+	}
+	if got := rg.delivered()["5551001"]; len(got) != 1 {
+		t.Fatalf("delivered %q", got)
+	}
+}
+
+type countingJanitor struct {
+	channels.Channel
+	calls int
+}
+
+func (c *countingJanitor) Cleanup(context.Context, time.Time) error { c.calls++; return nil }
+
+func TestJanitorsRunEveryFewMinutes(t *testing.T) {
+	rg := newRig(t, testdbSQLite(t), nil)
+	j := &countingJanitor{Channel: rg.r.channels['S']}
+	rg.r.channels['F'] = j
+	rg.drain()
+	rg.drain()
+	if j.calls != 1 {
+		t.Fatalf("cleanup ran %d times in one interval", j.calls)
+	}
+	rg.clock.advance(cleanupEvery)
+	rg.drain()
+	if j.calls != 2 {
+		t.Fatalf("cleanup ran %d times", j.calls)
+	}
+}

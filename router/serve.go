@@ -47,6 +47,7 @@ func (r *Router) Serve(ctx context.Context, rescan time.Duration) error {
 			r.log.Warn("spool watch error; rescanning", "err", err)
 		case <-ticker.C:
 		case <-due.C:
+		case <-r.kick:
 		}
 		if _, err := r.Drain(ctx); err != nil && ctx.Err() == nil {
 			r.log.Error("drain failed", "err", err)
