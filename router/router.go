@@ -123,12 +123,12 @@ type Router struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	owner    string // this process's claim folder name
-	myClaim  string
-	lock     *ownerLock
-	notices  map[string]*template.Template
-	mu       sync.Mutex // one pass at a time
-	batchSeq int
+	owner       string // this process's claim folder name
+	myClaim     string
+	lock        *ownerLock
+	notices     map[string]*template.Template
+	mu          sync.Mutex // one pass at a time
+	batchSeq    int
 	lastCleanup time.Time
 	kick        chan struct{} // wakes Serve (Wake)
 	// uncertain lists staging folders whose journal commit returned an error: the
