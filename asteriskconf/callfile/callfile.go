@@ -157,7 +157,7 @@ func (c *CallFile) checkShape() error {
 	}
 	for i, v := range c.Vars {
 		if !validVarName(v.Name) {
-			return &FieldError{fmt.Sprintf("Setvar[%d]", i), fmt.Sprintf("%q is not a variable name (letters, digits, '_', optional '_' or '__' prefix)", v.Name)}
+			return &FieldError{fmt.Sprintf("Setvar[%d]", i), fmt.Sprintf("%q is not a variable name (letters, digits, '_', optional '_' or '__' prefix) or function call such as FAXOPT(ecm)", v.Name)}
 		}
 	}
 	return nil
@@ -269,18 +269,45 @@ func checkValue(v string, afterBlank bool) *FieldError {
 	return nil
 }
 
-// validVarName accepts an optional "_" or "__" inheritance prefix followed
-// by a letter and then letters, digits and '_'. That keeps '=' (which would
-// move the split point), blanks and function syntax out of Setvar names.
+// validVarName accepts a variable name, an optional "_" or "__" inheritance
+// prefix followed by an identifier (a letter, then letters, digits and '_'),
+// or a dialplan function call NAME(ARGS) such as FAXOPT(ecm): Asterisk sets
+// a name ending in ')' by writing the function (pbx_builtin_setvar_helper),
+// which is how FAXOPT, CALLERID and friends are set from a call file. The
+// arguments are limited to letters, digits and "_-.," so that '=' (which
+// would move the split point), blanks, ';', '#', '$' and nested calls stay out.
 func validVarName(s string) bool {
+	if fn, args, ok := strings.Cut(s, "("); ok {
+		args, closed := strings.CutSuffix(args, ")")
+		return closed && isIdent(fn) && validFuncArgs(args)
+	}
 	for range 2 {
 		s, _ = strings.CutPrefix(s, "_")
 	}
+	return isIdent(s)
+}
+
+// isIdent reports whether s is a letter followed by letters, digits and '_'.
+func isIdent(s string) bool {
 	if s == "" || !isLetter(s[0]) {
 		return false
 	}
 	for i := 1; i < len(s); i++ {
 		if b := s[i]; !isLetter(b) && !(b >= '0' && b <= '9') && b != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// validFuncArgs accepts the non-empty argument list of a function name.
+func validFuncArgs(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !isLetter(b) && !(b >= '0' && b <= '9') && !strings.ContainsRune("_-.,", rune(b)) {
 			return false
 		}
 	}

@@ -21,6 +21,7 @@ func FuzzParse(f *testing.F) {
 		return nil
 	})
 	f.Add([]byte("Channel: a/b\nApplication: A\nData: x\\;y #c ;d\nSetvar: __V= v\\\\;\n"))
+	f.Add([]byte("Channel: a/b\nApplication: SendFax\nData: /f.tif\nSetvar: FAXOPT(ecm)=yes\nSetvar: A(b)c=1\n"))
 	f.Add([]byte("channel:a/b\r\nextension:s\r\npriority: 3x\r\nStartRetry: 1 2 (3)\nStatus: Failed"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Parse(data)
