@@ -1,0 +1,8 @@
+-- The language and voice a number's calls are spoken in (letter V). A side table, so
+-- that PBXNumbers stays exactly as the old suite's admins know it. A number without a
+-- row (or with empty values) gets the configured default.
+CREATE TABLE IF NOT EXISTS smsrouter_number_voice (
+  Account  TEXT NOT NULL PRIMARY KEY,
+  Language TEXT NOT NULL DEFAULT '',
+  Voice    TEXT NOT NULL DEFAULT ''
+);
