@@ -37,6 +37,7 @@ type job struct {
 	notice    []channels.Artefact
 	detail    map[string]any
 	settled   bool     // nothing more to do in this batch (rejected, held, already final)
+	wasFinal  bool     // the journal already had its final state (a crash came after the commit)
 	published []string // files placed for it
 	dueAt     time.Time
 }
@@ -172,7 +173,7 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 	}
 	var recs []Record
 	for _, j := range jobs {
-		if j.state != "" && (j.state != StateHeld) && !(j.settled && j.state.Final() && j.resumed && j.detail == nil) {
+		if j.state != "" && j.state != StateHeld && !j.wasFinal {
 			recs = append(recs, j.record(now))
 		}
 	}
@@ -208,7 +209,12 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 			}
 		}
 		r.finish(j, now)
-		sum.add(j.outcome())
+		if j.state != "" { // "" means the file vanished under us: someone else has it
+			sum.add(j.outcome())
+			if r.cfg.Observer != nil {
+				r.cfg.Observer.Fate(j.outcome(), j.received)
+			}
+		}
 	}
 }
 
@@ -229,7 +235,7 @@ func (r *Router) checkResumed(ctx context.Context, jobs []*job) error {
 	for _, j := range jobs {
 		if st := states[j.claim.id]; j.resumed && st.Final() {
 			// Delivered (or settled) before a crash: never again.
-			j.state, j.settled = st, true
+			j.state, j.settled, j.wasFinal = st, true, true
 			r.log.Info("already final; not delivering again", "id", j.claim.id, "state", st)
 		}
 	}
@@ -436,7 +442,10 @@ func (r *Router) noticeText(name, to, from, reason string) (string, error) {
 // finish moves the claimed file to where its state says: gone when final, to
 // deferred/ when it will be retried.
 func (r *Router) finish(j *job, now time.Time) {
-	fields := []any{"id", j.claim.id, "state", j.state, "letter", string(j.letter), "source", j.source}
+	fields := []any{"id", j.claim.id, "state", j.state, "source", j.source}
+	if j.letter != 0 {
+		fields = append(fields, "letter", string(j.letter))
+	}
 	if j.msg != nil {
 		fields = append(fields, "from", j.msg.OA, "to", j.msg.DA)
 	}

@@ -105,7 +105,8 @@ func (r *Router) adoptOrphans(ctx context.Context, sum *Summary) error {
 		return fmt.Errorf("read %s: %w", r.l.claimed, err)
 	}
 	for _, e := range entries {
-		if !e.IsDir() || e.Name() == r.owner {
+		// Dot folders are claim folders being born (newClaimFolder).
+		if !e.IsDir() || e.Name() == r.owner || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		dir := filepath.Join(r.l.claimed, e.Name())
@@ -125,6 +126,27 @@ func (r *Router) adoptOrphans(ctx context.Context, sum *Summary) error {
 		}
 	}
 	return nil
+}
+
+// newClaimFolder creates and locks a process's claim folder. It is made under a dot
+// name and renamed into place only once locked: otherwise another process could see
+// it in the moment between mkdir and flock, take it for the folder of a dead
+// process and remove it from under its new owner.
+func newClaimFolder(dir string) (*ownerLock, error) {
+	tmp := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir))
+	if err := os.Mkdir(tmp, 0o770); err != nil {
+		return nil, err
+	}
+	lk, err := lockOwner(tmp, false)
+	if err == nil {
+		err = os.Rename(tmp, dir) // the lock belongs to the file, so it moves along
+	}
+	if err != nil {
+		lk.release()
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	return lk, nil
 }
 
 func (r *Router) adopt(ctx context.Context, owner, dir string, sum *Summary) error {

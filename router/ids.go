@@ -26,25 +26,8 @@ func idTime(id string) (time.Time, bool) {
 	return time.UnixMilli(v), true
 }
 
-// validID accepts exactly the ids NewID makes, so a file name read from a spool
-// folder cannot smuggle a path into one.
-func validID(id string) bool {
-	ms, r, ok := strings.Cut(id, "-")
-	if !ok || len(ms) != 13 || len(r) != 10 {
-		return false
-	}
-	for _, c := range ms {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	for _, c := range r {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+// validID accepts exactly the ids NewID makes (see channels.ValidID).
+func validID(id string) bool { return channels.ValidID(id) }
 
 // MaxNumberLen is app_sms's limit: addresses of 20 characters or more are ignored.
 const MaxNumberLen = 19

@@ -45,6 +45,7 @@ type Config struct {
 	Sync            bool          // fsync staged files and folders (survive power loss, not only crashes)
 	RepairUTF8      bool          // undo app_sms 22.5+'s ud= double decoding (SPEC §1.5)
 	Notices         Notices
+	Observer        Observer // optional: told every fate (metrics)
 }
 
 // Notices are the texts sent to a sender when a message cannot be delivered. They are
@@ -165,12 +166,9 @@ func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Ch
 	host, _ := os.Hostname()
 	r.owner = fmt.Sprintf("%s-%d-%s", safeName(host), os.Getpid(), NewID(time.Now())[14:])
 	r.myClaim = filepath.Join(r.l.claimed, r.owner)
-	if err := os.Mkdir(r.myClaim, 0o770); err != nil {
-		return nil, fmt.Errorf("router: claim folder: %w", err)
-	}
-	lk, err := lockOwner(r.myClaim, true)
+	lk, err := newClaimFolder(r.myClaim)
 	if err != nil {
-		return nil, fmt.Errorf("router: lock claim folder: %w", err)
+		return nil, fmt.Errorf("router: claim folder: %w", err)
 	}
 	r.lock = lk
 	return r, nil

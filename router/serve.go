@@ -8,7 +8,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Serve drains the queue whenever a file lands in morx (inotify), when a deferred
+// Serve drains the queue whenever a file lands in morx or deferred/ (inotify), when a deferred
 // message or a waiting concatenation falls due, and every rescan interval anyway:
 // inotify drops events when its queue (16,384 by default) overflows, so the
 // periodic rescan is what guarantees that nothing waits forever.
@@ -21,8 +21,12 @@ func (r *Router) Serve(ctx context.Context, rescan time.Duration) error {
 		return fmt.Errorf("serve: watch: %w", err)
 	}
 	defer w.Close()
-	if err := w.Add(r.l.morx); err != nil {
-		return fmt.Errorf("serve: watch %s: %w", r.l.morx, err)
+	// morx for new messages; deferred/ because `smsrouter retry` (another process)
+	// renames messages there to be due now.
+	for _, dir := range []string{r.l.morx, r.l.deferred} {
+		if err := w.Add(dir); err != nil {
+			return fmt.Errorf("serve: watch %s: %w", dir, err)
+		}
 	}
 	ticker := time.NewTicker(rescan)
 	defer ticker.Stop()
