@@ -54,7 +54,9 @@ func (r *Router) stage(byID map[string][]channels.Artefact, order []string) (*st
 				mode = 0o644
 			}
 			p := filepath.Join(sb.dir, f.File)
-			if err := writeNew(p, a.Data, mode, r.cfg.Sync); err != nil {
+			// Not synced one by one: a single syncfs below covers the whole batch
+			// (one fsync per file made Sync cost two thirds of a drain's time).
+			if err := writeNew(p, a.Data, mode, false); err != nil {
 				sb.discard()
 				return nil, fmt.Errorf("stage %s: %w", id, err)
 			}
@@ -79,7 +81,22 @@ func (r *Router) stage(byID map[string][]channels.Artefact, order []string) (*st
 		sb.discard()
 		return nil, fmt.Errorf("stage manifest: %w", err)
 	}
-	if err := writeNew(filepath.Join(sb.dir, manifestName), data, 0o640, r.cfg.Sync); err != nil {
+	// Under a temporary name, then renamed: a crash mid-write must leave no manifest
+	// (the batch never reached the journal), never an empty or truncated one.
+	tmp := filepath.Join(sb.dir, "."+manifestName)
+	if err := writeNew(tmp, data, 0o640, false); err != nil {
+		sb.discard()
+		return nil, fmt.Errorf("stage manifest: %w", err)
+	}
+	if r.cfg.Sync {
+		// Every staged file and the manifest's content are durable before the
+		// manifest gets its name.
+		if err := syncFS(sb.dir); err != nil {
+			sb.discard()
+			return nil, fmt.Errorf("stage sync: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, filepath.Join(sb.dir, manifestName)); err != nil {
 		sb.discard()
 		return nil, fmt.Errorf("stage manifest: %w", err)
 	}
