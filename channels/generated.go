@@ -23,6 +23,26 @@ func NewID(now time.Time) string {
 	return fmt.Sprintf("%013d-%s", now.UnixMilli(), hex.EncodeToString(b[:]))
 }
 
+// ValidID accepts exactly the ids NewID makes, so an id read from a file name
+// cannot smuggle a path into another one.
+func ValidID(id string) bool {
+	ms, r, ok := strings.Cut(id, "-")
+	if !ok || len(ms) != 13 || len(r) != 10 {
+		return false
+	}
+	for _, c := range ms {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	for _, c := range r {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // SpoolName is the morx file name of a message smsrouter itself queues: the
 // recipient first (as app_sms names its files), then our id and, for generated
 // messages, how many generations deep it is: <to>.smsrouter-<id>[~<depth>].

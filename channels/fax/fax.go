@@ -73,6 +73,7 @@ type Channel struct {
 	dir      string
 	outgoing string
 	r        *faxrender.Renderer
+	dialling channels.Dialling
 }
 
 // New checks the configuration and loads the font.
@@ -130,7 +131,10 @@ func New(cfg Config) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Channel{cfg: cfg, dir: dir, outgoing: filepath.Join(cfg.Spool, "outgoing"), r: r}
+	c := &Channel{cfg: cfg, dir: dir, outgoing: filepath.Join(cfg.Spool, "outgoing"), r: r, dialling: channels.Dialling{
+		CallerIDName: cfg.CallerIDName, SMSCNumber: cfg.SMSCNumber, WaitTime: cfg.WaitTime,
+		MaxRetries: cfg.MaxRetries, RetryTime: cfg.RetryTime, Archive: cfg.Archive,
+	}}
 	// A setting the call file cannot carry (a '#' after a blank in headerinfo, say)
 	// would fail every message: refuse it now, while the admin is looking.
 	if _, err := c.callFile(channels.Message{To: "0", ID: "0000000000000-0000000000", Extension: "Local/0"}, filepath.Join(dir, TIFFName("0"))); err != nil {
@@ -154,11 +158,10 @@ func CallName(id string) string { return callPrefix + id }
 // Deliver renders m and returns the TIFF, the PDF copy (when enabled) and the call
 // file, in the order they must appear.
 func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Result, error) {
-	if m.Extension == "" || !strings.Contains(m.Extension, "/") {
-		// An admin can fix the directory; until then the message waits.
-		return channels.Result{}, fmt.Errorf("number %s has no dialable Extension (%q) in PBXNumbers", m.To, m.Extension)
+	if err := channels.CheckExtension(m); err != nil {
+		return channels.Result{}, err
 	}
-	if !validID(m.ID) {
+	if !channels.ValidID(m.ID) {
 		// The id becomes a file name; the router only makes valid ones.
 		return channels.Result{}, channels.Permanent(fmt.Errorf("message id %q cannot name a fax file", m.ID))
 	}
@@ -206,79 +209,39 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 }
 
 func (c *Channel) callFile(m channels.Message, tiffPath string) ([]byte, error) {
-	cf := &callfile.CallFile{
-		Channel:     m.Extension,
-		CallerID:    fmt.Sprintf("\"%s\" <%s>", c.cfg.CallerIDName, c.cfg.SMSCNumber),
-		Application: "SendFax",
-		Data:        tiffPath,
-		MaxRetries:  c.cfg.MaxRetries,
-		RetryTime:   c.cfg.RetryTime,
-		WaitTime:    c.cfg.WaitTime,
-		Archive:     c.cfg.Archive,
-		// SMSROUTER_ID lets the evidence reader find the journal row of an archived call.
-		Vars: []callfile.Var{{Name: "SMSROUTER_ID", Value: m.ID}},
-	}
-	if c.cfg.SMSCNumber == "" {
-		cf.CallerID = c.cfg.CallerIDName
-	}
+	var vars []callfile.Var
 	// FAXOPT must be set before SendFax runs; Setvar on the call does that.
 	if c.cfg.LocalStationID != "" {
-		cf.Vars = append(cf.Vars, callfile.Var{Name: "FAXOPT(localstationid)", Value: c.cfg.LocalStationID})
+		vars = append(vars, callfile.Var{Name: "FAXOPT(localstationid)", Value: c.cfg.LocalStationID})
 	}
 	if c.cfg.HeaderInfo != "" {
-		cf.Vars = append(cf.Vars, callfile.Var{Name: "FAXOPT(headerinfo)", Value: c.cfg.HeaderInfo})
+		vars = append(vars, callfile.Var{Name: "FAXOPT(headerinfo)", Value: c.cfg.HeaderInfo})
 	}
 	if c.cfg.ECM != nil {
-		cf.Vars = append(cf.Vars, callfile.Var{Name: "FAXOPT(ecm)", Value: yesNo(*c.cfg.ECM)})
+		vars = append(vars, callfile.Var{Name: "FAXOPT(ecm)", Value: yesNo(*c.cfg.ECM)})
 	}
 	if c.cfg.MinRate != 0 {
-		cf.Vars = append(cf.Vars, callfile.Var{Name: "FAXOPT(minrate)", Value: fmt.Sprint(c.cfg.MinRate)})
+		vars = append(vars, callfile.Var{Name: "FAXOPT(minrate)", Value: fmt.Sprint(c.cfg.MinRate)})
 	}
 	if c.cfg.MaxRate != 0 {
-		cf.Vars = append(cf.Vars, callfile.Var{Name: "FAXOPT(maxrate)", Value: fmt.Sprint(c.cfg.MaxRate)})
+		vars = append(vars, callfile.Var{Name: "FAXOPT(maxrate)", Value: fmt.Sprint(c.cfg.MaxRate)})
 	}
-	data, err := cf.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("call file for %s: %w", m.To, err)
-	}
-	return data, nil
+	return c.dialling.CallFile(m, "SendFax", tiffPath, vars...)
 }
 
 // Cleanup removes our TIFF and PDF files older than Config.Keep from the fax
 // folder. Files of a message whose call file is still in outgoing/ are kept
 // whatever their age: Asterisk may yet dial and read them.
 func (c *Channel) Cleanup(ctx context.Context, now time.Time) error {
-	entries, err := os.ReadDir(c.dir)
+	err := channels.RemoveOld(ctx, c.dir, now, c.cfg.Keep, func(name string) bool {
+		id, ok := ourFile(name)
+		if !ok {
+			return false
+		}
+		_, err := os.Lstat(filepath.Join(c.outgoing, CallName(id)))
+		return err != nil // a call still waiting in outgoing/ may yet read it
+	})
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("fax cleanup: %w", err)
-	}
-	var errs []error
-	for _, e := range entries {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		id, ok := ourFile(e.Name())
-		if !ok || !e.Type().IsRegular() {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue // removed meanwhile
-		}
-		if now.Sub(info.ModTime()) < c.cfg.Keep {
-			continue
-		}
-		if _, err := os.Lstat(filepath.Join(c.outgoing, CallName(id))); err == nil {
-			continue
-		}
-		if err := os.Remove(filepath.Join(c.dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("fax cleanup: %w", err)
 	}
 	return nil
@@ -291,31 +254,11 @@ func ourFile(name string) (id string, ok bool) {
 		return "", false
 	}
 	for _, ext := range []string{tiffExt, pdfExt} {
-		if id, ok := strings.CutSuffix(rest, ext); ok && validID(id) {
+		if id, ok := strings.CutSuffix(rest, ext); ok && channels.ValidID(id) {
 			return id, true
 		}
 	}
 	return "", false
-}
-
-// validID accepts the ids channels.NewID makes: 13 decimal digits, '-', 10
-// lower-case hex digits.
-func validID(id string) bool {
-	ms, r, ok := strings.Cut(id, "-")
-	if !ok || len(ms) != 13 || len(r) != 10 {
-		return false
-	}
-	for _, c := range ms {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	for _, c := range r {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // checkText keeps FAXOPT strings to what T.30 can carry: printable ASCII.

@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"smsrouter/asteriskconf/callfile"
 	"smsrouter/channels"
 	tts "smsrouter/render/voice"
 )
@@ -74,6 +73,7 @@ type Channel struct {
 	cfg      Config
 	dir      string
 	outgoing string
+	dialling channels.Dialling
 }
 
 // validName matches render/voice's rule for languages and voices, so a bad
@@ -143,7 +143,10 @@ func New(cfg Config) (*Channel, error) {
 	if err := sameFilesystem(cfg.Dir, cfg.Spool); err != nil {
 		return nil, fmt.Errorf("voice: %w", err)
 	}
-	return &Channel{cfg: cfg, dir: cfg.Dir, outgoing: filepath.Join(cfg.Spool, "outgoing")}, nil
+	return &Channel{cfg: cfg, dir: cfg.Dir, outgoing: filepath.Join(cfg.Spool, "outgoing"), dialling: channels.Dialling{
+		CallerIDName: cfg.CallerIDName, SMSCNumber: cfg.SMSCNumber, WaitTime: cfg.WaitTime,
+		MaxRetries: cfg.MaxRetries, RetryTime: cfg.RetryTime, Archive: cfg.Archive,
+	}}, nil
 }
 
 // Dir is where the recordings go.
@@ -193,24 +196,10 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	if c.cfg.Repeat {
 		data = play + "&" + play
 	}
-	cf := &callfile.CallFile{
-		Channel:     m.Extension,
-		CallerID:    fmt.Sprintf("\"%s\" <%s>", c.cfg.CallerIDName, c.cfg.SMSCNumber),
-		Application: "Playback",
-		Data:        data,
-		MaxRetries:  c.cfg.MaxRetries,
-		RetryTime:   c.cfg.RetryTime,
-		WaitTime:    c.cfg.WaitTime,
-		Archive:     c.cfg.Archive,
-		Vars:        []callfile.Var{{Name: "SMSROUTER_ID", Value: m.ID}},
-	}
-	if c.cfg.SMSCNumber == "" {
-		cf.CallerID = c.cfg.CallerIDName
-	}
-	call, err := cf.Marshal()
+	call, err := c.dialling.CallFile(m, "Playback", data)
 	if err != nil {
 		// Only the Extension can be at fault here, and an admin can fix it.
-		return channels.Result{}, fmt.Errorf("call file for %s: %w", m.To, err)
+		return channels.Result{}, err
 	}
 	effLang := lang
 	if effLang == "" {
@@ -247,34 +236,10 @@ func (u unspeakable) Unwrap() error { return u.err }
 // Cleanup removes our recordings older than Keep. Files of other programs in the
 // folder are left alone.
 func (c *Channel) Cleanup(ctx context.Context, now time.Time) error {
-	entries, err := os.ReadDir(c.dir)
+	err := channels.RemoveOld(ctx, c.dir, now, c.cfg.Keep, func(name string) bool {
+		return strings.HasPrefix(name, filePrefix) && strings.HasSuffix(name, ".wav")
+	})
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("voice cleanup: %w", err)
-	}
-	var errs []error
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		name := e.Name()
-		if !e.Type().IsRegular() || !strings.HasPrefix(name, filePrefix) || !strings.HasSuffix(name, ".wav") {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue // removed meanwhile
-		}
-		if now.Sub(info.ModTime()) < c.cfg.Keep {
-			continue
-		}
-		if err := os.Remove(filepath.Join(c.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("voice cleanup: %w", err)
 	}
 	return nil

@@ -1,0 +1,93 @@
+package channels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"smsrouter/asteriskconf/callfile"
+)
+
+// Dialling is how a channel's calls reach the recipient: who they appear to come
+// from, and how long they ring and retry.
+type Dialling struct {
+	CallerIDName string // e.g. "SMS", "Fax"
+	SMSCNumber   string // the caller ID number; "" shows the name only
+	WaitTime     int    // seconds to ring
+	MaxRetries   int    // further attempts when nobody answers
+	RetryTime    int    // seconds between attempts
+	Archive      bool   // keep the finished call in outgoing_done/ (delivery evidence)
+}
+
+// CallVar names the channel variable that carries the message id on every call, so
+// an archived call in outgoing_done/ can be tied to its journal row.
+const CallVar = "SMSROUTER_ID"
+
+// CallFile is the call file that dials m's recipient (its Extension) and runs
+// app(data) when answered, with vars set before the app runs.
+func (d Dialling) CallFile(m Message, app, data string, vars ...callfile.Var) ([]byte, error) {
+	cf := &callfile.CallFile{
+		Channel:     m.Extension,
+		CallerID:    d.CallerIDName,
+		Application: app,
+		Data:        data,
+		MaxRetries:  d.MaxRetries,
+		RetryTime:   d.RetryTime,
+		WaitTime:    d.WaitTime,
+		Archive:     d.Archive,
+		Vars:        append([]callfile.Var{{Name: CallVar, Value: m.ID}}, vars...),
+	}
+	if d.SMSCNumber != "" {
+		cf.CallerID = fmt.Sprintf("\"%s\" <%s>", d.CallerIDName, d.SMSCNumber)
+	}
+	b, err := cf.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("call file for %s: %w", m.To, err)
+	}
+	return b, nil
+}
+
+// CheckExtension refuses a recipient the directory gives no dialable Extension. The
+// error is temporary: an admin can fix the directory while the message waits.
+func CheckExtension(m Message) error {
+	if m.Extension == "" || !strings.Contains(m.Extension, "/") {
+		return fmt.Errorf("number %s has no dialable Extension (%q) in PBXNumbers", m.To, m.Extension)
+	}
+	return nil
+}
+
+// RemoveOld deletes the regular files in dir that are older than keep and that own
+// says are ours; everything else in the folder is left alone.
+func RemoveOld(ctx context.Context, dir string, now time.Time, keep time.Duration, own func(name string) bool) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("clean %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !e.Type().IsRegular() || !own(e.Name()) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || now.Sub(info.ModTime()) < keep {
+			continue // removed meanwhile, or still young
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("clean %s: %w", dir, err)
+	}
+	return nil
+}
