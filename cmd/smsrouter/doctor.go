@@ -1,0 +1,420 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"smsrouter/asteriskconf/ami"
+	"smsrouter/migrations"
+	"smsrouter/router"
+)
+
+// checkLevel is how a doctor check came out.
+type checkLevel int
+
+const (
+	checkOK checkLevel = iota
+	checkSkip
+	checkWarn
+	checkFail
+)
+
+func (l checkLevel) String() string {
+	return [...]string{"ok", "skip", "warn", "FAIL"}[l]
+}
+
+// check is one line of `smsrouter doctor`: what was checked, what was found and,
+// when it is not fine, what to do about it.
+type check struct {
+	Name, Detail, Fix string
+	Level             checkLevel
+}
+
+// doctor runs every check against cfg. It never stops at the first failure: the
+// admin wants the whole list in one go.
+type doctor struct {
+	cfg        Config
+	configPath string
+	checks     []check
+}
+
+func (d *doctor) add(level checkLevel, name, detail, fix string) {
+	d.checks = append(d.checks, check{Name: name, Detail: detail, Fix: fix, Level: level})
+}
+
+func cmdDoctor(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	var c common
+	c.register(fs, true)
+	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
+		return exitUsage
+	}
+	cfg, err := c.load(e)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "%-4s  %-14s %v\n      fix: correct the file; smsrouter.example.toml documents every key\n", checkFail, "config", err)
+		return exitUsage
+	}
+	d := &doctor{cfg: cfg, configPath: c.config}
+	d.run(ctx)
+	worst := checkOK
+	for _, ch := range d.checks {
+		fmt.Fprintf(e.stdout, "%-4s  %-14s %s\n", ch.Level, ch.Name, ch.Detail)
+		if ch.Fix != "" && ch.Level >= checkWarn {
+			fmt.Fprintf(e.stdout, "      fix: %s\n", ch.Fix)
+		}
+		worst = max(worst, ch.Level)
+	}
+	if worst == checkFail {
+		return exitPartial
+	}
+	return exitOK
+}
+
+func (d *doctor) run(ctx context.Context) {
+	d.add(checkOK, "config", orDefault(d.configPath, "built-in defaults (no --config)"), "")
+	d.checkLogging()
+	if _, err := d.cfg.location(); err != nil {
+		d.add(checkFail, "timezone", err.Error(), "use an IANA name such as Europe/Warsaw, or Local")
+	}
+	if d.checkSpool() {
+		d.checkQueue()
+	}
+	d.checkDatabase(ctx)
+	d.checkAMI(ctx)
+	d.checkListener(ctx, "fastagi", d.cfg.AGI.Listen, "run `smsrouter serve` (or `smsrouter agi`) with [agi] listen set")
+	d.checkListener(ctx, "http api", d.cfg.HTTP.Listen, "start `smsrouter serve`; the API runs inside it")
+	d.checkListener(ctx, "metrics", d.cfg.Metrics.Listen, "start `smsrouter serve`; /metrics runs inside it")
+	if d.cfg.HTTP.Listen != "" {
+		if tokens, users, err := d.cfg.HTTP.credentials(); err != nil {
+			d.add(checkFail, "http auth", err.Error(), "fix [http] secrets_file")
+		} else if len(tokens)+len(users) == 0 {
+			d.add(checkFail, "http auth", "[http] listen is set but no tokens or users are configured", "add tokens = [\"…\"] or [[http.users]] (or a secrets_file)")
+		} else {
+			d.add(checkOK, "http auth", fmt.Sprintf("%d tokens, %d users", len(tokens), len(users)), "")
+		}
+	}
+	d.checkTTS()
+	d.checkFont()
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (d *doctor) checkLogging() {
+	switch d.cfg.Log.Output {
+	case "", "stderr", "syslog":
+	default:
+		d.add(checkFail, "log", fmt.Sprintf("[log] output = %q", d.cfg.Log.Output), `use "stderr" (journald) or "syslog"`)
+	}
+	switch d.cfg.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		d.add(checkWarn, "log", fmt.Sprintf("[log] level = %q is not known; info is used", d.cfg.Log.Level), "use debug, info, warn or error")
+	}
+}
+
+// checkSpool verifies that every folder smsrouter writes to exists and takes a
+// file, that they share one filesystem (every hand-over is a rename) and that
+// there is room. It reports whether the spool is usable at all.
+func (d *doctor) checkSpool() bool {
+	spool := d.cfg.Spool
+	st, err := os.Stat(spool)
+	if err != nil || !st.IsDir() {
+		d.add(checkFail, "spool", fmt.Sprintf("%s is not a folder", spool), "install Asterisk, or set spool = \"…\" to its astspooldir")
+		return false
+	}
+	work := d.cfg.workDir()
+	dirs := []struct{ name, path string }{
+		{"morx", filepath.Join(spool, "sms", "morx")},
+		{"mttx", filepath.Join(spool, "sms", "mttx")},
+		{"outgoing", filepath.Join(spool, "outgoing")},
+		{"work dir", work},
+	}
+	ok := true
+	for _, dd := range dirs {
+		if _, err := os.Stat(dd.path); errors.Is(err, os.ErrNotExist) {
+			// The router creates its folders; what matters is that it may.
+			if perr := writable(nearestDir(dd.path)); perr == nil {
+				d.add(checkWarn, dd.name, dd.path+" does not exist yet; smsrouter creates it on its first run", "smsrouter drain (as the user the service runs as)")
+				continue
+			}
+		}
+		if err := writable(dd.path); err != nil {
+			d.add(checkFail, dd.name, err.Error(),
+				fmt.Sprintf("install -d -m 2770 -o asterisk -g asterisk %s (and run smsrouter as the asterisk user)", dd.path))
+			ok = false
+			continue
+		}
+		d.add(checkOK, dd.name, dd.path+" is writable", "")
+	}
+	if ok {
+		a, errA := devOf(filepath.Join(spool, "outgoing"))
+		b, errB := devOf(work)
+		if errA == nil && errB == nil && a != b {
+			d.add(checkFail, "filesystem", fmt.Sprintf("%s and %s are on different filesystems", work, filepath.Join(spool, "outgoing")),
+				"put work_dir under the spool: hand-overs to Asterisk must be atomic renames")
+			ok = false
+		}
+	}
+	var fsst unix.Statfs_t
+	if err := unix.Statfs(spool, &fsst); err == nil {
+		free := fsst.Bavail * uint64(fsst.Bsize)
+		total := fsst.Blocks * uint64(fsst.Bsize)
+		detail := fmt.Sprintf("%d MiB free of %d MiB", free>>20, total>>20)
+		switch {
+		case free < 10<<20:
+			d.add(checkFail, "free space", detail, "free space on "+spool+": messages cannot be accepted")
+		case free < 100<<20 || (total > 0 && free*20 < total):
+			d.add(checkWarn, "free space", detail, "free space on "+spool+" before it runs out")
+		default:
+			d.add(checkOK, "free space", detail, "")
+		}
+	}
+	return ok
+}
+
+// writable proves a folder takes a new file by creating and removing one, which
+// is exactly what the router does (permissions, read-only mounts, SELinux…).
+func writable(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a folder", dir)
+	}
+	f, err := os.CreateTemp(dir, ".smsrouter-doctor-*")
+	if err != nil {
+		return fmt.Errorf("cannot create a file in %s: %w", dir, errors.Unwrap(err))
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// nearestDir is the closest existing ancestor of path.
+func nearestDir(path string) string {
+	for p := filepath.Dir(path); ; p = filepath.Dir(p) {
+		if st, err := os.Stat(p); err == nil && st.IsDir() || p == filepath.Dir(p) {
+			return p
+		}
+	}
+}
+
+func devOf(path string) (uint64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, errors.New("no device number")
+	}
+	return uint64(sys.Dev), nil
+}
+
+// checkQueue reports what waits: a growing backlog is what users notice first.
+func (d *doctor) checkQueue() {
+	rc, err := d.cfg.routerConfig()
+	if err != nil {
+		return
+	}
+	a, err := router.NewAdmin(rc, nil)
+	if err != nil {
+		return
+	}
+	s, err := a.Stats()
+	if err != nil {
+		d.add(checkFail, "queue", err.Error(), "check the permissions of "+d.cfg.workDir())
+		return
+	}
+	detail := fmt.Sprintf("%d incoming, %d deferred, %d held", s.Incoming, s.Deferred, s.Held)
+	if !s.Oldest.IsZero() {
+		age := time.Since(s.Oldest).Round(time.Second)
+		detail += fmt.Sprintf(", oldest %s", age)
+		if age > time.Hour {
+			d.add(checkWarn, "queue", detail, "`smsrouter journal --state deferred` shows why; is serve running?")
+			return
+		}
+	}
+	d.add(checkOK, "queue", detail, "")
+	if n := countFiles(filepath.Join(d.cfg.workDir(), "rejected"), ".reason"); n > 0 {
+		d.add(checkWarn, "rejected", fmt.Sprintf("%d files quarantined in %s", n, filepath.Join(d.cfg.workDir(), "rejected")),
+			"read the .reason beside each file, then delete it")
+	}
+}
+
+func countFiles(dir, suffix string) int {
+	entries, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), suffix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (d *doctor) checkDatabase(ctx context.Context) {
+	store, err := router.OpenStore(d.cfg.dsn())
+	if err != nil {
+		d.add(checkFail, "database", err.Error(), "db = \"sqlite:PATH\" or \"mysql:USER:PASS@tcp(HOST:PORT)/DB\"")
+		return
+	}
+	defer store.Close()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := store.DB.PingContext(pctx); err != nil {
+		d.add(checkFail, "database", fmt.Sprintf("%s: %v", store, err), "start the database, or check host, user and password in db")
+		return
+	}
+	v, err := store.SchemaVersion(pctx)
+	latest := migrations.Latest(store.Dialect)
+	switch {
+	case err != nil || v == 0:
+		d.add(checkFail, "schema", fmt.Sprintf("%s has no smsrouter schema", store), "smsrouter migrate")
+		return
+	case v < latest:
+		d.add(checkFail, "schema", fmt.Sprintf("version %d, this smsrouter needs %d", v, latest), "smsrouter migrate")
+	case v > latest:
+		d.add(checkWarn, "schema", fmt.Sprintf("version %d is newer than this smsrouter knows (%d)", v, latest), "upgrade smsrouter")
+	default:
+		d.add(checkOK, "schema", fmt.Sprintf("%s, version %d", store, v), "")
+	}
+	var n int
+	if err := store.DB.QueryRowContext(pctx, "SELECT COUNT(*) FROM PBXNumbers").Scan(&n); err != nil {
+		d.add(checkFail, "directory", "PBXNumbers: "+err.Error(), "smsrouter migrate")
+		return
+	}
+	level := checkOK
+	if n == 0 {
+		level = checkWarn
+	}
+	d.add(level, "directory", fmt.Sprintf("%d numbers in PBXNumbers", n), "smsrouter number set NUMBER S PJSIP/EXT")
+}
+
+// checkAMI logs in with the [sip] credentials and asks for MessageSend without a
+// recipient: Asterisk answers "Permission denied" when the user may not send,
+// and an argument error when it may. Nothing is sent either way.
+func (d *doctor) checkAMI(ctx context.Context) {
+	settings, ok, err := d.cfg.sipSettings()
+	if err != nil {
+		d.add(checkFail, "ami", err.Error(), "fix [sip]")
+		return
+	}
+	if !ok {
+		d.add(checkSkip, "ami", "[sip] not configured (letter T is bounced)", "")
+		return
+	}
+	acfg := settings.AMI
+	acfg.PingInterval, acfg.DialTimeout = -1, 5*time.Second
+	if acfg.Logger == nil {
+		acfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cl, err := ami.Dial(ctx, acfg)
+	if errors.Is(err, ami.ErrAuthFailed) {
+		d.add(checkFail, "ami", fmt.Sprintf("login as %s refused at %s", acfg.Username, acfg.Addr), "check the user in manager.conf (`smsrouter dialplan --manager` prints one) and its secret")
+		return
+	}
+	if err != nil {
+		d.add(checkFail, "ami", fmt.Sprintf("%s: %v", acfg.Addr, err), "enable the manager in manager.conf and check [sip] ami_addr")
+		return
+	}
+	defer cl.Close()
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = cl.Do(qctx, ami.NewAction("MessageSend"))
+	var re *ami.ResponseError
+	switch {
+	case errors.As(err, &re) && strings.Contains(strings.ToLower(re.Message), "permission denied"):
+		d.add(checkFail, "ami", fmt.Sprintf("user %s may not use MessageSend", acfg.Username), "add write = message to the user in manager.conf")
+	case err == nil || errors.As(err, &re):
+		d.add(checkOK, "ami", fmt.Sprintf("logged in as %s at %s; MessageSend allowed", acfg.Username, acfg.Addr), "")
+	default:
+		d.add(checkWarn, "ami", fmt.Sprintf("logged in, but MessageSend probe failed: %v", err), "")
+	}
+}
+
+// checkListener tells whether something answers on a configured address. It is a
+// warning, not a failure: doctor may well run while serve is stopped.
+func (d *doctor) checkListener(ctx context.Context, name, addr, fix string) {
+	if addr == "" {
+		d.add(checkSkip, name, "not configured", "")
+		return
+	}
+	a, err := localAddr(addr)
+	if err != nil {
+		d.add(checkFail, name, err.Error(), "write host:port, e.g. 127.0.0.1:4573")
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(dctx, "tcp", a)
+	if err != nil {
+		d.add(checkWarn, name, fmt.Sprintf("nothing answers on %s", a), fix)
+		return
+	}
+	conn.Close()
+	d.add(checkOK, name, a+" answers", "")
+}
+
+// checkTTS looks for the speech engine letter V runs.
+func (d *doctor) checkTTS() {
+	bin := d.cfg.Voice.Engine
+	if len(d.cfg.Voice.Argv) > 0 {
+		bin = d.cfg.Voice.Argv[0]
+	}
+	if bin == "" {
+		bin = "espeak-ng"
+	}
+	if bin == "festival" {
+		bin = "text2wave"
+	}
+	if p, err := exec.LookPath(bin); err != nil {
+		d.add(checkFail, "tts", fmt.Sprintf("%s not found", bin), "apt-get install "+ttsPackage(bin)+", or set [voice] engine")
+	} else {
+		d.add(checkOK, "tts", p, "")
+	}
+}
+
+func ttsPackage(bin string) string {
+	switch bin {
+	case "text2wave":
+		return "festival"
+	case "flite":
+		return "flite"
+	}
+	return "espeak-ng"
+}
+
+// checkFont checks the fax font file, when one is configured.
+func (d *doctor) checkFont() {
+	if d.cfg.Fax.FontFile == "" {
+		d.add(checkOK, "fax font", "built-in Go Mono", "")
+		return
+	}
+	f, err := os.Open(d.cfg.Fax.FontFile)
+	if err != nil {
+		d.add(checkFail, "fax font", err.Error(), "apt-get install fonts-dejavu-core, or fix [fax] font_file")
+		return
+	}
+	f.Close()
+	d.add(checkOK, "fax font", d.cfg.Fax.FontFile, "")
+}

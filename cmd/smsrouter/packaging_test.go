@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSystemdUnitIsHardened keeps the unit's promises: the service may write to
+// the spool and nowhere else, and it runs the serve command with the config
+// path the example file and README name.
+func TestSystemdUnitIsHardened(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "packaging", "smsrouter.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := map[string][]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			unit[k] = append(unit[k], v)
+		}
+	}
+	for k, want := range map[string]string{
+		"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ReadWritePaths": "/var/spool/asterisk",
+		"PrivateTmp": "yes", "ProtectHome": "yes", "User": "asterisk", "CapabilityBoundingSet": "",
+		"ExecStart": "/usr/local/bin/smsrouter serve --config /etc/asterisk/smsrouter.toml",
+	} {
+		if got := unit[k]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	cfg, err := loadConfig(filepath.Join("..", "..", "smsrouter.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cfg.workDir(), cfg.Spool) || cfg.Spool != "/var/spool/asterisk" {
+		t.Errorf("the example's spool %s / work dir %s must be inside ReadWritePaths", cfg.Spool, cfg.workDir())
+	}
+	found := false
+	for _, c := range commands() {
+		found = found || c.name == "serve"
+	}
+	if !found {
+		t.Error("no serve command")
+	}
+}

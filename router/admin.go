@@ -1,0 +1,310 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"smsrouter/asteriskconf/smsq"
+	"smsrouter/channels"
+)
+
+// Admin is the operator's handle on a spool and its journal (`smsrouter journal`,
+// `retry`, `drop`, delivery evidence, metrics). Unlike Router it takes no claim
+// folder, so it can run beside any number of drain and serve processes: every
+// change it makes to a spool file is one atomic rename, the same way a router
+// claims, so the two never act on the same file.
+type Admin struct {
+	cfg     Config
+	l       layout
+	journal *Journal
+	notices map[string]*template.Template
+	now     func() time.Time
+}
+
+// NewAdmin prepares an Admin over cfg's spool. It creates no folders: a spool that
+// was never served simply has nothing queued.
+func NewAdmin(cfg Config, journal *Journal) (*Admin, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	a := &Admin{cfg: cfg, l: newLayout(cfg.Spool, cfg.WorkDir), journal: journal, now: time.Now,
+		notices: map[string]*template.Template{}}
+	for name, text := range map[string]string{"failed": cfg.Notices.Failed, "expired": cfg.Notices.Expired} {
+		t, err := template.New(name).Option("missingkey=error").Parse(text)
+		if err != nil {
+			return nil, fmt.Errorf("admin: notice %s: %w", name, err)
+		}
+		a.notices[name] = t
+	}
+	return a, nil
+}
+
+// Journal is the journal the Admin records in.
+func (a *Admin) Journal() *Journal { return a.journal }
+
+// Waiting is a message that sits in the spool waiting for something: deferred (its
+// next attempt) or held (a concatenated part waiting for its siblings).
+type Waiting struct {
+	ID       string
+	State    State // StateDeferred or StateHeld
+	Due      time.Time
+	Attempts int
+	Path     string
+}
+
+// Waiting lists the deferred and held messages, earliest due first.
+func (a *Admin) Waiting() ([]Waiting, error) {
+	var out []Waiting
+	entries, err := os.ReadDir(a.l.deferred)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", a.l.deferred, err)
+	}
+	for _, e := range entries {
+		if due, c, ok := parseDeferredName(e.Name()); ok {
+			out = append(out, Waiting{ID: c.id, State: StateDeferred, Due: due, Attempts: c.attempts,
+				Path: filepath.Join(a.l.deferred, e.Name())})
+		}
+	}
+	entries, err = os.ReadDir(a.l.parts)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", a.l.parts, err)
+	}
+	for _, e := range entries {
+		if _, _, c, ok := parsePartName(e.Name()); ok {
+			info, err := e.Info()
+			if err != nil {
+				continue // claimed meanwhile
+			}
+			out = append(out, Waiting{ID: c.id, State: StateHeld, Due: info.ModTime().Add(a.cfg.ConcatTimeout),
+				Attempts: c.attempts, Path: filepath.Join(a.l.parts, e.Name())})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Due.Before(out[j].Due) })
+	return out, nil
+}
+
+// ErrNotWaiting is returned for an id that is neither deferred nor held in the
+// spool (already delivered, never seen, or being processed right now).
+var ErrNotWaiting = errors.New("not waiting in the spool")
+
+// RetryNow makes the deferred messages with the given ids (all deferred messages
+// when ids is nil) due now. A running serve sees the rename (it watches deferred/)
+// and takes them at once, as does the next drain. It returns the ids it made due; an id that is not deferred is reported
+// in the error, after the others were done.
+func (a *Admin) RetryNow(ids []string) ([]string, error) {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	ws, err := a.Waiting()
+	if err != nil {
+		return nil, err
+	}
+	now := a.now()
+	var done []string
+	for _, w := range ws {
+		if w.State != StateDeferred || (ids != nil && !want[w.ID]) {
+			continue
+		}
+		_, c, _ := parseDeferredName(filepath.Base(w.Path))
+		if w.Due.After(now) {
+			if err := renameNoReplace(w.Path, filepath.Join(a.l.deferred, deferredName(now, c))); err != nil {
+				continue // a drain took it meanwhile: it is being retried anyway
+			}
+		}
+		done = append(done, w.ID)
+		delete(want, w.ID)
+	}
+	if len(want) > 0 {
+		missing := make([]string, 0, len(want))
+		for id := range want {
+			missing = append(missing, id)
+		}
+		sort.Strings(missing)
+		return done, fmt.Errorf("retry %s: %w", strings.Join(missing, ", "), ErrNotWaiting)
+	}
+	return done, nil
+}
+
+// Drop ends a deferred or held message for good: the journal records it as
+// dropped (with reason), and with notify the sender is told with the "failed"
+// notice. The spool file is taken out of reach of routers by a rename first, so a
+// drain running at the same moment either delivers it or never sees it again.
+func (a *Admin) Drop(ctx context.Context, id, reason string, notify bool) (Record, error) {
+	if !validID(id) {
+		return Record{}, fmt.Errorf("drop %q: not a message id", id)
+	}
+	ws, err := a.Waiting()
+	if err != nil {
+		return Record{}, err
+	}
+	var w *Waiting
+	for i := range ws {
+		if ws[i].ID == id {
+			w = &ws[i]
+			break
+		}
+	}
+	if w == nil {
+		return Record{}, fmt.Errorf("drop %s: %w", id, ErrNotWaiting)
+	}
+	// A dot name is one no router parses, so nobody claims it any more. A crash
+	// before the journal commit leaves it here, visible, for the admin to decide.
+	hidden := filepath.Join(filepath.Dir(w.Path), ".drop."+filepath.Base(w.Path))
+	if err := renameNoReplace(w.Path, hidden); err != nil {
+		return Record{}, fmt.Errorf("drop %s: taken by a router meanwhile: %w", id, err)
+	}
+	restore := func() { _ = renameNoReplace(hidden, w.Path) }
+	data, err := readCapped(hidden, maxSpoolFile)
+	if err != nil {
+		restore()
+		return Record{}, fmt.Errorf("drop %s: %w", id, err)
+	}
+	now := a.now()
+	rec, err := a.journal.Get(ctx, id)
+	if err != nil {
+		rec = Record{ID: id, Received: now}
+		if t, ok := idTime(id); ok {
+			rec.Received = t
+		}
+	}
+	m, perr := smsq.Parse(data, a.cfg.Location)
+	if perr == nil {
+		rec.OA, rec.DA = clip(m.OA, 32), clip(m.DA, 32)
+	}
+	if reason == "" {
+		reason = "dropped by the administrator"
+	}
+	rec.State, rec.LastError, rec.Updated, rec.NextAttempt = StateDropped, reason, now, time.Time{}
+	rec.Attempts = w.Attempts
+	var notice *channels.Artefact
+	if notify && perr == nil && m.OA != "" && m.OA != a.cfg.SMSCNumber && a.cfg.SMSCNumber != "" {
+		art, nid, err := a.noticeArtefact("failed", m.OA, m.DA, reason, now)
+		if err != nil {
+			restore()
+			return Record{}, fmt.Errorf("drop %s: %w", id, err)
+		}
+		notice = &art
+		rec.Detail = mergeDetail(rec.Detail, map[string]any{"notice_id": nid, "dropped_from": string(w.State)})
+	} else {
+		rec.Detail = mergeDetail(rec.Detail, map[string]any{"dropped_from": string(w.State)})
+	}
+	if err := a.journal.Put(ctx, []Record{rec}); err != nil {
+		restore()
+		return Record{}, fmt.Errorf("drop %s: %w", id, err)
+	}
+	if notice != nil {
+		if err := placeArtefact(*notice); err != nil {
+			return rec, fmt.Errorf("drop %s: journal says dropped, but the notice was not queued: %w", id, err)
+		}
+	}
+	if err := os.Remove(hidden); err != nil {
+		return rec, fmt.Errorf("drop %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// noticeArtefact builds a notice from the SMS Centre to `to` about a message for
+// `about`, with the named template.
+func (a *Admin) noticeArtefact(name, to, about, reason string, now time.Time) (channels.Artefact, string, error) {
+	var b strings.Builder
+	if err := a.notices[name].Execute(&b, struct{ To, From, Reason string }{about, to, reason}); err != nil {
+		return channels.Artefact{}, "", fmt.Errorf("notice %s: %w", name, err)
+	}
+	art, nid, err := channels.NewMessage(a.l.morx, a.cfg.SMSCNumber, to, b.String(), 1, now.In(a.cfg.Location))
+	if err != nil {
+		return channels.Artefact{}, "", err
+	}
+	return art, nid, nil
+}
+
+// placeArtefact writes an artefact under a dot name and renames it into place, so
+// no reader sees half of it (DESIGN.md promise 6).
+func placeArtefact(art channels.Artefact) error {
+	if err := os.MkdirAll(art.Dir, 0o770); err != nil {
+		return fmt.Errorf("place %s: %w", art.Name, err)
+	}
+	mode := art.Mode
+	if mode == 0 {
+		mode = 0o640
+	}
+	tmp := filepath.Join(art.Dir, ".smsrouter-tmp-"+art.Name)
+	if err := writeNew(tmp, art.Data, mode, false); err != nil {
+		return fmt.Errorf("place %s: %w", art.Name, err)
+	}
+	if err := renameNoReplace(tmp, filepath.Join(art.Dir, art.Name)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("place %s: %w", art.Name, err)
+	}
+	return nil
+}
+
+// QueueStats is a snapshot of what waits in the spool.
+type QueueStats struct {
+	Incoming int       // files in sms/morx not yet claimed
+	Claimed  int       // being processed now
+	Deferred int       // waiting for a retry
+	Held     int       // concatenated parts waiting for their siblings
+	Oldest   time.Time // receive time of the oldest waiting message; zero when none
+}
+
+// Stats counts the spool's waiting messages (for metrics and doctor). Message ids
+// carry their receive time, so the oldest one is known without the database.
+func (a *Admin) Stats() (QueueStats, error) {
+	var s QueueStats
+	older := func(t time.Time) {
+		if !t.IsZero() && (s.Oldest.IsZero() || t.Before(s.Oldest)) {
+			s.Oldest = t
+		}
+	}
+	entries, err := os.ReadDir(a.l.morx)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return s, fmt.Errorf("read %s: %w", a.l.morx, err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		s.Incoming++
+		if info, err := e.Info(); err == nil {
+			older(info.ModTime())
+		}
+	}
+	ws, err := a.Waiting()
+	if err != nil {
+		return s, err
+	}
+	for _, w := range ws {
+		if w.State == StateDeferred {
+			s.Deferred++
+		} else {
+			s.Held++
+		}
+		if t, ok := idTime(w.ID); ok {
+			older(t)
+		}
+	}
+	owners, err := os.ReadDir(a.l.claimed)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return s, fmt.Errorf("read %s: %w", a.l.claimed, err)
+	}
+	for _, o := range owners {
+		files, _ := os.ReadDir(filepath.Join(a.l.claimed, o.Name()))
+		for _, f := range files {
+			if c, ok := parseClaimName(f.Name()); ok {
+				s.Claimed++
+				if t, ok := idTime(c.id); ok {
+					older(t)
+				}
+			}
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,211 @@
+package router
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"smsrouter/asteriskconf/callfile"
+	"smsrouter/channels"
+)
+
+// CallOutcome is what Asterisk appended to one of our call files it archived in
+// outgoing_done (Archive: yes): whether the call was answered.
+//
+// Completed means the callee answered, not that the message or fax got through;
+// Expired means every attempt went unanswered; Failed means Asterisk could not use
+// the file. The journal keeps this as evidence beside the message's fate rather
+// than as a new State: "delivered" stays "handed to its channel", and an admin
+// reads the call's outcome from the evidence.
+type CallOutcome struct {
+	File     string    `json:"file"`
+	ID       string    `json:"-"`
+	Status   string    `json:"status"`
+	Attempts int       `json:"attempts"`
+	Last     time.Time `json:"last,omitzero"` // the last attempt Asterisk logged, when any
+}
+
+// ReadOutgoingDone parses the archived call files in dir that carry our channels.CallVar.
+// Files that are not ours, not finished or unreadable are skipped: outgoing_done
+// belongs to Asterisk and may hold anything.
+func ReadOutgoingDone(dir string) ([]CallOutcome, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	var out []CallOutcome
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		data, err := readCapped(filepath.Join(dir, e.Name()), callfile.MaxSize)
+		if err != nil {
+			continue
+		}
+		o, ok := ParseCallOutcome(e.Name(), data)
+		if ok {
+			out = append(out, o)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
+	return out, nil
+}
+
+// ParseCallOutcome reads one archived call file. ok is false when it is not one
+// of ours (no valid channels.CallVar) or Asterisk has not written its Status yet.
+func ParseCallOutcome(name string, data []byte) (CallOutcome, bool) {
+	rec, err := callfile.Parse(data)
+	if err != nil || rec.Status == "" {
+		return CallOutcome{}, false
+	}
+	id := ""
+	for _, v := range rec.Vars {
+		if v.Name == channels.CallVar {
+			id = v.Value
+		}
+	}
+	if !validID(id) {
+		return CallOutcome{}, false
+	}
+	o := CallOutcome{File: name, ID: id, Status: rec.Status}
+	for _, a := range rec.Attempts {
+		if a.Kind == callfile.KindStartRetry {
+			o.Attempts++
+		}
+	}
+	if n := len(rec.Attempts); n > 0 && rec.Attempts[n-1].Epoch > 0 {
+		o.Last = time.Unix(rec.Attempts[n-1].Epoch, 0)
+	}
+	return o, true
+}
+
+// EvidenceSummary counts what RecordEvidence did.
+type EvidenceSummary struct {
+	Recorded int      // new outcomes written to the journal
+	Known    int      // already recorded earlier
+	Orphans  int      // no journal row for the id (another router's, or a wiped journal)
+	Notices  []string // ids of notices queued to senders
+}
+
+// RecordEvidence reads outgoing_done and records each new call outcome in its
+// message's journal row (detail "calls", and last_error when the call was not
+// answered). With notify, the sender of a message whose call Expired or Failed
+// gets the "expired"/"failed" notice. Recording is idempotent: an outcome already
+// in the row is skipped, so running it every minute is cheap and safe.
+func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummary, error) {
+	var sum EvidenceSummary
+	outs, err := ReadOutgoingDone(filepath.Join(a.cfg.Spool, "outgoing_done"))
+	if err != nil {
+		return sum, err
+	}
+	for _, o := range outs {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		rec, err := a.journal.Get(ctx, o.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			sum.Orphans++
+			continue
+		}
+		if err != nil {
+			return sum, fmt.Errorf("evidence %s: %w", o.File, err)
+		}
+		calls := detailCalls(rec.Detail)
+		if _, seen := calls[o.File]; seen {
+			sum.Known++
+			continue
+		}
+		list := append(detailCallList(rec.Detail), o)
+		add := map[string]any{"calls": list}
+		var notice *struct {
+			name, reason string
+		}
+		switch o.Status {
+		case callfile.StatusExpired:
+			rec.LastError = fmt.Sprintf("the call was not answered (%d attempts)", o.Attempts)
+			notice = &struct{ name, reason string }{"expired", rec.LastError}
+		case callfile.StatusFailed:
+			rec.LastError = "Asterisk could not place the call (call file failed)"
+			notice = &struct{ name, reason string }{"failed", "The call could not be placed."}
+		}
+		var queued string
+		if notify && notice != nil && rec.OA != "" && rec.OA != a.cfg.SMSCNumber && a.cfg.SMSCNumber != "" {
+			n, nid, err := a.noticeArtefact(notice.name, rec.OA, rec.DA, notice.reason, a.now())
+			if err != nil {
+				return sum, fmt.Errorf("evidence %s: %w", o.File, err)
+			}
+			add["evidence_notice_id"] = nid
+			rec.Detail = mergeDetail(rec.Detail, add)
+			rec.Updated = a.now()
+			// Journal first: a crash after it loses at most a notice, never sends two.
+			if err := a.journal.Put(ctx, []Record{rec}); err != nil {
+				return sum, fmt.Errorf("evidence %s: %w", o.File, err)
+			}
+			if err := placeArtefact(n); err != nil {
+				return sum, fmt.Errorf("evidence %s: notice: %w", o.File, err)
+			}
+			queued = nid
+		} else {
+			rec.Detail = mergeDetail(rec.Detail, add)
+			rec.Updated = a.now()
+			if err := a.journal.Put(ctx, []Record{rec}); err != nil {
+				return sum, fmt.Errorf("evidence %s: %w", o.File, err)
+			}
+		}
+		sum.Recorded++
+		if queued != "" {
+			sum.Notices = append(sum.Notices, queued)
+		}
+	}
+	return sum, nil
+}
+
+// CallsOf returns the call outcomes recorded in a journal row's detail.
+func CallsOf(rec Record) []CallOutcome { return detailCallList(rec.Detail) }
+
+func detailCallList(detail string) []CallOutcome {
+	var d struct {
+		Calls []CallOutcome `json:"calls"`
+	}
+	if detail == "" || json.Unmarshal([]byte(detail), &d) != nil {
+		return nil
+	}
+	return d.Calls
+}
+
+func detailCalls(detail string) map[string]CallOutcome {
+	m := map[string]CallOutcome{}
+	for _, c := range detailCallList(detail) {
+		m[c.File] = c
+	}
+	return m
+}
+
+// mergeDetail sets keys in a JSON object detail, keeping the others. A detail
+// that is not a JSON object is kept under "previous" rather than lost.
+func mergeDetail(detail string, add map[string]any) string {
+	d := map[string]any{}
+	if detail != "" {
+		if err := json.Unmarshal([]byte(detail), &d); err != nil {
+			d = map[string]any{"previous": detail}
+		}
+	}
+	for k, v := range add {
+		d[k] = v
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return detail
+	}
+	return string(b)
+}

@@ -1,0 +1,221 @@
+// Package metrics exposes smsrouter's health as Prometheus metrics: message fates
+// by letter, the spool's depth and age, delivery latency, the state of the
+// dependencies (database, AMI) and FastAGI request latency.
+//
+// Counters and histograms are fed as things happen (Fate is a router.Observer;
+// ObserveAGI is the hook the FastAGI server calls). Everything that describes the
+// spool or a dependency is measured when Prometheus scrapes, so a stuck queue shows
+// even when the router itself is stuck.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"smsrouter/router"
+)
+
+// Probe checks one dependency; nil means up. It gets a context with a short
+// deadline and is called on every scrape and /healthz.
+type Probe func(ctx context.Context) error
+
+// Metrics is one process's registry.
+type Metrics struct {
+	reg      *prometheus.Registry
+	fates    *prometheus.CounterVec
+	latency  prometheus.Histogram
+	agi      *prometheus.HistogramVec
+	api      *prometheus.CounterVec
+	stats    func() (router.QueueStats, error)
+	now      func() time.Time
+	mu       sync.Mutex
+	probes   map[string]Probe
+	probeTTL time.Duration
+}
+
+// New makes a registry. stats, when not nil, is read on each scrape for the queue
+// gauges (router.Admin.Stats).
+func New(stats func() (router.QueueStats, error)) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		fates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsrouter_messages_total",
+			Help: "Messages that reached a state, by service letter and state (delivered, deferred, bounced, expired, rejected, dropped, held).",
+		}, []string{"letter", "state"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "smsrouter_delivery_latency_seconds",
+			Help:    "Time from a message's receipt to its delivery (handed to its channel).",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
+		}),
+		agi: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "smsrouter_agi_request_duration_seconds",
+			Help:    "FastAGI requests by script and result.",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+		}, []string{"script", "result"}),
+		api: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsrouter_http_requests_total",
+			Help: "HTTP send API requests by endpoint and status code.",
+		}, []string{"endpoint", "code"}),
+		stats:    stats,
+		now:      time.Now,
+		probes:   map[string]Probe{},
+		probeTTL: 2 * time.Second,
+	}
+	m.reg.MustRegister(m.fates, m.latency, m.agi, m.api, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*spoolCollector)(m))
+	return m
+}
+
+// SetStats sets the queue gauges' source after construction (the spool is known
+// only once the router is configured). Call it before serving.
+func (m *Metrics) SetStats(stats func() (router.QueueStats, error)) { m.stats = stats }
+
+// Registry is the underlying registry, for tests and extra collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// AddProbe registers a dependency ("db", "ami") whose state is exported as
+// smsrouter_dependency_up and checked by /healthz.
+func (m *Metrics) AddProbe(name string, p Probe) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.probes[name] = p
+}
+
+// Fate counts one message's fate; it makes Metrics a router.Observer.
+func (m *Metrics) Fate(o router.Outcome, received time.Time) {
+	letter := o.Letter
+	if letter == "" {
+		letter = "-"
+	}
+	m.fates.WithLabelValues(letter, string(o.State)).Inc()
+	if o.State == router.StateDelivered && !received.IsZero() {
+		m.latency.Observe(max(m.now().Sub(received).Seconds(), 0))
+	}
+}
+
+// ObserveAGI records one FastAGI request; the FastAGI server calls it when a
+// request ends. err nil is "ok".
+func (m *Metrics) ObserveAGI(script string, d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.agi.WithLabelValues(script, result).Observe(d.Seconds())
+}
+
+// ObserveAPI counts one HTTP send API request.
+func (m *Metrics) ObserveAPI(endpoint string, code int) {
+	m.api.WithLabelValues(endpoint, http.StatusText(code)).Inc()
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Check runs every probe and returns the failures by name.
+func (m *Metrics) Check(ctx context.Context) map[string]error {
+	m.mu.Lock()
+	probes := make(map[string]Probe, len(m.probes))
+	for k, v := range m.probes {
+		probes[k] = v
+	}
+	m.mu.Unlock()
+	out := map[string]error{}
+	var wg sync.WaitGroup
+	var omu sync.Mutex
+	for name, p := range probes {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, m.probeTTL)
+			defer cancel()
+			err := p(pctx)
+			omu.Lock()
+			out[name] = err
+			omu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// Healthz answers 200 "ok" when every probe passes and the spool is readable,
+// 503 with the failures otherwise.
+func (m *Metrics) Healthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		var bad []string
+		for name, err := range m.Check(r.Context()) {
+			if err != nil {
+				bad = append(bad, name+": "+err.Error())
+			}
+		}
+		if m.stats != nil {
+			if _, err := m.stats(); err != nil {
+				bad = append(bad, "spool: "+err.Error())
+			}
+		}
+		if len(bad) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			for _, b := range bad {
+				w.Write([]byte(b + "\n"))
+			}
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+}
+
+var (
+	descQueue = prometheus.NewDesc("smsrouter_queue_messages",
+		"Messages waiting in the spool, by where they wait (incoming, claimed, deferred, held).", []string{"where"}, nil)
+	descOldest = prometheus.NewDesc("smsrouter_queue_oldest_message_age_seconds",
+		"Age of the oldest message waiting in the spool; 0 when none waits.", nil, nil)
+	descUp = prometheus.NewDesc("smsrouter_dependency_up",
+		"1 when the dependency (db, ami, …) answered its probe.", []string{"dependency"}, nil)
+	descSpoolUp = prometheus.NewDesc("smsrouter_spool_readable",
+		"1 when the spool folders could be read at scrape time.", nil, nil)
+)
+
+// spoolCollector measures the spool and the dependencies at scrape time.
+type spoolCollector Metrics
+
+func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descQueue
+	ch <- descOldest
+	ch <- descUp
+	ch <- descSpoolUp
+}
+
+func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
+	m := (*Metrics)(c)
+	if m.stats != nil {
+		s, err := m.stats()
+		if err != nil {
+			ch <- prometheus.MustNewConstMetric(descSpoolUp, prometheus.GaugeValue, 0)
+		} else {
+			ch <- prometheus.MustNewConstMetric(descSpoolUp, prometheus.GaugeValue, 1)
+			for where, n := range map[string]int{"incoming": s.Incoming, "claimed": s.Claimed, "deferred": s.Deferred, "held": s.Held} {
+				ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), where)
+			}
+			age := 0.0
+			if !s.Oldest.IsZero() {
+				age = max(m.now().Sub(s.Oldest).Seconds(), 0)
+			}
+			ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, age)
+		}
+	}
+	for name, err := range m.Check(context.Background()) {
+		up := 1.0
+		if err != nil {
+			up = 0
+		}
+		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, name)
+	}
+}
