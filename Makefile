@@ -6,7 +6,10 @@ BENCH   ?= .
 BENCHTIME ?= 1x
 FUZZTIME ?= 15s
 
-.PHONY: build test bench demo lint fuzz clean
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+.PHONY: build test bench demo lint fuzz clean install
 
 build: ## the binary, in bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/smsrouter ./cmd/smsrouter
@@ -31,6 +34,21 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+install: build ## binary to $(PREFIX)/bin, the systemd unit, /etc/asterisk/smsrouter.toml (only if absent)
+	install -D -m 0755 bin/smsrouter $(DESTDIR)$(PREFIX)/bin/smsrouter
+	install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)$(PREFIX)/share/doc/smsrouter
+	sed 's|/usr/local/|$(PREFIX)/|g' packaging/smsrouter.service > $(DESTDIR)/etc/systemd/system/smsrouter.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/smsrouter.service
+	install -m 0644 README.md smsrouter.example.toml $(DESTDIR)$(PREFIX)/share/doc/smsrouter/
+	@if [ -e $(DESTDIR)/etc/asterisk/smsrouter.toml ]; then \
+	  echo "kept the existing $(DESTDIR)/etc/asterisk/smsrouter.toml"; \
+	else \
+	  install -D -m 0640 smsrouter.example.toml $(DESTDIR)/etc/asterisk/smsrouter.toml; \
+	  chgrp asterisk $(DESTDIR)/etc/asterisk/smsrouter.toml 2>/dev/null || true; \
+	fi
+	@echo "next: smsrouter migrate --config /etc/asterisk/smsrouter.toml; smsrouter doctor --config /etc/asterisk/smsrouter.toml;"
+	@echo "      systemctl daemon-reload && systemctl enable --now smsrouter"
 
 clean:
 	rm -rf bin

@@ -23,9 +23,14 @@ type system struct {
 	journal *router.Journal
 	dir     *router.SQLDirectory
 	router  *router.Router
+	// closeChannels ends channels holding a connection (the T channel's AMI session).
+	closeChannels func()
 }
 
 func (s *system) close() {
+	if s.closeChannels != nil {
+		s.closeChannels()
+	}
 	if s.router != nil {
 		s.router.Close()
 	}
@@ -61,12 +66,13 @@ func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
+	rc.Observer = e.observer
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &system{cfg: cfg, store: store, journal: router.NewJournal(store), dir: router.NewSQLDirectory(store)}
-	chans, err := buildChannels(cfg, rc)
+	chans, err := buildChannels(cfg, rc, store)
 	if err != nil {
 		s.close()
 		return nil, err
@@ -76,6 +82,7 @@ func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
 		s.close()
 		return nil, err
 	}
+	s.closeChannels = attachChannels(chans, s.router, e.log)
 	return s, nil
 }
 
@@ -97,6 +104,7 @@ func cmdDrain(ctx context.Context, e *env, args []string) int {
 	}
 	defer s.close()
 	sum, err := s.router.Drain(ctx)
+	drainEvidence(ctx, e, s) // outcomes of calls that ended since the last run
 	if err != nil {
 		printSummary(e, sum, false)
 		return fail(e, exitPartial, err)
@@ -123,7 +131,9 @@ func printSummary(e *env, sum *router.Summary, quiet bool) {
 		states = append(states, fmt.Sprintf("%s %d", st, n))
 	}
 	sort.Strings(states)
-	fmt.Fprintf(e.stdout, "%d messages: %s\n", len(sum.Outcomes), strings.Join(states, ", "))
+	// Notices and joined concatenations are messages of their own, and a part that
+	// waits for its siblings is counted as held, so this can exceed the files queued.
+	fmt.Fprintf(e.stdout, "%d messages handled: %s\n", len(sum.Outcomes), strings.Join(states, ", "))
 	for _, o := range sum.Outcomes {
 		if o.State == router.StateDeferred || o.State == router.StateRejected {
 			fmt.Fprintf(e.stdout, "  %s %s %s→%s: %s\n", o.State, o.ID, o.OA, o.DA, o.Error)
@@ -142,13 +152,29 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
+	m := serveMetrics(e) // before openSystem: the router reports every fate to it
 	s, err := openSystem(ctx, e, cfg)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	defer s.close()
 	e.log.Info("serving", "spool", cfg.Spool, "db", s.store.String(), "version", version)
-	if err := s.router.Serve(ctx, cfg.Queue.Rescan.Duration); err != nil {
+	// The FastAGI server shares ctx: SIGTERM stops both, and serve returns only
+	// after the server has let its running requests finish.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	waitAGI, err := startAGI(ctx, e, s)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	waitOps, err := startOps(ctx, e, s, m) // metrics, HTTP send API, delivery evidence
+	if err != nil {
+		stop()
+		return fail(e, exitUsage, errors.Join(err, waitAGI()))
+	}
+	serveErr := s.router.Serve(ctx, cfg.Queue.Rescan.Duration)
+	stop()
+	if err := errors.Join(serveErr, waitAGI(), waitOps()); err != nil {
 		return fail(e, exitPartial, err)
 	}
 	return exitOK
@@ -271,10 +297,10 @@ func cmdNumber(ctx context.Context, e *env, args []string) int {
 	}
 	a := fs.Args()
 	bad := func() int {
-		fmt.Fprintln(e.stderr, "usage: smsrouter number set NUMBER LETTER EXTENSION | smsrouter number delete NUMBER")
+		fmt.Fprintln(e.stderr, "usage: smsrouter number set NUMBER LETTER EXTENSION | smsrouter number delete NUMBER | smsrouter number voice NUMBER LANG|default [VOICE]")
 		return exitUsage
 	}
-	if len(a) == 0 || !(a[0] == "set" && len(a) == 4 || a[0] == "delete" && len(a) == 2) {
+	if len(a) == 0 || !(a[0] == "set" && len(a) == 4 || a[0] == "delete" && len(a) == 2 || a[0] == "voice" && (len(a) == 3 || len(a) == 4)) {
 		return bad()
 	}
 	if err := router.CheckNumber("number", a[1]); err != nil {
@@ -289,6 +315,9 @@ func cmdNumber(ctx context.Context, e *env, args []string) int {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
+	if a[0] == "voice" {
+		return numberVoice(ctx, e, store, a[1:])
+	}
 	if a[0] == "delete" {
 		if _, err := store.DB.ExecContext(ctx, "DELETE FROM PBXNumbers WHERE Account = ?", a[1]); err != nil {
 			return fail(e, exitPartial, err)

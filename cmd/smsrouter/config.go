@@ -10,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	commandch "smsrouter/channels/command"
 	"smsrouter/router"
 )
 
@@ -24,7 +25,19 @@ type Config struct {
 	Queue   QueueConfig    `toml:"queue"`
 	Notices router.Notices `toml:"notices"`
 	SMS     SMSConfig      `toml:"sms"`
+	Fax     FaxConfig      `toml:"fax"`
+	Voice   VoiceConfig    `toml:"voice"`
+	SIP     SIPConfig      `toml:"sip"`
+	AGI     AGIConfig      `toml:"agi"`
 	Log     LogConfig      `toml:"log"`
+
+	// Operations (ops_config.go): delivery evidence, the HTTP send API, metrics.
+	Evidence EvidenceConfig `toml:"evidence"`
+	HTTP     HTTPConfig     `toml:"http"`
+	Metrics  MetricsConfig  `toml:"metrics"`
+
+	// Command holds the rules of the command services (letter C).
+	Command commandch.Config `toml:"command"`
 }
 
 // QueueConfig tunes the queue.
@@ -51,10 +64,33 @@ type SMSConfig struct {
 	Archive      bool   `toml:"archive"`
 }
 
+// FaxConfig tunes the F channel: the page layout and the SendFax call files.
+type FaxConfig struct {
+	Dir            string   `toml:"dir"`
+	Resolution     string   `toml:"resolution"`
+	FontFile       string   `toml:"font_file"`
+	FontSize       float64  `toml:"font_size"`
+	Header         string   `toml:"header"`
+	DateFormat     string   `toml:"date_format"`
+	PDF            bool     `toml:"pdf"`
+	CallerIDName   string   `toml:"caller_id_name"`
+	LocalStationID string   `toml:"localstationid"`
+	HeaderInfo     string   `toml:"headerinfo"`
+	ECM            *bool    `toml:"ecm"`
+	MinRate        int      `toml:"minrate"`
+	MaxRate        int      `toml:"maxrate"`
+	WaitTime       int      `toml:"wait_time"`
+	MaxRetries     int      `toml:"max_retries"`
+	RetryTime      int      `toml:"retry_time"`
+	Archive        bool     `toml:"archive"`
+	Keep           duration `toml:"keep"`
+}
+
 // LogConfig chooses the log output.
 type LogConfig struct {
 	Level  string `toml:"level"`  // debug, info, warn, error
 	Format string `toml:"format"` // text or json
+	Output string `toml:"output"` // stderr (journald) or syslog
 }
 
 // duration reads "30s", "10m", "24h" from TOML.

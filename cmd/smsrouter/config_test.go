@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -58,5 +61,25 @@ func TestConfigRejectsUnknownKeysAndBadValues(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: err %v, want %q", c.body, err, c.want)
 		}
+	}
+}
+
+func TestFlagsAfterArgumentsAndHelp(t *testing.T) {
+	var c common
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	c.register(fs, true)
+	e := &env{stdout: io.Discard, stderr: io.Discard}
+	if !parseFlags(fs, e, []string{"set", "5551001", "--db", "sqlite:/x", "S", "PJSIP/1", "--", "-not-a-flag"}) {
+		t.Fatal("parse failed")
+	}
+	if c.db != "sqlite:/x" || strings.Join(fs.Args(), " ") != "set 5551001 S PJSIP/1 -not-a-flag" {
+		t.Fatalf("db %q args %q", c.db, fs.Args())
+	}
+	var out strings.Builder
+	if code := run(context.Background(), []string{"drain", "-h"}, &out, &out); code != exitOK {
+		t.Fatalf("drain -h exits %d", code)
+	}
+	if code := run(context.Background(), []string{"drain", "--bogus"}, io.Discard, io.Discard); code != exitUsage {
+		t.Fatalf("a bad flag exits %d", code)
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
+	"smsrouter/asteriskconf/smsq"
 	"smsrouter/router"
 )
 
@@ -120,6 +122,12 @@ func cmdDemo(ctx context.Context, e *env, args []string) int {
 			data, _ := os.ReadFile(p)
 			for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
 				fmt.Fprintf(e.stdout, "    | %s\n", l)
+			}
+			if sub == "sms/mttx" {
+				// The queue file holds the text in hex (SPEC §1.5 says why); show it.
+				if m, err := smsq.Parse(data, time.UTC); err == nil {
+					fmt.Fprintf(e.stdout, "    text: %q\n", m.Text)
+				}
 			}
 		}
 	}

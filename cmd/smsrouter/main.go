@@ -13,6 +13,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"smsrouter/router"
 )
 
 // Exit codes, as scripts and the dialplan's System() see them.
@@ -33,7 +36,12 @@ type command struct {
 // env is what every subcommand gets: where to print and the parsed common flags.
 type env struct {
 	stdout, stderr io.Writer
+	stdin          io.Reader // nil means os.Stdin (tests set their own)
 	log            *slog.Logger
+	observer       router.Observer // told every fate (serve's metrics); nil otherwise
+	// agiObserve, when set, is told every FastAGI request (serve's metrics; see instrumentAGI).
+	agiObserve func(script string, d time.Duration, err error)
+	helped     bool // -h was asked for: the usage was printed, which is success
 }
 
 func commands() []command {
@@ -42,9 +50,17 @@ func commands() []command {
 		{"serve", "[--spool DIR] [--db DSN]", "watch the spool and deliver as messages arrive", cmdServe},
 		{"send", "--from A --to B TEXT", "queue a message as if it had been received from A", cmdSend},
 		{"lookup", "NUMBER…", "show a number's service letter and Extension", cmdLookup},
-		{"number", "set NUMBER LETTER EXTENSION | delete NUMBER", "edit the directory (the same as plain SQL on PBXNumbers)", cmdNumber},
+		{"number", "set NUMBER LETTER EXTENSION | delete NUMBER | voice NUMBER LANG [VOICE]", "edit the directory (the same as plain SQL on PBXNumbers)", cmdNumber},
 		{"migrate", "[--db DSN]", "create or update the database schema (adopts an existing PBXNumbers table)", cmdMigrate},
 		{"inspect", "FILE…", "print app_sms spool files parsed, as JSON", cmdInspect},
+		{"agi", "[--listen ADDR] [--spool DIR] [--db DSN]", "run the FastAGI server alone (chaninfo, postsms, route for the dialplan)", cmdAGI},
+		{"dialplan", "[--manager] [--agi ADDR] [--smsc-exten N]…", "print the extensions.conf contexts (or the manager.conf user) for this setup", cmdDialplan},
+		{"render", "fax|… [flags]", "render what a channel would deliver, without a spool (`render fax --text T --from A -o page.tiff`)", cmdRender},
+		{"journal", "[--since 1h] [--state S] [--number N] [--json] | show ID", "list messages with their fate, or show one", cmdJournal},
+		{"retry", "ID… | --state deferred", "make deferred messages due now", cmdRetry},
+		{"drop", "[--notify] [--reason TEXT] ID…", "end deferred or held messages (optionally telling the sender)", cmdDrop},
+		{"evidence", "[--notify]", "record the outcome of archived calls (outgoing_done) in the journal", cmdEvidence},
+		{"doctor", "[--spool DIR] [--db DSN]", "check the setup: config, spool, database, AMI, FastAGI, TTS, fonts", cmdDoctor},
 		{"demo", "[--keep DIR]", "run a drain on sample messages in a temporary spool with the embedded directory", cmdDemo},
 		{"version", "", "print the version", func(_ context.Context, e *env, _ []string) int {
 			fmt.Fprintln(e.stdout, "smsrouter", version)
@@ -79,7 +95,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(ctx, &env{stdout: stdout, stderr: stderr}, args[1:])
+			e := &env{stdout: stdout, stderr: stderr}
+			code := c.run(ctx, e, args[1:])
+			if e.helped {
+				return exitOK
+			}
+			return code
 		}
 	}
 	fmt.Fprintf(stderr, "smsrouter: unknown command %q\n\n", args[0])
@@ -132,6 +153,7 @@ func newLogger(w io.Writer, lc LogConfig, verbose bool) *slog.Logger {
 		level = slog.LevelDebug
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	w = logOutput(w, lc) // stderr, or syslog when configured (logging.go)
 	if lc.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -139,11 +161,30 @@ func newLogger(w io.Writer, lc LogConfig, verbose bool) *slog.Logger {
 }
 
 // parseFlags parses a subcommand's flags; errors are usage errors.
+//
+// Flags may come after the positional arguments too (`number set 1 S PJSIP/1
+// --db …`): Go's flag package stops at the first non-flag, which would silently
+// ignore them. "--" ends the flags; everything after it is positional.
 func parseFlags(fs *flag.FlagSet, e *env, args []string) bool {
 	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
-		return false
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			e.helped = errors.Is(err, flag.ErrHelp)
+			return false
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
+	_ = fs.Parse(append([]string{"--"}, positional...)) // leaves the flags as parsed; Args() = positional
 	return true
 }
 
@@ -151,5 +192,3 @@ func fail(e *env, code int, err error) int {
 	fmt.Fprintf(e.stderr, "smsrouter: %v\n", err)
 	return code
 }
-
-var errUsage = errors.New("usage")

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"smsrouter/asteriskconf/agi"
+	"smsrouter/router"
+)
+
+// AGIConfig is the [agi] section: the FastAGI server the dialplan calls
+// (chaninfo, postsms, route). serve runs it when listen is set; `smsrouter
+// agi` runs it alone.
+type AGIConfig struct {
+	Listen       string   `toml:"listen"`        // host:port; empty: serve runs no FastAGI server
+	MaxConns     int      `toml:"max_conns"`     // connections served at once
+	RouteTimeout duration `toml:"route_timeout"` // how long route waits for the router's decision
+	LookupCache  duration `toml:"lookup_cache"`  // chaninfo cache; 0: read the directory every time
+}
+
+// newAGIServer builds the FastAGI server over the directory and journal; morx
+// is where postsms queues (the router's MorxDir).
+func newAGIServer(cfg Config, addr string, dir router.Directory, journal *router.Journal, morx string, e *env) (*agi.Server, error) {
+	h, err := router.NewAGIHandlers(router.AGIConfig{
+		Directory: dir, Journal: journal, Morx: morx,
+		RouteTimeout: cfg.AGI.RouteTimeout.Duration, LookupCache: cfg.AGI.LookupCache.Duration, Log: e.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &agi.Server{Addr: addr, Handlers: instrumentAGI(h.Handlers(), e.agiObserve), MaxConns: cfg.AGI.MaxConns, Logger: e.log}, nil
+}
+
+// startAGI runs the configured FastAGI server beside the router in serve. The
+// returned wait blocks until it has shut down (after ctx is cancelled) and
+// returns its error; a listen failure is reported at once.
+func startAGI(ctx context.Context, e *env, s *system) (wait func() error, err error) {
+	if s.cfg.AGI.Listen == "" {
+		return func() error { return nil }, nil
+	}
+	srv, err := newAGIServer(s.cfg, s.cfg.AGI.Listen, s.dir, s.journal, s.router.MorxDir(), e)
+	if err != nil {
+		return nil, err
+	}
+	return listenAGI(ctx, e, srv)
+}
+
+func listenAGI(ctx context.Context, e *env, srv *agi.Server) (wait func() error, err error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", srv.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("agi: listen %s: %w", srv.Addr, err)
+	}
+	e.log.Info("FastAGI listening", "addr", l.Addr().String())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	return func() error { return <-done }, nil
+}
+
+// cmdAGI is `smsrouter agi`: the FastAGI server alone, for a box where
+// drain runs from the dialplan instead of serve.
+func cmdAGI(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("agi", flag.ContinueOnError)
+	var c common
+	c.register(fs, true)
+	listen := fs.String("listen", "", "address to listen on (default: [agi] listen, else "+agi.DefaultAddr+")")
+	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
+		return exitUsage
+	}
+	cfg, err := c.load(e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	addr := *listen
+	if addr == "" {
+		addr = cfg.AGI.Listen
+	}
+	if addr == "" {
+		addr = agi.DefaultAddr
+	}
+	if cfg.Spool == "" {
+		return fail(e, exitUsage, errors.New("no spool folder: set spool in the config or pass --spool"))
+	}
+	morx := filepath.Join(cfg.Spool, "sms", "morx")
+	if st, err := os.Stat(morx); err != nil || !st.IsDir() {
+		return fail(e, exitUsage, fmt.Errorf("%s is not a folder (run `smsrouter drain` once, or pass --spool)", morx))
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	defer store.Close()
+	srv, err := newAGIServer(cfg, addr, router.NewSQLDirectory(store), router.NewJournal(store), morx, e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	wait, err := listenAGI(ctx, e, srv)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	if err := wait(); err != nil {
+		return fail(e, exitPartial, err)
+	}
+	return exitOK
+}
