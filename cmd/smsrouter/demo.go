@@ -26,6 +26,7 @@ var demoMessages = []struct{ name, body string }{
 	{"5550001.2026-11-21T05:41:05-11", "oa=5550001\nda=5559999\nud=Nobody has this number\nscts=2026-11-21T05:41:05\nmr=11\n"},
 	{"5550001.2026-11-21T05:41:09-12", "oa=5550001\nda=../../etc/passwd\nud=hostile recipient\nscts=2026-11-21T05:41:09\n"},
 	{"5550001.2026-11-21T05:41:12-13", "oa=5550001\nda=5551001\nud##00480069\nudh#zz\n"},
+	{"5550002.2026-11-21T05:41:20-14", "oa=5550002\nda=5552000\nud=Please fax me: Za\u017c\u00f3\u0142\u0107 g\u0119\u015bl\u0105 ja\u017a\u0144\nscts=2026-11-21T05:41:20\nmr=14\n"},
 }
 
 var demoDirectory = []router.Entry{
@@ -36,6 +37,7 @@ var demoDirectory = []router.Entry{
 	{Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"},
 	{Number: "5551002", Letter: 'S', Extension: "DAHDI/2"},
 	{Number: "5553333", Letter: 'N', Extension: ""},
+	{Number: "5552000", Letter: 'F', Extension: "PJSIP/fax2000"},
 }
 
 // cmdDemo builds a throw-away spool with the embedded SQLite directory, drops in
@@ -114,10 +116,15 @@ func cmdDemo(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stdout, line)
 	}
 	fmt.Fprintln(e.stdout, "\nFiles written for Asterisk:")
-	for _, sub := range []string{"sms/mttx", "outgoing", "smsrouter/rejected"} {
+	for _, sub := range []string{"sms/mttx", "outgoing", "smsrouter/rejected", "fax"} {
 		entries, _ := os.ReadDir(filepath.Join(spool, sub))
 		for _, en := range entries {
 			p := filepath.Join(spool, sub, en.Name())
+			if sub == "fax" {
+				info, _ := en.Info()
+				fmt.Fprintf(e.stdout, "\n  %s  (%d bytes: a G3 fax page for SendFax; open it with any TIFF viewer)\n", filepath.Join(sub, en.Name()), info.Size())
+				continue
+			}
 			fmt.Fprintf(e.stdout, "\n  %s\n", filepath.Join(sub, en.Name()))
 			data, _ := os.ReadFile(p)
 			for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
