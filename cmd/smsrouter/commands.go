@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -195,11 +194,11 @@ func cmdSend(ctx context.Context, e *env, args []string) int {
 	}
 	text := strings.Join(fs.Args(), " ")
 	if text == "-" {
-		b, err := readAllCapped(os.Stdin, 4*router.MaxSubmitText+1)
+		in, err := textOrStdin(e, text)
 		if err != nil {
-			return fail(e, exitUsage, fmt.Errorf("read text: %w", err))
+			return fail(e, exitUsage, err)
 		}
-		text = strings.TrimSuffix(string(b), "\n")
+		text = strings.TrimSuffix(in, "\n") // echo's newline is not part of the message
 	}
 	cfg, err := c.load(e)
 	if err != nil {
@@ -220,17 +219,6 @@ func cmdSend(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-func readAllCapped(r io.Reader, limit int) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("more than %d bytes", limit)
-	}
-	return b, nil
-}
-
 func cmdLookup(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("lookup", flag.ContinueOnError)
 	var c common
@@ -239,11 +227,7 @@ func cmdLookup(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "usage: smsrouter lookup NUMBER…")
 		return exitUsage
 	}
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg)
+	store, err := c.loadStore(ctx, e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -306,11 +290,7 @@ func cmdNumber(ctx context.Context, e *env, args []string) int {
 	if err := router.CheckNumber("number", a[1]); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg)
+	store, err := c.loadStore(ctx, e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}

@@ -91,11 +91,7 @@ func cmdJournal(ctx context.Context, e *env, args []string) int {
 	if *state != "" && !knownState(router.State(*state)) {
 		return fail(e, exitUsage, fmt.Errorf("state %q: want one of %s", *state, strings.Join(stateNames(), ", ")))
 	}
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg)
+	store, err := c.loadStore(ctx, e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -144,11 +140,7 @@ func journalShow(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "usage: smsrouter journal show [--json] ID")
 		return exitUsage
 	}
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg)
+	store, err := c.loadStore(ctx, e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}

@@ -139,6 +139,16 @@ func (c *common) load(e *env) (Config, error) {
 	return cfg, nil
 }
 
+// loadStore reads the config and opens its database, schema checked: the start
+// of every command that reads or edits the directory or the journal.
+func (c *common) loadStore(ctx context.Context, e *env) (*router.Store, error) {
+	cfg, err := c.load(e)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(ctx, cfg)
+}
+
 func newLogger(w io.Writer, lc LogConfig, verbose bool) *slog.Logger {
 	level := slog.LevelInfo
 	switch lc.Level {

@@ -3,20 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	faxrender "smsrouter/render/fax"
 )
-
-// maxFaxText caps --text - so a stray pipe cannot exhaust memory; it is far
-// beyond the longest concatenated SMS (255 parts).
-const maxFaxText = 1 << 20
 
 // cmdRenderFax renders a text the way the F channel would fax it: the same
 // layout, header and font (from --config), into a TIFF and optionally a PDF.
@@ -56,20 +48,9 @@ func cmdRenderFax(_ context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	body := *text
-	if body == "-" {
-		in := e.stdin
-		if in == nil {
-			in = os.Stdin
-		}
-		b, err := io.ReadAll(io.LimitReader(in, maxFaxText+1))
-		if err != nil {
-			return fail(e, exitUsage, fmt.Errorf("read text from stdin: %w", err))
-		}
-		if len(b) > maxFaxText {
-			return fail(e, exitUsage, fmt.Errorf("text on stdin is longer than %d bytes", maxFaxText))
-		}
-		body = string(b)
+	body, err := textOrStdin(e, *text)
+	if err != nil {
+		return fail(e, exitUsage, err)
 	}
 	now := time.Now()
 	if *ref == "" {
@@ -87,7 +68,7 @@ func cmdRenderFax(_ context.Context, e *env, args []string) int {
 	if err := faxrender.WriteTIFF(&tiff, doc); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	if err := writeFaxFile(*out, tiff.Bytes()); err != nil {
+	if err := writeFileAtomic(*out, tiff.Bytes()); err != nil {
 		return fail(e, exitUsage, err)
 	}
 	fmt.Fprintf(e.stdout, "%s: %d page(s), %s, %d bytes\n", *out, len(doc.Pages), doc.Resolution, tiff.Len())
@@ -96,7 +77,7 @@ func cmdRenderFax(_ context.Context, e *env, args []string) int {
 		if err := faxrender.WritePDF(&b, doc); err != nil {
 			return fail(e, exitUsage, err)
 		}
-		if err := writeFaxFile(*pdf, b.Bytes()); err != nil {
+		if err := writeFileAtomic(*pdf, b.Bytes()); err != nil {
 			return fail(e, exitUsage, err)
 		}
 		fmt.Fprintf(e.stdout, "%s: PDF copy, %d bytes\n", *pdf, b.Len())
@@ -108,29 +89,4 @@ func cmdRenderFax(_ context.Context, e *env, args []string) int {
 // the channel would make, so the header looks like a real fax's.
 func faxrenderRef(now time.Time) string {
 	return fmt.Sprintf("%013d-render", now.UnixMilli())
-}
-
-// writeFaxFile writes data to path through a temporary file in the same
-// folder, so a reader (or a fax spool) never sees half a file.
-func writeFaxFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

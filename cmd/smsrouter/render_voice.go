@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	tts "smsrouter/render/voice"
@@ -48,22 +44,9 @@ func cmdRenderVoice(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	body := *text
-	if body == "-" {
-		in := e.stdin
-		if in == nil {
-			in = os.Stdin
-		}
-		// Far beyond any SMS; the renderer refuses long texts anyway.
-		const maxText = 1 << 20
-		b, err := io.ReadAll(io.LimitReader(in, maxText+1))
-		if err != nil {
-			return fail(e, exitUsage, fmt.Errorf("read text from stdin: %w", err))
-		}
-		if len(b) > maxText {
-			return fail(e, exitUsage, fmt.Errorf("text on stdin is longer than %d bytes", maxText))
-		}
-		body = string(b)
+	body, err := textOrStdin(e, *text)
+	if err != nil {
+		return fail(e, exitUsage, err)
 	}
 	if *voiceName == "" {
 		*voiceName = cfg.Voice.DefaultVoice
@@ -77,31 +60,11 @@ func cmdRenderVoice(ctx context.Context, e *env, args []string) int {
 		// Unlike a delivery nothing is retried here: any failure is this run's.
 		return fail(e, exitPartial, err)
 	}
-	if err := writeWAVFile(*out, wav); err != nil {
+	if err := writeFileAtomic(*out, wav); err != nil {
 		return fail(e, exitPartial, err)
 	}
 	samples := (len(wav) - 44) / 2
 	fmt.Fprintf(e.stdout, "%s: %.1f s, 8000 Hz mono 16-bit, %d bytes, %s in %s\n",
 		*out, float64(samples)/tts.Rate, len(wav), r.Engine.Name, time.Since(start).Round(time.Millisecond))
 	return exitOK
-}
-
-// writeWAVFile writes data to path through a temporary file in the same folder,
-// so a player (or Asterisk, when path is in a sounds folder) never sees half a file.
-func writeWAVFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(f.Name(), 0o644)); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
