@@ -211,7 +211,7 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 		r.finish(j, now)
 		if j.state != "" { // "" means the file vanished under us: someone else has it
 			sum.add(j.outcome())
-			if r.cfg.Observer != nil {
+			if r.cfg.Observer != nil && !j.wasFinal { // a recovered message was counted before the crash
 				r.cfg.Observer.Fate(j.outcome(), j.received)
 			}
 		}

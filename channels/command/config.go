@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"smsrouter/internal/tomlduration"
 )
 
 // Config is the [command] section of the configuration file.
@@ -71,21 +73,8 @@ type Rule struct {
 	Text string `toml:"text"` // template of the forwarded text; default {{.Text}}
 }
 
-// Duration reads "10s", "1h" from TOML.
-type Duration struct{ time.Duration }
-
-// UnmarshalText parses a Go duration; negative ones are refused.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	if v < 0 {
-		return fmt.Errorf("negative duration %s", b)
-	}
-	d.Duration = v
-	return nil
-}
+// Duration is a config duration written as text ("5s", "1h").
+type Duration = tomlduration.Duration
 
 // Actions a rule can name.
 const (

@@ -168,7 +168,7 @@ func TestExecTimeoutKillsTheProcessGroup(t *testing.T) {
 	dir := sharedDir(t)
 	pidFile := filepath.Join(dir, "child.pid")
 	hang := writeScript(t, dir, "hang.sh", "sleep 300 &\necho $! > '"+pidFile+"'\nwait\n")
-	c := newTestChannel(t, Config{Rules: []Rule{{Action: "exec", Argv: []string{hang}, Timeout: Duration{300 * time.Millisecond}}}})
+	c := newTestChannel(t, Config{Rules: []Rule{{Action: "exec", Argv: []string{hang}, Timeout: Duration{Duration: 300 * time.Millisecond}}}})
 	start := time.Now()
 	_, err := c.Deliver(context.Background(), msg("5551001", "1000", "x"))
 	took := time.Since(start)
@@ -208,7 +208,7 @@ func alive(pid int) bool {
 func TestExecHugeOutputIsCapped(t *testing.T) {
 	dir := sharedDir(t)
 	flood := writeScript(t, dir, "flood.sh", "yes 'all work and no play' | head -c 100000000\necho 'flood' >&2\nyes 'err' | head -c 10000000 >&2\n")
-	c := newTestChannel(t, Config{Rules: []Rule{{Action: "exec", Argv: []string{flood}, Timeout: Duration{30 * time.Second}}}})
+	c := newTestChannel(t, Config{Rules: []Rule{{Action: "exec", Argv: []string{flood}, Timeout: Duration{Duration: 30 * time.Second}}}})
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

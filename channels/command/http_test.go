@@ -65,7 +65,7 @@ func TestHTTP(t *testing.T) {
 			Fields:  map[string]string{"from": "{{.From}}", "text": "{{.Text}}"},
 			Headers: map[string]string{"Authorization": "Bearer {{secret \"api\"}}"}, Reply: "sent"},
 		{Keyword: "FORM", Action: "http", Method: "POST", URL: srv.URL + "/form", Fields: map[string]string{"msg": "{{.Rest}}"}, NoReply: true},
-		{Keyword: "SLOW", Action: "http", URL: srv.URL + "/slow", Timeout: Duration{200 * time.Millisecond}},
+		{Keyword: "SLOW", Action: "http", URL: srv.URL + "/slow", Timeout: Duration{Duration: 200 * time.Millisecond}},
 		{Keyword: "FAIL", Action: "http", URL: srv.URL + "/fail"},
 		{Keyword: "MISSING", Action: "http", URL: srv.URL + "/missing"},
 		{Keyword: "BIG", Action: "http", URL: srv.URL + "/big"},

@@ -102,7 +102,7 @@ func TestRateLimit(t *testing.T) {
 	now := fixedNow
 	clock := func(e *Env) { e.Now = func() time.Time { return now } }
 	cfg := Config{StateFile: state, Rules: []Rule{
-		{Keyword: "PING", RateLimit: 2, RateWindow: Duration{time.Hour}, Action: "reply", Reply: "pong"},
+		{Keyword: "PING", RateLimit: 2, RateWindow: Duration{Duration: time.Hour}, Action: "reply", Reply: "pong"},
 		{Action: "reply", Reply: "catch-all must not answer a limited sender"},
 	}}
 	c := newTestChannel(t, cfg, clock)

@@ -11,6 +11,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	commandch "smsrouter/channels/command"
+	"smsrouter/internal/tomlduration"
 	"smsrouter/router"
 )
 
@@ -94,19 +95,7 @@ type LogConfig struct {
 }
 
 // duration reads "30s", "10m", "24h" from TOML.
-type duration struct{ time.Duration }
-
-func (d *duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	if v < 0 {
-		return fmt.Errorf("negative duration %s", b)
-	}
-	d.Duration = v
-	return nil
-}
+type duration = tomlduration.Duration
 
 // defaultConfig is what runs with no file at all: the embedded SQLite directory
 // beside the work folder, and Asterisk's default spool.

@@ -55,7 +55,7 @@ func TestSIPConfig(t *testing.T) {
 		{name: "both", sip: SIPConfig{Username: "u", Secret: "s", SecretFile: secretFile}, want: "not both"},
 		{name: "missing file", sip: SIPConfig{Username: "u", SecretFile: secretFile + ".nope"}, want: "secret_file"},
 		{name: "secret without user", sip: SIPConfig{Secret: "s"}, want: "no username"},
-		{name: "short markers", sip: SIPConfig{Username: "u", MarkerAge: duration{time.Hour}}, want: "marker_age"},
+		{name: "short markers", sip: SIPConfig{Username: "u", MarkerAge: duration{Duration: time.Hour}}, want: "marker_age"},
 		{name: "bad from", sip: SIPConfig{Username: "u", From: "{{.Nope}}"}, want: "from template"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
