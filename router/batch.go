@@ -17,9 +17,9 @@ import (
 	"smsrouter/channels"
 )
 
-// maxSpoolFile bounds what we read of one spool file; app_sms writes a few hundred
-// bytes, so anything near this is not an SMS.
-const maxSpoolFile = 256 << 10
+// maxSpoolFile bounds what we read of one spool file: the most smsq.Parse accepts
+// (app_sms writes a few hundred bytes; our own files carry a long text whole).
+const maxSpoolFile = smsq.MaxFileSize
 
 // job is a claimed message on its way to a fate within one batch.
 type job struct {

@@ -68,5 +68,3 @@ func CheckNumber(role, s string) error {
 	}
 	return fmt.Errorf("%s %q is not a phone number (want an optional + and at most %d digits)", role, shown, MaxNumberLen)
 }
-
-func timeFromMilli(ms int64) time.Time { return time.UnixMilli(ms) }

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 	"unicode/utf8"
 
-	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
 )
 
@@ -23,7 +23,7 @@ func (r *Router) Submit(from, to, text string) (string, error) {
 
 // SubmitTo writes the message into a morx folder: under a dot name that app_sms and
 // the router skip, then renamed into place, so no reader ever sees half of it.
-func SubmitTo(morx, from, to, text string, now interface{ UnixMilli() int64 }) (string, error) {
+func SubmitTo(morx, from, to, text string, now time.Time) (string, error) {
 	if err := CheckNumber("sender", from); err != nil {
 		return "", err
 	}
@@ -36,17 +36,15 @@ func SubmitTo(morx, from, to, text string, now interface{ UnixMilli() int64 }) (
 	if n := utf8.RuneCountInString(text); n > MaxSubmitText {
 		return "", fmt.Errorf("text has %d characters; at most %d fit in one concatenated SMS", n, MaxSubmitText)
 	}
-	t := timeFromMilli(now.UnixMilli())
-	id := NewID(t)
-	data, err := (&smsq.Message{OA: from, DA: to, SCTS: t, DCS: -1, MR: -1, Text: text}).Marshal()
+	art, id, err := channels.NewMessage(morx, from, to, text, 0, now)
 	if err != nil {
 		return "", fmt.Errorf("queue message: %w", err)
 	}
 	tmp := filepath.Join(morx, ".smsrouter-tmp-"+id)
-	if err := writeNew(tmp, data, 0o640, false); err != nil {
+	if err := writeNew(tmp, art.Data, art.Mode, false); err != nil {
 		return "", fmt.Errorf("queue message: %w", err)
 	}
-	if err := renameNoReplace(tmp, filepath.Join(morx, channels.SpoolName(to, id, 0))); err != nil {
+	if err := renameNoReplace(tmp, filepath.Join(morx, art.Name)); err != nil {
 		os.Remove(tmp)
 		return "", fmt.Errorf("queue message: %w", err)
 	}
