@@ -15,7 +15,7 @@ import (
 )
 
 // demoMessages are app_sms morx files as an analogue SMS phone's messages arrive,
-// in the exact format Asterisk writes (see shared/asterisk/fixtures/morx).
+// in the exact format Asterisk writes (see testdata/asterisk/morx).
 var demoMessages = []struct{ name, body string }{
 	{"5550001.2026-11-21T05:39:34-0", "oa=5550001\nda=5551001\nud=Hello World from an FSK phone\nscts=2026-11-21T05:39:34\nmr=0\n"},
 	{"5550002.2026-11-21T05:40:08-1", "oa=5550002\nda=5551001\nud=Za\u017c\u00f3\u0142\u0107 g\u0119\u015bl\u0105 ja\u017a\u0144\nscts=2026-11-21T05:40:08\ndcs=8\nmr=1\n"},

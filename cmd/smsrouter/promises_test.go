@@ -1150,20 +1150,8 @@ func TestSendLookupInspect(t *testing.T) {
 	})
 }
 
-// fixturesRoot finds shared/asterisk/fixtures above the package, as the smsq tests do.
+// fixturesRoot is the repository's copy of the captured Asterisk fixtures.
 func fixturesRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		cand := filepath.Join(d, "shared", "asterisk", "fixtures")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		if filepath.Dir(d) == d {
-			t.Fatalf("fixtures not found: no shared/asterisk/fixtures above %s", dir)
-		}
-	}
+	return filepath.Join("..", "..", "testdata", "asterisk")
 }
