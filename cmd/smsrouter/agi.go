@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -64,19 +63,12 @@ func listenAGI(ctx context.Context, e *env, srv *agi.Server) (wait func() error,
 
 // cmdAGI is `smsrouter agi`: the FastAGI server alone, for a box where
 // drain runs from the dialplan instead of serve.
-func cmdAGI(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("agi", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	listen := fs.String("listen", "", "address to listen on (default: [agi] listen, else "+agi.DefaultAddr+")")
-	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
-		return exitUsage
-	}
+func cmdAGI(ctx context.Context, e *env, c *common, listen string) int {
 	cfg, err := c.load(e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	addr := *listen
+	addr := listen
 	if addr == "" {
 		addr = cfg.AGI.Listen
 	}
@@ -90,7 +82,7 @@ func cmdAGI(ctx context.Context, e *env, args []string) int {
 	if st, err := os.Stat(morx); err != nil || !st.IsDir() {
 		return fail(e, exitUsage, fmt.Errorf("%s is not a folder (run `smsrouter drain` once, or pass --spool)", morx))
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, router.OpenExisting)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
