@@ -98,15 +98,19 @@ func openSQLite(path string, mode OpenMode) (*Store, error) {
 		q.Set("mode", "rw")
 	}
 	// WAL lets concurrent drain processes read while one writes; busy_timeout makes
-	// writers queue instead of failing with SQLITE_BUSY. mode=ro is not used for
+	// writers queue instead of failing with SQLITE_BUSY. WAL is a property of the
+	// file, set once when it is created (every database goes through migrate,
+	// which opens with OpenCreate): setting it again on every open is a statement
+	// each start of a one-shot drain would pay for. mode=ro is not used for
 	// OpenReadOnly: on a WAL database it leaves -wal and -shm files behind, where
 	// a read-write connection removes them when it closes; query_only refuses
-	// the writes instead. journal_mode is left alone there, as setting it writes.
+	// the writes instead.
 	q.Add("_pragma", "busy_timeout(10000)")
-	if mode == OpenReadOnly {
-		q.Add("_pragma", "query_only(1)")
-	} else {
+	switch mode {
+	case OpenCreate:
 		q.Add("_pragma", "journal_mode(WAL)")
+	case OpenReadOnly:
+		q.Add("_pragma", "query_only(1)")
 	}
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")

@@ -28,7 +28,7 @@ const (
 
 // execute runs the command line args and returns the exit code.
 func execute(ctx context.Context, e *env, args []string) int {
-	root := newRoot(e)
+	root := newRoot(e, args)
 	root.SetArgs(args)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
@@ -45,7 +45,28 @@ func execute(ctx context.Context, e *env, args []string) int {
 	return e.code
 }
 
-func newRoot(e *env) *cobra.Command {
+// namedCommand is a top-level command with the function that declares it.
+type namedCommand struct {
+	name  string
+	build func(*env) *cobra.Command
+}
+
+// commands are the top-level commands, in no particular order (help sorts).
+func commands() []namedCommand {
+	return []namedCommand{
+		{"drain", drainCommand}, {"serve", serveCommand}, {"send", sendCommand}, {"agi", agiCommand},
+		{"lookup", lookupCommand}, {"number", numberCommand}, {"migrate", migrateCommand},
+		{"journal", journalCommand}, {"retry", retryCommand}, {"drop", dropCommand}, {"evidence", evidenceCommand},
+		{"doctor", doctorCommand}, {"dialplan", dialplanCommand}, {"render", renderCommand}, {"inspect", inspectCommand},
+		{"demo", demoCommand}, {"version", versionCommand},
+	}
+}
+
+// newRoot declares the command line. When args start with a command's name
+// only that command is declared: the dialplan runs `drain` once per message,
+// and declaring every command's flags is work (and memory) it does not need.
+// Help, completion and typo suggestions, which list the others, get them all.
+func newRoot(e *env, args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "smsrouter",
 		Short: "Routes short messages inside an Asterisk PBX",
@@ -90,12 +111,15 @@ request failed), 2 usage or configuration error.`,
 	)
 	root.SetHelpCommandGroupID(groupSetup)
 	root.SetCompletionCommandGroupID(groupSetup)
-	root.AddCommand(
-		drainCommand(e), serveCommand(e), sendCommand(e), agiCommand(e),
-		lookupCommand(e), numberCommand(e), migrateCommand(e),
-		journalCommand(e), retryCommand(e), dropCommand(e), evidenceCommand(e),
-		doctorCommand(e), dialplanCommand(e), renderCommand(e), inspectCommand(e), demoCommand(e), versionCommand(e),
-	)
+	for _, c := range commands() {
+		if len(args) > 0 && args[0] == c.name {
+			root.AddCommand(c.build(e))
+			return root
+		}
+	}
+	for _, c := range commands() {
+		root.AddCommand(c.build(e))
+	}
 	return root
 }
 

@@ -79,9 +79,19 @@ func TestEveryCommandExplainsItself(t *testing.T) {
 			}
 		})
 	}
-	walk(newRoot(&env{}))
+	walk(newRoot(&env{}, nil))
 	if n < 20 {
 		t.Errorf("only %d commands found", n)
+	}
+	// The table newRoot picks a single command from names each one right.
+	for _, c := range commands() {
+		if got := c.build(&env{}).Name(); got != c.name {
+			t.Errorf("commands lists %q for the command named %q", c.name, got)
+		}
+		root := newRoot(&env{}, []string{c.name})
+		if len(root.Commands()) != 1 || root.Commands()[0].Name() != c.name {
+			t.Errorf("newRoot for %q declared %d commands", c.name, len(root.Commands()))
+		}
 	}
 }
 
@@ -387,6 +397,16 @@ func TestReadOnlyStoreRefusesWrites(t *testing.T) {
 	var n int
 	if err := ro.DB.QueryRow("SELECT COUNT(*) FROM PBXNumbers").Scan(&n); err != nil {
 		t.Errorf("a read-only store cannot read: %v", err)
+	}
+	// WAL is set once, when the database is made; later opens rely on it.
+	ex, err := router.OpenStoreMode(dsn, router.OpenExisting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	var mode string
+	if err := ex.DB.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode %q, %v; want wal", mode, err)
 	}
 }
 

@@ -37,7 +37,7 @@ func TestSystemdUnitIsHardened(t *testing.T) {
 	if !strings.HasPrefix(cfg.workDir(), cfg.Spool) || cfg.Spool != "/var/spool/asterisk" {
 		t.Errorf("the example's spool %s / work dir %s must be inside ReadWritePaths", cfg.Spool, cfg.workDir())
 	}
-	if cmd, _, err := newRoot(&env{}).Find([]string{"serve"}); err != nil || cmd.Name() != "serve" {
+	if cmd, _, err := newRoot(&env{}, nil).Find([]string{"serve"}); err != nil || cmd.Name() != "serve" {
 		t.Errorf("no serve command: %v", err)
 	}
 	if !strings.Contains(unit["ExecStart"][0], systemConfig) {
