@@ -446,3 +446,34 @@ func TestMigrateMissingMySQLDatabase(t *testing.T) {
 		t.Errorf("number set on the new database: %s", errOut)
 	}
 }
+
+func TestSummaryLine(t *testing.T) {
+	sum := func(states ...router.State) *router.Summary {
+		s := &router.Summary{Counts: map[router.State]int{}}
+		for _, st := range states {
+			s.Counts[st]++
+			s.Outcomes = append(s.Outcomes, router.Outcome{State: st})
+		}
+		return s
+	}
+	for _, tt := range []struct {
+		sum  *router.Summary
+		want string
+	}{
+		{sum(router.StateDelivered), "1 message handled: delivered 1 (handed to their channel)"},
+		{sum(router.StateHeld, router.StateDelivered, router.StateHeld),
+			"3 messages handled: delivered 1 (handed to their channel), held 2 (parts waiting for the rest of a concatenated message)"},
+		{sum(router.StateRejected, router.StateDeferred, router.StateBounced),
+			"3 messages handled: deferred 1 (temporary failure, will be retried), bounced 1 (undeliverable, the sender was told), " +
+				"rejected 1 (malformed, moved to smsrouter/rejected with a .reason file); " +
+				"why: smsrouter journal --state deferred, smsrouter journal --state rejected (or drain -v)"},
+		{sum(router.StateExpired, router.StateDropped),
+			"2 messages handled: expired 1 (validity ended before delivery, the sender was told), dropped 1 (undeliverable, no one to tell)"},
+		// A state added to the router later is still counted, if unexplained.
+		{sum(router.StateDelivered, "forwarded"), "2 messages handled: delivered 1 (handed to their channel), forwarded 1"},
+	} {
+		if got := summaryLine(tt.sum); got != tt.want {
+			t.Errorf("summaryLine:\n got %s\nwant %s", got, tt.want)
+		}
+	}
+}

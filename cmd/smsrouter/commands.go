@@ -189,7 +189,13 @@ func summaryLine(sum *router.Summary) string {
 	}
 	line := fmt.Sprintf("%d %s handled: %s", len(sum.Outcomes), plural(len(sum.Outcomes), "message", "messages"), strings.Join(parts, ", "))
 	if !sum.Clean() {
-		line += "; why: smsrouter drain -v, or smsrouter journal --state deferred|rejected"
+		var why []string
+		for _, st := range []router.State{router.StateDeferred, router.StateRejected} {
+			if sum.Counts[st] > 0 {
+				why = append(why, "smsrouter journal --state "+string(st))
+			}
+		}
+		line += "; why: " + strings.Join(why, ", ") + " (or drain -v)"
 	}
 	return line
 }
