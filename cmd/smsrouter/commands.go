@@ -39,6 +39,10 @@ func (s *system) close() {
 	}
 }
 
+// errDatabaseDown marks a database that did not answer: a passing state, not a
+// mistake in the configuration, so drain exits 1 (messages wait) rather than 2.
+var errDatabaseDown = errors.New("database unreachable")
+
 // openStore opens the database and insists that the schema is in place: running
 // against an unmigrated database would defer every message with a confusing error.
 func openStore(ctx context.Context, cfg Config) (*router.Store, error) {
@@ -52,7 +56,7 @@ func openStore(ctx context.Context, cfg Config) (*router.Store, error) {
 		if strings.Contains(err.Error(), "smsrouter_schema") {
 			return nil, fmt.Errorf("database %s has no smsrouter schema: run `smsrouter migrate` first", store)
 		}
-		return nil, fmt.Errorf("database %s: %w", store, err)
+		return nil, fmt.Errorf("%w: %s: %v", errDatabaseDown, store, err)
 	}
 	if v == 0 {
 		store.Close()
@@ -105,6 +109,9 @@ func cmdDrain(ctx context.Context, e *env, args []string) int {
 		return fail(e, exitUsage, err)
 	}
 	s, err := openSystem(ctx, e, cfg)
+	if errors.Is(err, errDatabaseDown) {
+		return fail(e, exitPartial, fmt.Errorf("%w; messages wait in the spool until it answers", err))
+	}
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}

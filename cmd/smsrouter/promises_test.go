@@ -175,11 +175,18 @@ var stdEntries = []router.Entry{
 // a concatenated pair of morx files (joined before delivery).
 func seedMessages(t *testing.T, morx string, n int) map[string]bool {
 	t.Helper()
+	return seedRange(t, morx, 0, n)
+}
+
+// seedRange is seedMessages for the messages numbered from to to-1, so that a test
+// can feed the spool in waves.
+func seedRange(t *testing.T, morx string, from, to int) map[string]bool {
+	t.Helper()
 	want := map[string]bool{}
 	// Received in the last hour (the beds' timezone is UTC): the validity period
 	// runs from scts.
 	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Hour)
-	for i := range n {
+	for i := from; i < to; i++ {
 		oa := []string{"5550001", "5550002"}[i%2]
 		da := []string{"5551001", "5551002", "5551003"}[i%3]
 		at := base.Add(time.Duration(i%3600) * time.Second)
