@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -114,23 +113,6 @@ func floodServe(t *testing.T, apiAddr, extra string) (metricsURL string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return "http://" + metricsAddr + "/metrics"
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // post queues one message over the API on a fresh connection.
