@@ -7,11 +7,13 @@ require (
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/hhrutter/tiff v1.0.6
+	github.com/linxGnu/gosmpp v0.3.1
 	github.com/prometheus/client_golang v1.23.2
 	github.com/signintech/gopdf v0.33.0
 	github.com/warthog618/sms v0.3.0
 	golang.org/x/image v0.47.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/time v0.16.0
 	modernc.org/sqlite v1.60.1
 )
 
