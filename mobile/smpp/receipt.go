@@ -109,7 +109,14 @@ var receiptKeys = []string{"id", "sub", "dlvrd", "submit date", "done date", "st
 // in the details (submit_date, 12-digit dates, "Text:"), and all of those
 // are accepted.
 func ParseReceipt(s string) (Receipt, error) {
-	lower := strings.ToLower(s)
+	// ASCII-only lowering keeps every index valid in s: strings.ToLower
+	// changes the length of some non-ASCII text.
+	lower := []byte(s)
+	for i, c := range lower {
+		if 'A' <= c && c <= 'Z' {
+			lower[i] = c + 'a' - 'A'
+		}
+	}
 	type found struct {
 		key        string
 		start, val int // key start, value start
@@ -121,7 +128,7 @@ func ParseReceipt(s string) (Receipt, error) {
 			variants = append(variants, strings.ReplaceAll(k, " ", "_")+":")
 		}
 		for _, v := range variants {
-			if i := keyIndex(lower, v); i >= 0 {
+			if i := keyIndex(string(lower), v); i >= 0 {
 				at = append(at, found{k, i, i + len(v)})
 				break
 			}
@@ -132,7 +139,7 @@ func ParseReceipt(s string) (Receipt, error) {
 	for i, f := range at {
 		end := len(s)
 		if i+1 < len(at) {
-			end = at[i+1].start
+			end = max(at[i+1].start, f.val)
 		}
 		if f.key == "text" {
 			fields[f.key] = strings.TrimLeft(s[f.val:end], " ")
@@ -142,7 +149,7 @@ func ParseReceipt(s string) (Receipt, error) {
 	}
 	id, okID := fields["id"]
 	stat, okStat := fields["stat"]
-	if !okID || !okStat || id == "" {
+	if !okID || !okStat || id == "" || stat == "" {
 		return Receipt{}, ErrNotReceipt
 	}
 	return Receipt{
