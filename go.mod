@@ -4,12 +4,14 @@ go 1.26.8
 
 require (
 	github.com/BurntSushi/toml v1.6.0
+	github.com/creack/pty v1.1.24
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/hhrutter/tiff v1.0.6
 	github.com/linxGnu/gosmpp v0.3.1
 	github.com/prometheus/client_golang v1.23.2
 	github.com/signintech/gopdf v0.33.0
+	github.com/warthog618/modem v0.4.0
 	github.com/warthog618/sms v0.3.0
 	golang.org/x/image v0.47.0
 	golang.org/x/sys v0.49.0
