@@ -463,9 +463,12 @@ func (d *Device) indication(s *session, prefix string, lines []string) {
 			return
 		}
 		if mem != d.cfg.Storage {
-			// Stored elsewhere: the next sweep of our storage will not see
-			// it, so say so; modems that do this need Storage set to match.
-			d.log.Warn("modem: message stored outside the configured storage", "storage", mem, "index", idx)
+			// With "MT" the indication names SM or ME and the index is not
+			// the combined one: the sweep of MT finds it. Anything else is
+			// stored where no sweep looks; Storage must be set to match.
+			if d.cfg.Storage != "MT" {
+				d.log.Warn("modem: message stored outside the configured storage", "storage", mem, "index", idx)
+			}
 			return
 		}
 		info, err := d.command(s, "+CMGR="+strconv.Itoa(idx))

@@ -12,7 +12,9 @@
 // sent" cannot be told from "sent, no answer"; SubmitSM.Split gives every
 // part the same sequence number; a deliver_sm whose header it cannot read
 // closes the connection (and the SMSC sends it again, for ever); and
-// deliver_sm_resp is sent before the application has stored the message.
+// deliver_sm_resp is either sent before the application has stored the
+// message (OnPDU) or returned by a callback that blocks the only reader,
+// so no submit_sm_resp is read while a message is being stored (OnAllPDU).
 // This package frames PDUs itself and owns the session: dial and bind with
 // deadlines, reconnect with exponential backoff, enquire_link with a
 // response deadline, a window and a rate limit, and deliver_sm_resp only
