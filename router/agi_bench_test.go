@@ -54,7 +54,7 @@ func benchChaninfo(b *testing.B, dsn string, cache time.Duration) {
 			b.Fatal(err)
 		}
 	}
-	h, err := NewAGIHandlers(AGIConfig{Directory: NewSQLDirectory(store), Morx: b.TempDir(), LookupCache: cache,
+	h, err := NewAGIHandlers(AGIConfig{Directory: NewSQLDirectory(store), Inbox: b.TempDir(), LookupCache: cache,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"smsrouter/asteriskconf/smsq"
+	"smsrouter/migrations"
 	"smsrouter/router"
 )
 
@@ -56,6 +57,12 @@ func openStore(ctx context.Context, cfg Config) (*router.Store, error) {
 	if v == 0 {
 		store.Close()
 		return nil, fmt.Errorf("database %s has no smsrouter schema: run `smsrouter migrate` first", store)
+	}
+	if latest := migrations.Latest(store.Dialect); v < latest {
+		// An older schema lacks tables this version writes (every journal write would
+		// fail and every message wait): say so at once.
+		store.Close()
+		return nil, fmt.Errorf("database %s has schema version %d; this smsrouter needs %d: run `smsrouter migrate`", store, v, latest)
 	}
 	return store, nil
 }
@@ -207,11 +214,11 @@ func cmdSend(ctx context.Context, e *env, args []string) int {
 	if st, err := os.Stat(cfg.Spool); err != nil || !st.IsDir() {
 		return fail(e, exitUsage, fmt.Errorf("spool %s is not a folder (pass --spool)", cfg.Spool))
 	}
-	morx := cfg.Spool + "/sms/morx"
-	if err := os.MkdirAll(morx, 0o770); err != nil {
+	inbox := router.InboxDir(cfg.workDir())
+	if err := os.MkdirAll(inbox, 0o770); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	id, err := router.SubmitTo(morx, *from, *to, text, time.Now())
+	id, err := router.SubmitTo(inbox, *from, *to, text, time.Now())
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
