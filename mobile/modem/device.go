@@ -188,7 +188,9 @@ func (d *Device) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if opened && time.Since(d.Status().Since) > d.cfg.ReopenMax {
+		// A session that lived a while earns a quick reopen; one that
+		// dies at once keeps the backoff growing.
+		if !opened.IsZero() && time.Since(opened) > d.cfg.ReopenMax {
 			backoff = d.cfg.ReopenMin
 		}
 		d.log.Warn("modem closed", "err", err, "reopen_in", backoff)
@@ -215,12 +217,13 @@ func (d *Device) setClosed(err error, wasOpen bool) {
 	}
 }
 
-// session opens the port and serves it until it fails.
-func (d *Device) session(ctx context.Context) (opened bool, err error) {
+// session opens the port and serves it until it fails; opened is when it
+// was ready, zero if it never was.
+func (d *Device) session(ctx context.Context) (opened time.Time, err error) {
 	f, err := openSerial(d.cfg.Port, d.cfg.Baud)
 	if err != nil {
 		d.setClosed(err, false)
-		return false, err
+		return time.Time{}, err
 	}
 	s := &session{f: f, tap: &tap{rw: f}, sick: make(chan error, 1)}
 	s.a = at.New(s.tap, at.WithTimeout(d.cfg.CommandTimeout), at.WithCmds("E0", "+CMEE=1"))
@@ -228,14 +231,15 @@ func (d *Device) session(ctx context.Context) (opened bool, err error) {
 	if err := d.setup(s); err != nil {
 		err = fmt.Errorf("set up: %w", err)
 		d.setClosed(err, false)
-		return false, err
+		return time.Time{}, err
 	}
 	// Registration first, so a Send that sees the device open also sees
 	// whether it may send.
 	d.poll(s)
+	opened = time.Now()
 	d.mu.Lock()
 	d.sess = s
-	d.st.Open, d.st.Since, d.st.LastError = true, time.Now(), ""
+	d.st.Open, d.st.Since, d.st.LastError = true, opened, ""
 	d.mu.Unlock()
 	d.log.Info("modem open", "smsc", d.Status().SMSC)
 
@@ -247,7 +251,7 @@ func (d *Device) session(ctx context.Context) (opened bool, err error) {
 		select {
 		case <-ctx.Done():
 			d.setClosed(nil, true)
-			return true, nil
+			return opened, nil
 		case <-s.a.Closed():
 			err := errors.New("the port closed (unplugged?)")
 			select {
@@ -256,10 +260,10 @@ func (d *Device) session(ctx context.Context) (opened bool, err error) {
 			default:
 			}
 			d.setClosed(err, true)
-			return true, err
+			return opened, err
 		case err := <-s.sick:
 			d.setClosed(err, true)
-			return true, err
+			return opened, err
 		case <-t.C:
 			d.deletePending(s)
 			d.poll(s)
