@@ -175,8 +175,10 @@ It prints one summary line, each word explained:
   expired    retried until its validity ended: the sender got a notice
   rejected   malformed: moved to smsrouter/rejected with a .reason file
   dropped    undeliverable, and no one to tell
--v adds a line per message that did not get through, and the router's log;
--q prints nothing. The journal keeps every message's fate either way.`,
+-v adds a line per message that did not get through, and the router's log
+line for every message; without it only warnings are logged (a malformed file,
+a bad directory row, a failing database). -q leaves out the summary. The
+journal keeps every message's fate either way.`,
 		Example: `  smsrouter drain
   smsrouter drain -q --config /etc/asterisk/smsrouter.toml   # from System() in the dialplan
   smsrouter drain -v                                         # why was something deferred?`,
@@ -184,7 +186,7 @@ It prints one summary line, each word explained:
 		RunE: runs(e, func(ctx context.Context, _ []string) int { return cmdDrain(ctx, e, &c, quiet) }),
 	}
 	c.register(cmd, withSpoolDB)
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing (the exit code still says whether everything got through)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no summary line (the exit code still says whether everything got through; warnings are still logged)")
 	cmd.MarkFlagsMutuallyExclusive("quiet", "verbose")
 	return cmd
 }
@@ -291,17 +293,33 @@ to the very next message.`,
 		},
 	}
 	c.register(cmd, withSpoolDB)
+	var noCheck bool
+	const noCheckUsage = "store the language and voice without asking the [voice] engine whether it has them (a box without the engine)"
+	// Also declared, hidden, on number itself: `number --no-check voice …`
+	// reads naturally, and cobra must know the flag takes no value to find voice.
+	cmd.Flags().BoolVar(&noCheck, "no-check", false, noCheckUsage)
+	_ = cmd.Flags().MarkHidden("no-check")
 	sub := func(use, short, long, example string, args cobra.PositionalArgs, verb string) *cobra.Command {
 		var c common
 		s := &cobra.Command{
 			Use: use, Short: short, Long: long, Example: example, Args: args,
 			RunE: runs(e, func(ctx context.Context, args []string) int {
-				return cmdNumber(ctx, e, &c, append([]string{verb}, args...))
+				return cmdNumber(ctx, e, &c, noCheck, append([]string{verb}, args...))
 			}),
 		}
 		c.register(s, withSpoolDB)
 		return s
 	}
+	voice := sub("voice NUMBER LANG|default [VOICE]", "Choose the language (and engine voice) a V number's messages are read in",
+		`voice sets the language, and optionally the engine voice, used when messages
+to this number are read out (letter V); "default" goes back to [voice]
+default_lang. It first asks the configured engine whether it has them and
+refuses one it lacks (--no-check skips that).`,
+		`  smsrouter number voice 5551003 pl
+  smsrouter number voice 5551003 en-gb en-gb+f3
+  smsrouter number voice 5551003 default
+  smsrouter number voice --no-check 5551003 pl   # the engine is not installed here`, cobra.RangeArgs(2, 3), "voice")
+	voice.Flags().BoolVar(&noCheck, "no-check", false, noCheckUsage)
 	cmd.AddCommand(
 		sub("set NUMBER LETTER EXTENSION", "Give a number its letter and Extension (added or replaced)",
 			`set writes one PBXNumbers row. LETTER is one of S (SMS to the phone), F (fax),
@@ -315,13 +333,7 @@ it names the command service, for N it may be empty ("").`,
 			`delete removes the number's PBXNumbers row: messages to it are bounced as to an
 unknown number from then on.`,
 			`  smsrouter number delete 5551001`, cobra.ExactArgs(1), "delete"),
-		sub("voice NUMBER LANG|default [VOICE]", "Choose the language (and engine voice) a V number's messages are read in",
-			`voice sets the language, and optionally the engine voice, used when messages
-to this number are read out (letter V); "default" goes back to [voice]
-default_lang.`,
-			`  smsrouter number voice 5551003 pl
-  smsrouter number voice 5551003 en-gb en-gb+f3
-  smsrouter number voice 5551003 default`, cobra.RangeArgs(2, 3), "voice"),
+		voice,
 	)
 	return cmd
 }

@@ -36,6 +36,9 @@ type env struct {
 	observer       router.Observer // told every fate (serve's metrics); nil otherwise
 	// agiObserve, when set, is told every FastAGI request (serve's metrics; see instrumentAGI).
 	agiObserve func(script string, d time.Duration, err error)
+	// conns, when set, counts the connections the FastAGI and HTTP listeners
+	// hold and turn away (serve's metrics).
+	conns connMetrics
 
 	// configEnv ($SMSROUTER_CONFIG) and systemConfig are where config discovery
 	// looks after --config (findConfig). main fills them; run leaves them
@@ -65,8 +68,10 @@ type common struct {
 	config, spool, db string
 	verbose           bool
 
-	// quietLog raises the log threshold to errors unless -v: for drain, which
-	// the dialplan runs once per message and whose summary says it all.
+	// quietLog raises the log threshold to warnings unless -v: for drain,
+	// which the dialplan runs once per message and whose summary says how
+	// each message ended; what an admin must act on (a malformed file, a bad
+	// directory row, a failing journal) is still logged.
 	quietLog bool
 
 	choice configChoice // the configuration load used
@@ -94,7 +99,7 @@ func (c *common) load(e *env) (Config, error) {
 	}
 	floor := slog.LevelDebug
 	if c.quietLog {
-		floor = slog.LevelError
+		floor = slog.LevelWarn
 	}
 	e.log = newLogger(e.stderr, cfg.Log, c.verbose, floor)
 	return cfg, nil
