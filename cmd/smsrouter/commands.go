@@ -9,9 +9,11 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"smsrouter/asteriskconf/smsq"
+	"smsrouter/channels"
 	"smsrouter/router"
 )
 
@@ -22,6 +24,7 @@ type system struct {
 	journal *router.Journal
 	dir     *router.SQLDirectory
 	router  *router.Router
+	chans   map[byte]channels.Channel
 	// closeChannels ends channels holding a connection (the T channel's AMI session).
 	closeChannels func()
 }
@@ -81,6 +84,7 @@ func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
 		s.close()
 		return nil, err
 	}
+	s.chans = chans
 	s.closeChannels = attachChannels(chans, s.router, e.log)
 	return s, nil
 }
@@ -171,12 +175,31 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		stop()
 		return fail(e, exitUsage, errors.Join(err, waitAGI()))
 	}
+	waitWatch := watchSpool(ctx, e, s.chans)
 	serveErr := s.router.Serve(ctx, cfg.Queue.Rescan.Duration)
 	stop()
+	waitWatch()
 	if err := errors.Join(serveErr, waitAGI(), waitOps()); err != nil {
 		return fail(e, exitPartial, err)
 	}
 	return exitOK
+}
+
+// watchSpool runs the channels' spool watchers while serve runs. A watcher that
+// fails is logged and its channel carries on without it: it stays correct, it
+// only learns less.
+func watchSpool(ctx context.Context, e *env, chans map[byte]channels.Channel) (wait func()) {
+	var wg sync.WaitGroup
+	for letter, ch := range chans {
+		if w, ok := ch.(channels.SpoolWatcher); ok {
+			wg.Go(func() {
+				if err := w.Watch(ctx); err != nil {
+					e.log.Warn("spool watch stopped", "letter", string(letter), "err", err)
+				}
+			})
+		}
+	}
+	return wg.Wait
 }
 
 func cmdSend(ctx context.Context, e *env, args []string) int {
