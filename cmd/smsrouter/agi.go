@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -95,6 +96,7 @@ func cmdAGI(ctx context.Context, e *env, args []string) int {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
+	store.SetPool(cmp.Or(max(cfg.AGI.MaxConns, 0), agi.DefaultMaxConns) + 4)
 	srv, err := newAGIServer(cfg, addr, router.NewSQLDirectory(store), router.NewJournal(store), morx, e)
 	if err != nil {
 		return fail(e, exitUsage, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"smsrouter/asteriskconf/agi"
 	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
 	"smsrouter/router"
@@ -73,6 +75,7 @@ func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
+	store.SetPool(dbPool(cfg, false))
 	s := &system{cfg: cfg, store: store, journal: router.NewJournal(store), dir: router.NewSQLDirectory(store)}
 	chans, err := buildChannels(cfg, rc, store)
 	if err != nil {
@@ -161,6 +164,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		return fail(e, exitUsage, err)
 	}
 	defer s.close()
+	s.store.SetPool(dbPool(cfg, cfg.AGI.Listen != ""))
 	e.log.Info("serving", "spool", cfg.Spool, "db", s.store.String(), "version", version)
 	// The FastAGI server shares ctx: SIGTERM stops both, and serve returns only
 	// after the server has let its running requests finish.
@@ -183,6 +187,23 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		return fail(e, exitPartial, err)
 	}
 	return exitOK
+}
+
+// dbPool is how many queries one process may have running at once, so that
+// none waits for a connection while the database idles: the batch's parallel
+// deliveries, the FastAGI connections when it serves them, and a few for the
+// journal, the evidence reader and the periodic jobs. MariaDB's max_connections
+// must leave room for it (serve with the default [agi] max_conns needs 268);
+// connections are opened only as needed and closed after a minute idle.
+func dbPool(cfg Config, withAGI bool) int {
+	n := cfg.Queue.Parallel
+	if n <= 0 {
+		n = 8 // router.Config's default
+	}
+	if withAGI {
+		n += cmp.Or(max(cfg.AGI.MaxConns, 0), agi.DefaultMaxConns)
+	}
+	return n + 4
 }
 
 // watchSpool runs the channels' spool watchers while serve runs. A watcher that
