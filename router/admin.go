@@ -162,7 +162,7 @@ func (a *Admin) Drop(ctx context.Context, id, reason string, notify bool) (Recor
 		return Record{}, fmt.Errorf("drop %s: taken by a router meanwhile: %w", id, err)
 	}
 	restore := func() { _ = renameNoReplace(hidden, w.Path) }
-	data, err := readCapped(hidden, maxSpoolFile)
+	data, _, err := readCapped(hidden, maxSpoolFile)
 	if err != nil {
 		restore()
 		return Record{}, fmt.Errorf("drop %s: %w", id, err)
@@ -196,7 +196,7 @@ func (a *Admin) Drop(ctx context.Context, id, reason string, notify bool) (Recor
 	} else {
 		rec.Detail = mergeDetail(rec.Detail, map[string]any{"dropped_from": string(w.State)})
 	}
-	if err := a.journal.Put(ctx, []Record{rec}); err != nil {
+	if err := a.journal.Put(ctx, "", []Record{rec}); err != nil {
 		restore()
 		return Record{}, fmt.Errorf("drop %s: %w", id, err)
 	}
@@ -218,7 +218,7 @@ func (a *Admin) noticeArtefact(name, to, about, reason string, now time.Time) (c
 	if err := a.notices[name].Execute(&b, struct{ To, From, Reason string }{about, to, reason}); err != nil {
 		return channels.Artefact{}, "", fmt.Errorf("notice %s: %w", name, err)
 	}
-	art, nid, err := channels.NewMessage(a.l.morx, a.cfg.SMSCNumber, to, b.String(), 1, now.In(a.cfg.Location))
+	art, nid, err := channels.NewMessage(a.l.inbox, a.cfg.SMSCNumber, to, b.String(), 1, now.In(a.cfg.Location))
 	if err != nil {
 		return channels.Artefact{}, "", err
 	}
@@ -248,7 +248,7 @@ func placeArtefact(art channels.Artefact) error {
 
 // QueueStats is a snapshot of what waits in the spool.
 type QueueStats struct {
-	Incoming int       // files in sms/morx not yet claimed
+	Incoming int       // files in sms/morx and the inbox not yet claimed
 	Claimed  int       // being processed now
 	Deferred int       // waiting for a retry
 	Held     int       // concatenated parts waiting for their siblings
@@ -264,17 +264,19 @@ func (a *Admin) Stats() (QueueStats, error) {
 			s.Oldest = t
 		}
 	}
-	entries, err := os.ReadDir(a.l.morx)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return s, fmt.Errorf("read %s: %w", a.l.morx, err)
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
-			continue
+	for _, dir := range []string{a.l.morx, a.l.inbox} {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return s, fmt.Errorf("read %s: %w", dir, err)
 		}
-		s.Incoming++
-		if info, err := e.Info(); err == nil {
-			older(info.ModTime())
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			s.Incoming++
+			if info, err := e.Info(); err == nil {
+				older(info.ModTime())
+			}
 		}
 	}
 	ws, err := a.Waiting()

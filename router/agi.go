@@ -73,7 +73,7 @@ const (
 type AGIConfig struct {
 	Directory Directory // chaninfo's answers
 	Journal   *Journal  // route waits on it; without it route answers PENDING at once
-	Morx      string    // the morx folder postsms writes into (Router.MorxDir)
+	Inbox     string    // the folder postsms queues into (router.InboxDir, Router.Inbox)
 	// RouteTimeout bounds how long route waits for the router's decision
 	// (DefaultRouteTimeout). The dialplan holds a call meanwhile.
 	RouteTimeout time.Duration
@@ -100,8 +100,8 @@ func NewAGIHandlers(cfg AGIConfig) (*AGIHandlers, error) {
 	if cfg.Directory == nil {
 		return nil, errors.New("agi handlers: no directory")
 	}
-	if cfg.Morx == "" {
-		return nil, errors.New("agi handlers: no morx folder")
+	if cfg.Inbox == "" {
+		return nil, errors.New("agi handlers: no inbox folder")
 	}
 	if cfg.RouteTimeout <= 0 {
 		cfg.RouteTimeout = DefaultRouteTimeout
@@ -302,7 +302,7 @@ func (h *AGIHandlers) queue(ctx context.Context, s *agi.Session) (submission, er
 	}
 	// Everything SubmitTo checks has been checked, so its errors are the
 	// spool's: a temporary failure, not the sender's fault.
-	id, err := SubmitTo(h.cfg.Morx, sub.from, sub.to, text, h.cfg.Now())
+	id, err := SubmitTo(h.cfg.Inbox, sub.from, sub.to, text, h.cfg.Now())
 	if err != nil {
 		sub.status, sub.reason = StatusError, "the message could not be queued; try again later"
 		h.log.Error(logPrefix+"spool write failed", "uniqueid", s.Env.UniqueID(), "err", err)

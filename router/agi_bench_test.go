@@ -92,7 +92,7 @@ func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]
 			b.Fatal(err)
 		}
 	}
-	h, err := NewAGIHandlers(AGIConfig{Directory: NewSQLDirectory(store), Morx: b.TempDir(), LookupCache: cache,
+	h, err := NewAGIHandlers(AGIConfig{Directory: NewSQLDirectory(store), Inbox: b.TempDir(), LookupCache: cache,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

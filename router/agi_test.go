@@ -147,8 +147,8 @@ type agiRig struct {
 
 func newAGIRig(t *testing.T, cfg AGIConfig) *agiRig {
 	t.Helper()
-	if cfg.Morx == "" {
-		cfg.Morx = t.TempDir()
+	if cfg.Inbox == "" {
+		cfg.Inbox = t.TempDir()
 	}
 	logs := &agiLogs{}
 	cfg.Log = slog.New(logs)
@@ -170,7 +170,7 @@ func newAGIRig(t *testing.T, cfg AGIConfig) *agiRig {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &agiRig{h: h, addr: l.Addr().String(), morx: cfg.Morx, logs: logs}
+	return &agiRig{h: h, addr: l.Addr().String(), morx: cfg.Inbox, logs: logs}
 }
 
 // call runs one connection and fails the test if the client side failed.
@@ -350,7 +350,7 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 func TestAGIPostSMSQueuesWhatTheRouterDelivers(t *testing.T) {
 	rg := newRig(t, testdbSQLite(t), nil)
 	rg.set("5559999", 'S', "PJSIP/5559999")
-	ar := newAGIRig(t, AGIConfig{Directory: rg.dir, Morx: rg.r.MorxDir()})
+	ar := newAGIRig(t, AGIConfig{Directory: rg.dir, Inbox: rg.r.Inbox()})
 	// The values of the fixture's msgctx connection (agi/3-msgctx.raw).
 	f := &fakeChannel{env: agiEnvBlock("postsms", "5559999"), vars: map[string]string{
 		VarMsgFrom: `"Handset 1000" <sip:1000@127.0.0.1>`,
@@ -363,7 +363,7 @@ func TestAGIPostSMSQueuesWhatTheRouterDelivers(t *testing.T) {
 	}
 	id := f.vars[VarID]
 	name := channels.SpoolName("5559999", id, 0)
-	data, err := os.ReadFile(filepath.Join(rg.r.MorxDir(), name))
+	data, err := os.ReadFile(filepath.Join(rg.r.Inbox(), name))
 	if err != nil {
 		t.Fatalf("queued file: %v", err)
 	}
@@ -440,7 +440,7 @@ func TestAGIPostSMSRejectsHostileInput(t *testing.T) {
 }
 
 func TestAGIPostSMSSpoolFailureIsError(t *testing.T) {
-	ar := newAGIRig(t, AGIConfig{Directory: downDirectory{}, Morx: filepath.Join(t.TempDir(), "missing")})
+	ar := newAGIRig(t, AGIConfig{Directory: downDirectory{}, Inbox: filepath.Join(t.TempDir(), "missing")})
 	f := &fakeChannel{env: agiEnvBlock("postsms", "5551001"), vars: map[string]string{VarMsgFrom: "1000", VarBody: b64("x")}}
 	ar.call(t, f)
 	if f.vars[VarStatus] != StatusError || f.vars[VarReason] == "" {
@@ -495,7 +495,7 @@ func TestAGIRouteEndToEnd(t *testing.T) {
 	rg := newRig(t, testdbSQLite(t), nil)
 	rg.set("5559999", 'S', "PJSIP/5559999")
 	rg.set("1000", 'S', "PJSIP/1000")
-	ar := newAGIRig(t, AGIConfig{Directory: rg.dir, Journal: rg.journal, Morx: rg.r.MorxDir(), RouteTimeout: 20 * time.Second})
+	ar := newAGIRig(t, AGIConfig{Directory: rg.dir, Journal: rg.journal, Inbox: rg.r.Inbox(), RouteTimeout: 20 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rg.r.Serve(ctx, time.Hour) }() // inotify, not the rescan, must pick it up
@@ -523,7 +523,7 @@ func TestAGIRouteEndToEnd(t *testing.T) {
 
 func TestAGIRouteTimesOutPending(t *testing.T) {
 	rg := newRig(t, testdbSQLite(t), nil)
-	ar := newAGIRig(t, AGIConfig{Directory: rg.dir, Journal: rg.journal, Morx: rg.r.MorxDir(), RouteTimeout: 150 * time.Millisecond})
+	ar := newAGIRig(t, AGIConfig{Directory: rg.dir, Journal: rg.journal, Inbox: rg.r.Inbox(), RouteTimeout: 150 * time.Millisecond})
 	f := &fakeChannel{env: agiEnvBlock("route", "5559999"), vars: map[string]string{VarMsgFrom: "1000", VarBody: b64("x")}}
 	start := time.Now()
 	ar.call(t, f)

@@ -35,10 +35,11 @@ type job struct {
 	errText   string
 	result    channels.Result
 	notice    []channels.Artefact
-	detail    map[string]any
-	settled   bool     // nothing more to do in this batch (rejected, held, already final)
-	wasFinal  bool     // the journal already had its final state (a crash came after the commit)
-	published []string // files placed for it
+	detail    map[string]any // about this attempt: what the channel did, the notice, the next try
+	facts     map[string]any // about the message itself, kept whatever the attempt did
+	settled   bool           // nothing more to do in this batch (rejected, held, already final)
+	wasFinal  bool           // the journal already had its final state (a crash came after the commit)
+	published []string       // files placed for it
 	dueAt     time.Time
 }
 
@@ -53,8 +54,8 @@ func (j *job) outcome() Outcome {
 	return o
 }
 
-func (j *job) record(now time.Time) Record {
-	rec := Record{ID: j.claim.id, Received: j.received, Updated: now, State: j.state,
+func (j *job) record() Record {
+	rec := Record{ID: j.claim.id, Received: j.received, State: j.state,
 		Attempts: j.claim.attempts, LastError: j.errText}
 	if j.msg != nil {
 		rec.OA, rec.DA = clip(j.msg.OA, 32), clip(j.msg.DA, 32)
@@ -62,9 +63,15 @@ func (j *job) record(now time.Time) Record {
 	if j.letter != 0 {
 		rec.Letter = string(j.letter)
 	}
+	if j.state == StateDeferred {
+		rec.NextAttempt = j.dueAt
+	}
 	d := map[string]any{"source": j.source}
 	if j.claim.depth > 0 {
 		d["depth"] = j.claim.depth
+	}
+	for k, v := range j.facts {
+		d[k] = v
 	}
 	for k, v := range j.detail {
 		d[k] = v
@@ -80,12 +87,16 @@ func (j *job) record(now time.Time) Record {
 
 // processBatch takes claimed items to their fates. See the package doc for why the
 // steps come in this order.
+//
+// Every decision about a message (its next attempt, its expiry) is taken with the
+// clock read when it is made, not when the batch began: a batch that stalled for a
+// minute on the database must not hand out retry times that are already past.
 func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) {
-	now := r.now()
-	jobs := make([]*job, 0, len(items))
+	b := r.newBatch()
 	for _, it := range items {
-		jobs = append(jobs, &job{item: it})
+		b.jobs = append(b.jobs, &job{item: it})
 	}
+	defer b.closeFiles()
 	for _, cs := range r.channels {
 		if bs, ok := cs.(channels.BatchStarter); ok {
 			bs.StartBatch()
@@ -93,25 +104,25 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 	}
 
 	// 1. Items that may have been processed before a crash: the journal decides.
-	if err := r.checkResumed(ctx, jobs); err != nil {
-		for _, j := range jobs {
+	if err := r.checkResumed(ctx, b.jobs); err != nil {
+		for _, j := range b.jobs {
 			if j.resumed && !j.settled {
-				r.deferJob(j, fmt.Errorf("journal unavailable: %w", err), now)
+				r.deferJob(j, fmt.Errorf("journal unavailable: %w", err))
 			}
 		}
 	}
 
 	// 2. Read, parse, validate; hold concatenated parts.
-	for _, j := range jobs {
-		if !j.settled {
-			r.prepare(j, now)
+	for _, j := range b.jobs {
+		if !j.settled && j.state == "" {
+			r.prepare(j)
 		}
 	}
 
 	// 3. Ask the directory about every recipient at once.
 	var active []*job
 	var numbers []string
-	for _, j := range jobs {
+	for _, j := range b.jobs {
 		if !j.settled && j.state == "" {
 			active = append(active, j)
 			numbers = append(numbers, j.msg.DA)
@@ -128,7 +139,7 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 	// batch for longer than DeliveryTimeout.
 	if lookupErr != nil {
 		for _, j := range active {
-			r.failTemporarily(j, lookupErr, now)
+			r.failTemporarily(j, lookupErr)
 		}
 	} else {
 		sem := make(chan struct{}, r.cfg.Parallel)
@@ -140,79 +151,163 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 				defer func() { <-sem; wg.Done() }()
 				dctx, cancel := context.WithTimeout(ctx, r.cfg.DeliveryTimeout)
 				defer cancel()
-				r.dispatch(dctx, j, entries, now)
+				r.dispatch(dctx, j, entries)
 			}()
 		}
 		wg.Wait()
 	}
 
-	// 5. Stage everything that is to be published, then make the fates durable.
-	byID := map[string][]channels.Artefact{}
-	var order []string
-	for _, j := range jobs {
-		if j.settled || j.state == StateDeferred {
-			continue
-		}
-		arts := append(append([]channels.Artefact(nil), j.result.Artefacts...), j.notice...)
-		if len(arts) > 0 {
-			byID[j.claim.id] = arts
-			order = append(order, j.claim.id)
-		}
+	// 5. Stage everything that is to be published, then make the fates durable. The
+	// staging folder exists, under the batch's id, from before the journal is
+	// written until the batch is decided, so whoever finds it after a crash knows
+	// which batch to settle.
+	recs := b.records()
+	if len(recs) == 0 {
+		r.finishBatch(ctx, b, sum)
+		return
 	}
-	var sb *stagedBatch
-	if len(order) > 0 {
-		var err error
-		sb, err = r.stage(byID, order)
-		if err != nil {
-			for _, j := range jobs {
-				if !j.settled && j.state != StateDeferred {
-					r.deferJob(j, err, now)
-				}
-			}
-		}
-	}
-	var recs []Record
-	for _, j := range jobs {
-		if j.state != "" && j.state != StateHeld && !j.wasFinal {
-			recs = append(recs, j.record(now))
-		}
-	}
-	if err := r.journal.Put(ctx, recs); err != nil {
-		// Nothing is final until the journal says so, but an error does not prove the
-		// commit failed: the connection may have died after the server committed. So
-		// the staged files stay until the journal can be asked which it was
-		// (settleUncertain), and the messages are retried only after that.
-		if sb != nil {
-			r.uncertain = append(r.uncertain, sb.dir)
-			sb = nil
-		}
-		r.log.Warn("journal write failed; batch deferred", "messages", len(recs), "err", err)
-		for _, j := range jobs {
+	if err := r.stage(b); err != nil {
+		r.log.Warn("staging failed; batch deferred", "batch", b.id, "err", err)
+		for _, j := range b.jobs {
 			if !j.settled && j.state != StateDeferred {
-				j.result = channels.Result{}
-				r.deferJob(j, fmt.Errorf("journal unavailable: %w", err), now)
+				r.deferJob(j, err)
 			}
 		}
+		recs = b.records()
 	}
+	if err := r.journal.Put(ctx, b.id, stamp(recs, r.now())); err != nil {
+		// An error does not prove the commit failed: the connection may have died
+		// after the server committed, or a stalled server may still commit when it
+		// wakes. Until Settle decides, the batch's files stay staged and its messages
+		// stay in this process's claim folder, where no other process touches them.
+		r.log.Warn("journal write failed; batch waits until the journal can say whether it was committed",
+			"batch", b.id, "messages", len(recs), "err", err)
+		r.uncertain = append(r.uncertain, b)
+		return
+	}
+	r.finishBatch(ctx, b, sum)
+}
 
-	// 6. Publish, then let the claimed files go.
-	if sb != nil {
-		published := r.publish(sb, func(string) bool { return true })
-		for _, j := range jobs {
-			j.published = published[j.claim.id]
+// batch is one journal transaction's worth of messages.
+type batch struct {
+	id    string // <owner>.<n>: the journal's batch id and the staging folder's name
+	dir   string // the staging folder
+	files []stagedFile
+	jobs  []*job
+}
+
+func (r *Router) newBatch() *batch {
+	r.batchSeq++
+	id := fmt.Sprintf("%s.%d", r.owner, r.batchSeq)
+	return &batch{id: id, dir: filepath.Join(r.l.stage, id)}
+}
+
+// records are the journal rows the batch writes: every job that reached a state,
+// except parts waiting for their siblings and messages already final before a crash.
+func (b *batch) records() []Record {
+	var recs []Record
+	for _, j := range b.jobs {
+		if j.state != "" && j.state != StateHeld && !j.wasFinal {
+			recs = append(recs, j.record())
 		}
 	}
-	for _, j := range jobs {
+	return recs
+}
+
+func (b *batch) closeFiles() {
+	for _, j := range b.jobs {
+		if j.f != nil {
+			j.f.Close()
+			j.f = nil
+		}
+	}
+}
+
+// stamp sets every record's updated time: the moment of the write, which orders it
+// against any other write of the same row (Journal.Put).
+func stamp(recs []Record, now time.Time) []Record {
+	for i := range recs {
+		recs[i].Updated = now
+	}
+	return recs
+}
+
+// finishBatch publishes a committed batch's files and moves each message on.
+func (r *Router) finishBatch(ctx context.Context, b *batch, sum *Summary) {
+	published := r.publish(b, func(string) bool { return true })
+	for _, j := range b.jobs {
+		j.published = published[j.claim.id]
+	}
+	for _, j := range b.jobs {
 		if j.result.AfterPublish != nil && j.state == StateDelivered {
 			if err := j.result.AfterPublish(ctx); err != nil {
 				r.log.Warn("after-publish step failed", "id", j.claim.id, "err", err)
 			}
 		}
-		r.finish(j, now)
-		if j.state != "" { // "" means the file vanished under us: someone else has it
-			sum.add(j.outcome())
-			if r.cfg.Observer != nil && !j.wasFinal { // a recovered message was counted before the crash
-				r.cfg.Observer.Fate(j.outcome(), j.received)
+		r.finish(j)
+		r.report(j, sum)
+	}
+}
+
+// report counts a job's fate in the pass's summary and tells the observer.
+func (r *Router) report(j *job, sum *Summary) {
+	if j.state == "" { // the file vanished under us, or was put back: someone else has it
+		return
+	}
+	sum.add(j.outcome())
+	if r.cfg.Observer != nil && !j.wasFinal { // a recovered message was counted before the crash
+		r.cfg.Observer.Fate(j.outcome(), j.received)
+	}
+}
+
+// settleUncertain decides this process's batches whose journal write failed, oldest
+// first, before anything else is claimed: until a batch is decided, its messages
+// must not run again (they might have been delivered) and its files must not be
+// published (they might not have been). It returns the journal's error when it
+// still cannot tell.
+func (r *Router) settleUncertain(ctx context.Context, sum *Summary) error {
+	for len(r.uncertain) > 0 {
+		b := r.uncertain[0]
+		committed, err := r.journal.Settle(ctx, b.id)
+		if err != nil {
+			return err
+		}
+		r.uncertain = r.uncertain[1:]
+		if committed {
+			r.log.Info("journal write of an uncertain batch had committed; publishing it", "batch", b.id, "messages", len(b.jobs))
+			r.finishBatch(ctx, b, sum)
+			continue
+		}
+		r.log.Info("journal write of an uncertain batch never committed; its messages are retried", "batch", b.id, "messages", len(b.jobs))
+		r.discard(b)
+		for _, j := range b.jobs {
+			j.published = nil
+			if !j.settled && j.state != StateDeferred {
+				r.deferJob(j, errors.New("journal unavailable"))
+			}
+		}
+		// Best effort, so that the journal shows where the messages are; no file is
+		// published on the strength of it, so it needs no batch id.
+		if err := r.journal.Put(ctx, "", stamp(b.records(), r.now())); err != nil {
+			r.log.Warn("journal write failed again; messages deferred without a journal row", "batch", b.id, "err", err)
+		}
+		for _, j := range b.jobs {
+			r.finish(j)
+			r.report(j, sum)
+		}
+	}
+	return nil
+}
+
+// reportUncertain counts the messages of undecided batches as deferred in a pass's
+// summary: a drain that exits now leaves them to the next process.
+func (r *Router) reportUncertain(sum *Summary) {
+	for _, b := range r.uncertain {
+		for _, j := range b.jobs {
+			if j.state != "" && !j.wasFinal {
+				o := j.outcome()
+				o.State, o.Error = StateDeferred, "journal unavailable: the outcome is settled by the next run"
+				sum.add(o)
 			}
 		}
 	}
@@ -242,13 +337,14 @@ func (r *Router) checkResumed(ctx context.Context, jobs []*job) error {
 	return nil
 }
 
-func (r *Router) prepare(j *job, now time.Time) {
+func (r *Router) prepare(j *job) {
+	now := r.now()
 	if t, ok := idTime(j.claim.id); ok {
 		j.received = t
 	} else {
 		j.received = now
 	}
-	data, err := readCapped(j.path, maxSpoolFile)
+	data, mtime, err := j.read()
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			j.settled, j.state = true, ""
@@ -259,10 +355,18 @@ func (r *Router) prepare(j *job, now time.Time) {
 	}
 	msg, err := smsq.Parse(data, r.cfg.Location)
 	if err != nil {
+		if j.foreign && r.putBack(j, mtime) {
+			j.settled, j.state = true, ""
+			return
+		}
 		r.reject(j, "unreadable spool file: "+err.Error())
 		return
 	}
 	j.msg = msg
+	j.text = msg.Text
+	if msg.OA == "" && j.foreign {
+		r.protocol2(j)
+	}
 	if err := CheckNumber("recipient (da)", msg.DA); err != nil {
 		r.reject(j, err.Error())
 		return
@@ -271,25 +375,73 @@ func (r *Router) prepare(j *job, now time.Time) {
 		r.reject(j, err.Error())
 		return
 	}
-	j.text = msg.Text
 	if r.cfg.RepairUTF8 {
 		if fixed, ok := smsq.RepairDoubleDecoded(j.text); ok {
 			j.text = fixed
 		}
 	}
-	j.validity = j.received.Add(r.cfg.DefaultValidity)
+	// The validity period runs from when the SMS Centre received the message (scts,
+	// GSM 03.40 TP-VP), not from when smsrouter got round to it: a message that
+	// waited in morx while smsrouter was stopped has used up part of its life. A
+	// timestamp in the future (a clock or zone mistake) is not allowed to extend it.
+	// scts has whole seconds only, so a message smsrouter queued itself (whose id
+	// holds its receipt to the millisecond) keeps its own time.
+	base := j.received
+	if !msg.SCTS.IsZero() && base.Sub(msg.SCTS) >= time.Second {
+		base = msg.SCTS
+	}
+	j.validity = base.Add(r.cfg.DefaultValidity)
 	if msg.VP > 0 {
-		j.validity = j.received.Add(time.Duration(msg.VP) * time.Minute)
+		j.validity = base.Add(time.Duration(msg.VP) * time.Minute)
 	}
 	if !j.claim.solo {
 		if _, total, _, ok := msg.Concat(); ok && total > 1 {
-			r.hold(j, now)
+			r.hold(j)
 			return
 		}
 	}
 	if !now.Before(j.validity) {
-		r.settleUndeliverable(j, StateExpired, "expired", "validity ended before delivery", now)
+		r.settleUndeliverable(j, StateExpired, "expired", "validity ended before delivery")
 	}
+}
+
+// read returns the claimed file's content and modification time, from the
+// descriptor takeForeign kept open or else by path.
+func (j *job) read() ([]byte, time.Time, error) {
+	if j.f == nil {
+		return readCapped(j.path, maxSpoolFile)
+	}
+	defer func() { j.f.Close(); j.f = nil }()
+	return readOpen(j.f, maxSpoolFile)
+}
+
+// protocol2 fills in the sender of a message from a protocol-2 phone (SPEC §1.7): its
+// morx file has no oa=, but the file is named after the queue SMS() ran with, and
+// the dialplan runs SMS(${CALLERID(num)},sa), so the queue is the caller's number
+// (app_sms turned a leading + into -). Its text is the phone's raw bytes read as
+// Latin-1, so UTF-8 from the phone arrives double-encoded and is decoded here.
+func (r *Router) protocol2(j *job) {
+	queue, _, _ := strings.Cut(j.source, ".")
+	if rest, ok := strings.CutPrefix(queue, "-"); ok {
+		queue = "+" + rest
+	}
+	if !ValidNumber(queue) {
+		// Nobody to tell and nobody to show as the sender: CheckNumber rejects it.
+		return
+	}
+	j.msg.OA = queue
+	j.fact("sender_from", "file name (no oa=: protocol 2)")
+	if fixed, ok := smsq.RepairLatin1(j.text); ok {
+		j.text = fixed
+		j.fact("text_repair", "latin1")
+	}
+}
+
+func (j *job) fact(k string, v any) {
+	if j.facts == nil {
+		j.facts = map[string]any{}
+	}
+	j.facts[k] = v
 }
 
 // readCapped reads a whole file, refusing one larger than limit.
@@ -298,33 +450,39 @@ func (r *Router) prepare(j *job, now time.Time) {
 // deliver (or read) a file outside the spool, and opening a named pipe or a device
 // would block the drain forever. O_NOFOLLOW and O_NONBLOCK keep that true even if
 // the file is swapped between the Lstat and the open.
-func readCapped(path string, limit int64) ([]byte, error) {
+func readCapped(path string, limit int64) ([]byte, time.Time, error) {
 	if st, err := os.Lstat(path); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file but %s", fileKind(st.Mode()))
+		return nil, time.Time{}, fmt.Errorf("not a regular file but %s", fileKind(st.Mode()))
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	defer f.Close()
+	return readOpen(f, limit)
+}
+
+// readOpen reads an opened file whole, refusing anything but a regular file of at
+// most limit bytes.
+func readOpen(f *os.File, limit int64) ([]byte, time.Time, error) {
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file but %s", fileKind(st.Mode()))
+		return nil, time.Time{}, fmt.Errorf("not a regular file but %s", fileKind(st.Mode()))
 	}
 	if st.Size() > limit {
-		return nil, fmt.Errorf("spool file is %d bytes; an SMS file is at most %d", st.Size(), limit)
+		return nil, time.Time{}, fmt.Errorf("spool file is %d bytes; an SMS file is at most %d", st.Size(), limit)
 	}
 	buf := make([]byte, st.Size())
-	n, err := f.Read(buf)
+	n, err := f.ReadAt(buf, 0)
 	if err != nil && n != len(buf) {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	return buf[:n], nil
+	return buf[:n], st.ModTime(), nil
 }
 
 // fileKind names a non-regular file's type for a quarantine reason.
@@ -351,20 +509,20 @@ func (r *Router) reject(j *job, reason string) {
 	r.log.Warn("message rejected", "id", j.claim.id, "source", j.source, "reason", reason, "quarantine", dst)
 }
 
-func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry, now time.Time) {
+func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry) {
 	e, ok := entries[j.msg.DA]
 	if !ok {
-		r.settleUndeliverable(j, StateBounced, "unknown", "unknown number", now)
+		r.settleUndeliverable(j, StateBounced, "unknown", "unknown number")
 		return
 	}
 	j.entry, j.letter = e, e.Letter
 	if e.Letter == 'N' {
-		r.settleUndeliverable(j, StateBounced, "disabled", "messaging disabled (letter N)", now)
+		r.settleUndeliverable(j, StateBounced, "disabled", "messaging disabled (letter N)")
 		return
 	}
 	ch, ok := r.channels[e.Letter]
 	if !ok {
-		r.settleUndeliverable(j, StateBounced, "noservice", fmt.Sprintf("no channel for letter %q", string(e.Letter)), now)
+		r.settleUndeliverable(j, StateBounced, "noservice", fmt.Sprintf("no channel for letter %q", string(e.Letter)))
 		return
 	}
 	res, err := ch.Deliver(ctx, channels.Message{
@@ -376,22 +534,25 @@ func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry,
 	case err == nil:
 		j.state, j.result, j.detail = StateDelivered, res, res.Detail
 	case channels.IsPermanent(err):
-		r.settleUndeliverable(j, StateBounced, "failed", err.Error(), now)
+		r.settleUndeliverable(j, StateBounced, "failed", err.Error())
 	default:
-		r.failTemporarily(j, err, now)
+		r.failTemporarily(j, err)
 	}
 }
 
 // failTemporarily defers the job, or expires it when its validity is over.
-func (r *Router) failTemporarily(j *job, err error, now time.Time) {
-	if !now.Before(j.validity) {
-		r.settleUndeliverable(j, StateExpired, "expired", "retried until validity ended; last error: "+err.Error(), now)
+func (r *Router) failTemporarily(j *job, err error) {
+	if !r.now().Before(j.validity) {
+		r.settleUndeliverable(j, StateExpired, "expired", "retried until validity ended; last error: "+err.Error())
 		return
 	}
-	r.deferJob(j, err, now)
+	r.deferJob(j, err)
 }
 
-func (r *Router) deferJob(j *job, err error, now time.Time) {
+// deferJob sets the job's next attempt, counted from now: the moment the decision is
+// taken, however long the batch has been running.
+func (r *Router) deferJob(j *job, err error) {
+	now := r.now()
 	j.state, j.errText = StateDeferred, err.Error()
 	j.notice, j.result = nil, channels.Result{}
 	j.claim.attempts++
@@ -405,7 +566,8 @@ func (r *Router) deferJob(j *job, err error, now time.Time) {
 
 // settleUndeliverable ends a message that cannot be delivered and tells its sender,
 // unless the sender is the SMS Centre itself (a notice about a notice) or absent.
-func (r *Router) settleUndeliverable(j *job, st State, notice, reason string, now time.Time) {
+func (r *Router) settleUndeliverable(j *job, st State, notice, reason string) {
+	now := r.now()
 	j.state, j.errText = st, reason
 	if r.cfg.SMSCNumber == "" || j.msg == nil || j.msg.OA == r.cfg.SMSCNumber {
 		j.state = StateDropped
@@ -422,7 +584,7 @@ func (r *Router) settleUndeliverable(j *job, st State, notice, reason string, no
 		r.log.Info("undeliverable; too many generations deep to send a notice", "id", j.claim.id, "reason", reason)
 		return
 	}
-	art, nid, err := channels.NewMessage(r.l.morx, r.cfg.SMSCNumber, j.msg.OA, text, j.claim.depth+1, now.In(r.cfg.Location))
+	art, nid, err := channels.NewMessage(r.l.inbox, r.cfg.SMSCNumber, j.msg.OA, text, j.claim.depth+1, now.In(r.cfg.Location))
 	if err != nil {
 		r.log.Error("notice could not be written", "id", j.claim.id, "err", err)
 		j.state = StateDropped
@@ -441,7 +603,7 @@ func (r *Router) noticeText(name, to, from, reason string) (string, error) {
 
 // finish moves the claimed file to where its state says: gone when final, to
 // deferred/ when it will be retried.
-func (r *Router) finish(j *job, now time.Time) {
+func (r *Router) finish(j *job) {
 	fields := []any{"id", j.claim.id, "state", j.state, "source", j.source}
 	if j.letter != 0 {
 		fields = append(fields, "letter", string(j.letter))

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"smsrouter/channels"
 )
@@ -18,11 +21,16 @@ type item struct {
 	path    string // where the claimed file is now
 	source  string // the name it had in morx (or deferred/parts), for logs and quarantine
 	resumed bool   // it may have been processed before a crash: ask the journal first
+	// foreign marks a file taken from morx: written by Asterisk or anyone else who can
+	// write there, so its name tells nothing trusted and it may be incomplete.
+	foreign bool
+	f       *os.File // the open claimed file of a foreign item (see takeForeign); nil otherwise
 }
 
 // claimBatch takes up to BatchSize files: first deferred messages that are due, then
-// new ones from morx, then concatenations that are complete or timed out. Each take
-// is an atomic rename, so concurrent processes never take the same file.
+// smsrouter's own queued messages (inbox), then new ones from morx, then
+// concatenations that are complete or timed out. Each take is an atomic rename, so
+// concurrent processes never take the same file.
 func (r *Router) claimBatch() ([]*item, error) {
 	var items []*item
 	limit := r.cfg.BatchSize
@@ -45,29 +53,37 @@ func (r *Router) claimBatch() ([]*item, error) {
 		return nil, fmt.Errorf("read %s: %w", r.l.deferred, err)
 	}
 
-	d, err := os.Open(r.l.morx)
+	// Our own messages: only smsrouter writes the inbox, so its names are trusted to
+	// carry the id the submitter was given and how deep a generated message is.
+	err := eachName(r.l.inbox, limit-len(items), func(name string) bool {
+		c := claimName{id: NewID(now)}
+		if id, depth, ok := channels.ParseSpoolName(name); ok && validID(id) {
+			c.id, c.depth = id, depth
+		}
+		if it := r.take(filepath.Join(r.l.inbox, name), name, c, false); it != nil {
+			items = append(items, it)
+		}
+		return len(items) < limit
+	})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", r.l.morx, err)
+		return items, err
 	}
-	defer d.Close()
-	for len(items) < limit {
-		names, err := d.Readdirnames(limit)
-		for _, name := range names {
-			// Dot files are app_sms's (and our) half-written temporaries.
-			if strings.HasPrefix(name, ".") {
-				continue
-			}
-			c := claimName{id: NewID(now)}
-			if id, depth, ok := channels.ParseSpoolName(name); ok && validID(id) {
-				c.id, c.depth = id, depth
-			}
-			if it := r.take(filepath.Join(r.l.morx, name), name, c, false); it != nil {
-				items = append(items, it)
-			}
+
+	// Asterisk's files, and whatever else lands in morx: never trust the name for an
+	// id (a hostile name could take over another message's journal row), and take a
+	// file only once nobody is writing it any more.
+	err = eachName(r.l.morx, limit-len(items), func(name string) bool {
+		if until, ok := r.notBefore[name]; ok && now.Before(until) {
+			r.lookAgainAt(until)
+			return true
 		}
-		if err != nil || len(names) == 0 {
-			break
+		if it := r.takeForeign(name, now); it != nil {
+			items = append(items, it)
 		}
+		return len(items) < limit
+	})
+	if err != nil {
+		return items, err
 	}
 	if len(items) >= limit {
 		return items, nil
@@ -77,6 +93,120 @@ func (r *Router) claimBatch() ([]*item, error) {
 		return items, err
 	}
 	return append(items, more...), nil
+}
+
+// eachName calls fn with the names in dir that do not start with a dot (dot files
+// are app_sms's and our own half-written temporaries), reading the folder in chunks,
+// until fn returns false or the folder is exhausted.
+func eachName(dir string, chunk int, fn func(name string) bool) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer d.Close()
+	for {
+		names, err := d.Readdirnames(max(chunk, 64))
+		for _, name := range names {
+			if strings.HasPrefix(name, ".") {
+				continue
+			}
+			if !fn(name) {
+				return nil
+			}
+		}
+		if err != nil || len(names) == 0 {
+			return nil
+		}
+	}
+}
+
+// writerPoll is how soon a morx file that is still open for writing is looked at
+// again.
+const writerPoll = 250 * time.Millisecond
+
+// takeForeign claims a morx file under a fresh id, but only once it is whole.
+//
+// app_sms (and smsq) write a dot file and rename it in, but admins' scripts, cp and
+// NFS copies write in place, and a file claimed half-written would be parsed half
+// done. The kernel knows whether anyone has the file open for writing: a read lease
+// (F_SETLEASE) is refused while someone does. The lease is kept, on the descriptor
+// the message is then read from, until it has been read, so a writer that opens the
+// file meanwhile waits. Where no lease can be had (a file of another owner without
+// CAP_LEASE, a filesystem without leases), a file counts as whole once unchanged for
+// the settle time. inotify's close-write would say the same, but fsnotify keeps that
+// event unexported, and the rescan needs the check anyway.
+func (r *Router) takeForeign(name string, now time.Time) *item {
+	src := filepath.Join(r.l.morx, name)
+	// O_NOFOLLOW and O_NONBLOCK: a symbolic link or a named pipe is not opened here;
+	// it is claimed without a descriptor and prepare rejects it with the reason.
+	f, err := os.OpenFile(src, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // another process was quicker
+	}
+	if err == nil {
+		if until, whole := r.whole(f, now); !whole {
+			f.Close()
+			r.notBefore[name] = until
+			r.lookAgainAt(until)
+			return nil
+		}
+	} else {
+		f = nil
+	}
+	delete(r.notBefore, name)
+	it := r.take(src, name, claimName{id: NewID(now)}, false)
+	if it == nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil
+	}
+	it.foreign, it.f = true, f
+	return it
+}
+
+// whole reports whether an opened morx file is complete; when it is not, until says
+// when to look again.
+func (r *Router) whole(f *os.File, now time.Time) (until time.Time, ok bool) {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return time.Time{}, true // prepare rejects it with the reason
+	}
+	_, err = unix.FcntlInt(f.Fd(), unix.F_SETLEASE, unix.F_RDLCK)
+	switch {
+	case err == nil:
+		return time.Time{}, true
+	case errors.Is(err, unix.EAGAIN):
+		return now.Add(writerPoll), false // open for writing right now
+	}
+	if settled := st.ModTime().Add(r.cfg.Settle); now.Before(settled) {
+		return settled, false
+	}
+	return time.Time{}, true
+}
+
+// lookAgainAt makes Serve come back by t for a file that was not ready.
+func (r *Router) lookAgainAt(t time.Time) {
+	if r.nextLook.IsZero() || t.Before(r.nextLook) {
+		r.nextLook = t
+	}
+}
+
+// putBack returns a young foreign file that did not parse to morx under its own
+// name: it is probably still being written by a program that reopens it for every
+// piece. It is looked at again once it has been left alone for the settle time.
+func (r *Router) putBack(j *job, mtime time.Time) bool {
+	if !r.now().Before(mtime.Add(r.cfg.Settle)) {
+		return false
+	}
+	if err := renameNoReplace(j.path, filepath.Join(r.l.morx, j.source)); err != nil {
+		return false // the name was taken meanwhile: judge the file as it is
+	}
+	until := mtime.Add(r.cfg.Settle)
+	r.notBefore[j.source] = until
+	r.lookAgainAt(until)
+	r.log.Debug("young spool file does not parse yet; looking again later", "file", j.source, "at", until.Format(time.RFC3339Nano))
+	return true
 }
 
 func (r *Router) take(src, source string, c claimName, resumed bool) *item {
@@ -124,6 +254,10 @@ func (r *Router) adoptOrphans(ctx context.Context, sum *Summary) error {
 		if err := os.Remove(dir); err != nil {
 			r.log.Warn("recovery: folder not empty", "owner", e.Name(), "err", err)
 		}
+	}
+	// Staging folders nobody owns any more end here too.
+	if err := r.recoverStages(ctx, ""); err != nil {
+		r.log.Warn("recovery of staged batches postponed", "err", err)
 	}
 	return nil
 }

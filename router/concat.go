@@ -60,7 +60,7 @@ func parsePartName(name string) (key string, seq int, c claimName, ok bool) {
 }
 
 // hold parks a part until its siblings arrive.
-func (r *Router) hold(j *job, now time.Time) {
+func (r *Router) hold(j *job) {
 	key, _, seq, ok := partKey(j.msg)
 	if !ok {
 		// A UDH that claims to be a part but makes no sense: route it on its own.
@@ -169,7 +169,7 @@ func (r *Router) join(g *partGroup, bySeq map[int]partFile) *item {
 	var text strings.Builder
 	attempts := 0
 	for _, p := range taken {
-		data, err := readCapped(filepath.Join(r.myClaim, asmPrefix+first.id+"~"+p.name), maxSpoolFile)
+		data, _, err := readCapped(filepath.Join(r.myClaim, asmPrefix+first.id+"~"+p.name), maxSpoolFile)
 		var m *smsq.Message
 		if err == nil {
 			m, err = smsq.Parse(data, r.cfg.Location)

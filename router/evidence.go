@@ -48,7 +48,7 @@ func ReadOutgoingDone(dir string) ([]CallOutcome, error) {
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		data, err := readCapped(filepath.Join(dir, e.Name()), callfile.MaxSize)
+		data, _, err := readCapped(filepath.Join(dir, e.Name()), callfile.MaxSize)
 		if err != nil {
 			continue
 		}
@@ -148,7 +148,7 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 			rec.Detail = mergeDetail(rec.Detail, add)
 			rec.Updated = a.now()
 			// Journal first: a crash after it loses at most a notice, never sends two.
-			if err := a.journal.Put(ctx, []Record{rec}); err != nil {
+			if err := a.journal.Put(ctx, "", []Record{rec}); err != nil {
 				return sum, fmt.Errorf("evidence %s: %w", o.File, err)
 			}
 			if err := placeArtefact(n); err != nil {
@@ -158,7 +158,7 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 		} else {
 			rec.Detail = mergeDetail(rec.Detail, add)
 			rec.Updated = a.now()
-			if err := a.journal.Put(ctx, []Record{rec}); err != nil {
+			if err := a.journal.Put(ctx, "", []Record{rec}); err != nil {
 				return sum, fmt.Errorf("evidence %s: %w", o.File, err)
 			}
 		}

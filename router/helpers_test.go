@@ -50,6 +50,12 @@ func newRig(t *testing.T, dsn string, mutate func(*Config)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rigOn(t, store, mutate)
+}
+
+// rigOn builds a rig on an open store (closed with the test).
+func rigOn(t *testing.T, store *Store, mutate func(*Config)) *rig {
+	t.Helper()
 	t.Cleanup(func() { store.Close() })
 	if _, err := store.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
@@ -109,7 +115,17 @@ func (rg *rig) set(number string, letter byte, ext string) {
 // morx drops a file into sms/morx the way app_sms does (dot name, then rename).
 func (rg *rig) morx(name, body string) {
 	rg.t.Helper()
-	dir := filepath.Join(rg.spool, "sms", "morx")
+	rg.place(filepath.Join(rg.spool, "sms", "morx"), name, body)
+}
+
+// inbox queues a file as smsrouter's own ingresses do (its name is trusted).
+func (rg *rig) inbox(name, body string) {
+	rg.t.Helper()
+	rg.place(InboxDir(filepath.Join(rg.spool, "smsrouter")), name, body)
+}
+
+func (rg *rig) place(dir, name, body string) {
+	rg.t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		rg.t.Fatal(err)
 	}

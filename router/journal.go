@@ -55,9 +55,19 @@ func NewJournal(store *Store) *Journal { return &Journal{store: store} }
 
 const journalCols = "id, received, updated, oa, da, letter, state, attempts, next_attempt, last_error, detail, parent_id"
 
-// Put writes the records in one transaction (insert or replace by id). It is the
-// point at which a fate becomes durable.
-func (j *Journal) Put(ctx context.Context, recs []Record) error {
+// Put writes the records of one batch in one transaction (insert or replace by id).
+// It is the point at which a fate becomes durable.
+//
+// The transaction's first statement claims the batch id in smsrouter_batch. When Put
+// returns an error the commit may still have happened (the connection died after the
+// server got COMMIT) or may still happen (a stalled server resumes and applies it),
+// so the caller must not act on the batch until Settle has decided it.
+//
+// Writes that publish nothing pass batch "" and skip the batch id.
+//
+// A row is only ever replaced by a newer one (by updated): a commit that lands late,
+// after another process has moved the message on, cannot set it back.
+func (j *Journal) Put(ctx context.Context, batch string, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -66,6 +76,12 @@ func (j *Journal) Put(ctx context.Context, recs []Record) error {
 		return fmt.Errorf("journal: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if batch != "" {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO smsrouter_batch (id, committed, created) VALUES (?, 1, ?)",
+			batch, time.Now().UnixMilli()); err != nil {
+			return fmt.Errorf("journal: claim batch %s: %w", batch, err)
+		}
+	}
 	const chunk = 200
 	for start := 0; start < len(recs); start += chunk {
 		end := min(start+chunk, len(recs))
@@ -92,17 +108,7 @@ func (j *Journal) Put(ctx context.Context, recs []Record) error {
 			args = append(args, r.ID, r.Received.UnixMilli(), upd.UnixMilli(), r.OA, r.DA, r.Letter,
 				string(r.State), r.Attempts, next, r.LastError, r.Detail, parent)
 		}
-		if j.store.Dialect == "mysql" {
-			b.WriteString(` ON DUPLICATE KEY UPDATE updated=VALUES(updated), oa=VALUES(oa), da=VALUES(da),
-				letter=VALUES(letter), state=VALUES(state), attempts=VALUES(attempts),
-				next_attempt=VALUES(next_attempt), last_error=VALUES(last_error), detail=VALUES(detail),
-				parent_id=VALUES(parent_id)`)
-		} else {
-			b.WriteString(` ON CONFLICT(id) DO UPDATE SET updated=excluded.updated, oa=excluded.oa, da=excluded.da,
-				letter=excluded.letter, state=excluded.state, attempts=excluded.attempts,
-				next_attempt=excluded.next_attempt, last_error=excluded.last_error, detail=excluded.detail,
-				parent_id=excluded.parent_id`)
-		}
+		b.WriteString(j.upsert())
 		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("journal: write %d records: %w", len(part), err)
 		}
@@ -111,6 +117,66 @@ func (j *Journal) Put(ctx context.Context, recs []Record) error {
 		return fmt.Errorf("journal: commit: %w", err)
 	}
 	return nil
+}
+
+// upsertCols are the columns a newer record replaces.
+var upsertCols = []string{"oa", "da", "letter", "state", "attempts", "next_attempt", "last_error", "detail", "parent_id"}
+
+// upsert is the dialect's "replace the row, unless it is newer than this one".
+func (j *Journal) upsert() string {
+	var b strings.Builder
+	if j.store.Dialect == "mysql" {
+		// MySQL has no WHERE on ON DUPLICATE KEY UPDATE: each column is guarded, and
+		// updated is assigned last because later assignments see earlier ones.
+		b.WriteString(" ON DUPLICATE KEY UPDATE ")
+		for _, c := range upsertCols {
+			fmt.Fprintf(&b, "%s = IF(VALUES(updated) >= updated, VALUES(%s), %s), ", c, c, c)
+		}
+		b.WriteString("updated = GREATEST(updated, VALUES(updated))")
+		return b.String()
+	}
+	b.WriteString(" ON CONFLICT(id) DO UPDATE SET ")
+	for _, c := range upsertCols {
+		fmt.Fprintf(&b, "%s = excluded.%s, ", c, c)
+	}
+	b.WriteString("updated = excluded.updated WHERE excluded.updated >= smsrouter_journal.updated")
+	return b.String()
+}
+
+// Settle decides a batch whose Put returned an error: it reports whether the batch's
+// transaction committed. If it had not, it never will: Settle takes the batch id
+// first. On MySQL the insert waits for a transaction still holding the id (a server
+// that stalled with the COMMIT in hand), so the answer is final whichever way the
+// original transaction ends. An error means "still unknown": ask again later.
+func (j *Journal) Settle(ctx context.Context, batch string) (committed bool, err error) {
+	ignore := "INSERT OR IGNORE"
+	if j.store.Dialect == "mysql" {
+		ignore = "INSERT IGNORE"
+	}
+	if _, err := j.store.DB.ExecContext(ctx, ignore+" INTO smsrouter_batch (id, committed, created) VALUES (?, 0, ?)",
+		batch, time.Now().UnixMilli()); err != nil {
+		return false, fmt.Errorf("journal: settle batch %s: %w", batch, err)
+	}
+	var c int
+	if err := j.store.DB.QueryRowContext(ctx, "SELECT committed FROM smsrouter_batch WHERE id = ?", batch).Scan(&c); err != nil {
+		return false, fmt.Errorf("journal: settle batch %s: %w", batch, err)
+	}
+	return c == 1, nil
+}
+
+// BatchRetention is how long batch ids are kept. Settle reads a missing id as "never
+// committed", so it must outlive any batch left unsettled (a database down for longer
+// than this would make a committed batch's staged files be thrown away).
+const BatchRetention = 30 * 24 * time.Hour
+
+// PruneBatches forgets batch ids older than BatchRetention.
+func (j *Journal) PruneBatches(ctx context.Context, now time.Time) (int64, error) {
+	res, err := j.store.DB.ExecContext(ctx, "DELETE FROM smsrouter_batch WHERE created < ?", now.Add(-BatchRetention).UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("journal: prune batches: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
 // States returns the recorded state of each id that has a row.

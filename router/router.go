@@ -39,6 +39,10 @@ type Config struct {
 	RetryMin        time.Duration // first retry delay; default 30s
 	RetryMax        time.Duration // longest retry delay; default 30m
 	ConcatTimeout   time.Duration // how long parts wait for their siblings; default 10m
+	// Settle is how long a morx file must be left unchanged before it is taken when
+	// the kernel cannot say whether someone is still writing it, and how long a file
+	// that does not parse is given to be finished; default 2s.
+	Settle          time.Duration
 	BatchSize       int           // messages per journal transaction; default 256
 	Parallel        int           // deliveries running at once within a batch; default 8
 	DeliveryTimeout time.Duration // deadline of one delivery attempt; default 60s
@@ -89,6 +93,9 @@ func (c *Config) fill() error {
 	if c.ConcatTimeout <= 0 {
 		c.ConcatTimeout = 10 * time.Minute
 	}
+	if c.Settle <= 0 {
+		c.Settle = 2 * time.Second
+	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 256
 	}
@@ -132,9 +139,13 @@ type Router struct {
 	batchSeq    int
 	lastCleanup time.Time
 	kick        chan struct{} // wakes Serve (Wake)
-	// uncertain lists staging folders whose journal commit returned an error: the
-	// journal decides their fate before anything is retried.
-	uncertain []string
+	// uncertain lists batches whose journal write returned an error, oldest first:
+	// the journal decides them before anything else is claimed (settleUncertain).
+	uncertain []*batch
+	// notBefore holds morx files that were not whole yet, and when to look again;
+	// nextLook is the earliest of those times in the current pass.
+	notBefore map[string]time.Time
+	nextLook  time.Time
 }
 
 // New prepares the spool folders and takes this process's claim folder.
@@ -148,7 +159,7 @@ func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Ch
 	r := &Router{
 		cfg: cfg, l: newLayout(cfg.Spool, cfg.WorkDir), dir: dir, journal: journal,
 		channels: chans, log: log, now: time.Now, notices: map[string]*template.Template{},
-		kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), notBefore: map[string]time.Time{},
 	}
 	for name, text := range map[string]string{
 		"unknown": cfg.Notices.Unknown, "disabled": cfg.Notices.Disabled, "noservice": cfg.Notices.NoService,
@@ -194,8 +205,8 @@ func (r *Router) Close() error {
 	return nil
 }
 
-// MorxDir is where Asterisk (and Submit) put incoming messages.
-func (r *Router) MorxDir() string { return r.l.morx }
+// Inbox is where smsrouter's own ingresses queue messages (Submit, SubmitTo).
+func (r *Router) Inbox() string { return r.l.inbox }
 
 // Outcome is what happened to one message in a pass.
 type Outcome struct {
@@ -234,17 +245,22 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sum := &Summary{}
+	r.nextLook = time.Time{}
+	r.forgetOldLooks()
 	if err := r.adoptOrphans(ctx, sum); err != nil {
 		return sum, err
 	}
-	if err := r.settleUncertain(ctx); err != nil {
-		// Retrying now could deliver twice; wait until the journal answers.
-		r.log.Warn("journal unreachable; retries wait for it", "err", err)
-		return sum, nil
-	}
 	for {
 		if err := ctx.Err(); err != nil {
+			r.reportUncertain(sum)
 			return sum, err
+		}
+		// An undecided batch first: running its messages again, or anything else
+		// while the journal cannot answer, could deliver twice.
+		if err := r.settleUncertain(ctx, sum); err != nil {
+			r.log.Warn("journal unreachable; waiting for it before anything else is tried", "batches", len(r.uncertain), "err", err)
+			r.reportUncertain(sum)
+			return sum, nil
 		}
 		items, err := r.claimBatch()
 		if err != nil {
@@ -258,10 +274,30 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 	}
 }
 
+// forgetOldLooks drops remembered morx files that have long been due: they were
+// taken, or removed, by someone else.
+func (r *Router) forgetOldLooks() {
+	cut := r.now().Add(-time.Minute)
+	for name, t := range r.notBefore {
+		if t.Before(cut) {
+			delete(r.notBefore, name)
+		}
+	}
+}
+
+// settleRetry is how soon Serve asks the journal again about undecided batches.
+const settleRetry = 2 * time.Second
+
 // NextDue reports when the earliest deferred message or waiting concatenation is
-// due, or the zero time when there is none.
+// due, an undecided batch should be settled, or a morx file that was still being
+// written should be looked at again; the zero time when there is nothing.
 func (r *Router) NextDue() time.Time {
-	var next time.Time
+	next := r.nextLook
+	if len(r.uncertain) > 0 {
+		if t := r.now().Add(settleRetry); next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
 	if entries, err := os.ReadDir(r.l.deferred); err == nil {
 		for _, e := range entries {
 			if due, _, ok := parseDeferredName(e.Name()); ok && (next.IsZero() || due.Before(next)) {
@@ -315,7 +351,7 @@ func (r *Router) Wake(da string) (int, error) {
 			continue
 		}
 		src := filepath.Join(r.l.deferred, e.Name())
-		data, err := readCapped(src, maxSpoolFile)
+		data, _, err := readCapped(src, maxSpoolFile)
 		if err != nil {
 			continue // taken by a drain meanwhile
 		}

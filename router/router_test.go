@@ -12,7 +12,10 @@ import (
 	"smsrouter/channels"
 )
 
-const plain = "oa=5550001\nda=5551001\nud=Hello World from an FSK phone\nscts=2026-11-21T05:39:34\nmr=0\n"
+// plain is a message as app_sms writes it, received a minute ago: its validity
+// period runs from that scts.
+var plain = "oa=5550001\nda=5551001\nud=Hello World from an FSK phone\nscts=" +
+	time.Now().UTC().Add(-time.Minute).Format("2006-01-02T15:04:05") + "\nmr=0\n"
 
 func TestDeliverSWritesQueueAndCallFile(t *testing.T) {
 	eachDB(t, func(t *testing.T, dsn string) {
@@ -237,7 +240,8 @@ func TestValidityEndsRetriesWithNotice(t *testing.T) {
 		rg.drain()
 	}
 	rg.dir = real
-	rg.clock.advance(time.Minute)
+	// The notice itself waited for the directory too: past its longest backoff.
+	rg.clock.advance(31 * time.Minute)
 	rg.drain()
 	if st := rg.stateOf("5550001", "5551001"); len(st) != 1 || st[0] != StateExpired {
 		t.Fatalf("journal %v", st)
@@ -291,18 +295,19 @@ func TestCrashBetweenCommitAndPublishIsFinished(t *testing.T) {
 		t.Fatalf("claim: %v %d", err, len(items))
 	}
 	j := &job{item: items[0]}
-	r.prepare(j, rg.clock.now())
+	r.prepare(j)
 	entries, err := rg.dir.LookupMany(context.Background(), []string{"5551001"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.dispatch(context.Background(), j, entries, rg.clock.now())
-	sb, err := r.stage(map[string][]channels.Artefact{j.claim.id: j.result.Artefacts}, []string{j.claim.id})
-	if err != nil {
+	r.dispatch(context.Background(), j, entries)
+	b := r.newBatch()
+	b.jobs = []*job{j}
+	if err := r.stage(b); err != nil {
 		t.Fatal(err)
 	}
-	_ = sb
-	if err := rg.journal.Put(context.Background(), []Record{j.record(rg.clock.now())}); err != nil {
+	b.closeFiles()
+	if err := rg.journal.Put(context.Background(), b.id, stamp(b.records(), rg.clock.now())); err != nil {
 		t.Fatal(err)
 	}
 	r.lock.release() // the process is gone
@@ -338,6 +343,8 @@ func TestRejectsHostileInputWithReason(t *testing.T) {
 		rg.morx("bad."+string(rune('a'+i)), c.body)
 	}
 	rg.morx("good.1", plain)
+	// Files that do not parse are given the settle time to be finished first.
+	rg.clock.advance(3 * time.Second)
 	sum := rg.drain()
 	if sum.Counts[StateRejected] != len(cases) || sum.Counts[StateDelivered] != 1 {
 		t.Fatalf("summary %+v", sum.Counts)
@@ -424,13 +431,13 @@ func TestGeneratedMessagesStopAtMaxDepth(t *testing.T) {
 	rg.set("5550001", 'S', "PJSIP/5550001")
 	// A generated message at the deepest level that cannot be delivered is dropped,
 	// not answered with yet another notice.
-	rg.morx(channels.SpoolName("5559999", NewID(rg.clock.now()), channels.MaxDepth), "oa=5550001\nda=5559999\nud=deep\n")
+	rg.inbox(channels.SpoolName("5559999", NewID(rg.clock.now()), channels.MaxDepth), "oa=5550001\nda=5559999\nud=deep\n")
 	sum := rg.drain()
 	if sum.Counts[StateDropped] != 1 || len(sum.Outcomes) != 1 {
 		t.Fatalf("summary %+v", sum.Counts)
 	}
 	// One level less gets its notice, marked one deeper.
-	rg.morx(channels.SpoolName("5559999", NewID(rg.clock.now()), 1), "oa=5550001\nda=5559999\nud=shallow\n")
+	rg.inbox(channels.SpoolName("5559999", NewID(rg.clock.now()), 1), "oa=5550001\nda=5559999\nud=shallow\n")
 	sum = rg.drain()
 	if sum.Counts[StateBounced] != 1 || sum.Counts[StateDelivered] != 1 {
 		t.Fatalf("summary %+v", sum.Counts)

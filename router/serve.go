@@ -21,9 +21,9 @@ func (r *Router) Serve(ctx context.Context, rescan time.Duration) error {
 		return fmt.Errorf("serve: watch: %w", err)
 	}
 	defer w.Close()
-	// morx for new messages; deferred/ because `smsrouter retry` (another process)
-	// renames messages there to be due now.
-	for _, dir := range []string{r.l.morx, r.l.deferred} {
+	// morx and the inbox for new messages; deferred/ because `smsrouter retry`
+	// (another process) renames messages there to be due now.
+	for _, dir := range []string{r.l.morx, r.l.inbox, r.l.deferred} {
 		if err := w.Add(dir); err != nil {
 			return fmt.Errorf("serve: watch %s: %w", dir, err)
 		}

@@ -15,14 +15,15 @@ import (
 // layout names the folders smsrouter owns. They all live in one work folder on the
 // same filesystem as Asterisk's spool, so that every move is an atomic rename.
 //
+//	incoming/<to>.smsrouter-<id>[~<depth>] queued by smsrouter itself (send, FastAGI, HTTP, notices)
 //	claimed/<owner>/<id>.<attempts>[.s]   being processed by the live process <owner>
 //	deferred/<due ms>.<id>.<attempts>     waiting for its next attempt
 //	parts/<oa>_<da>_<ref>_<total>.<seq>.<id>.<attempts>   concatenated parts waiting for siblings
-//	stage/<batch>/                        artefacts written but not yet published
+//	stage/<owner>.<n>/                    a batch's artefacts, from before its journal write until published
 //	rejected/<id>.<source name>(+.reason) quarantined input
 type layout struct {
-	work, claimed, deferred, parts, stage, rejected string
-	morx, mttx, outgoing                            string // Asterisk's folders
+	work, inbox, claimed, deferred, parts, stage, rejected string
+	morx, mttx, outgoing                                   string // Asterisk's folders
 }
 
 func newLayout(spool, work string) layout {
@@ -31,6 +32,7 @@ func newLayout(spool, work string) layout {
 	}
 	return layout{
 		work:     work,
+		inbox:    InboxDir(work),
 		claimed:  filepath.Join(work, "claimed"),
 		deferred: filepath.Join(work, "deferred"),
 		parts:    filepath.Join(work, "parts"),
@@ -43,13 +45,18 @@ func newLayout(spool, work string) layout {
 }
 
 func (l layout) create() error {
-	for _, d := range []string{l.claimed, l.deferred, l.parts, l.stage, l.rejected, l.morx, l.mttx, l.outgoing} {
+	for _, d := range []string{l.inbox, l.claimed, l.deferred, l.parts, l.stage, l.rejected, l.morx, l.mttx, l.outgoing} {
 		if err := os.MkdirAll(d, 0o770); err != nil {
 			return fmt.Errorf("create spool folder: %w", err)
 		}
 	}
 	return nil
 }
+
+// InboxDir is the folder of the messages smsrouter queues itself, below its work
+// folder. Only smsrouter writes there, which is why a name there is trusted to carry
+// a message's id (unlike a name in morx, which anyone who can write morx chooses).
+func InboxDir(work string) string { return filepath.Join(work, "incoming") }
 
 // claimName is how a claimed file is called: its id, how many attempts it has had,
 // and flags: "s" when it is a concatenated part to be routed on its own, "d<n>"

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,88 +26,91 @@ type stagedFile struct {
 	NotBefore int64  `json:"not_before,omitempty"` // Unix ms; its mtime
 }
 
-type stagedBatch struct {
-	dir   string
-	files []stagedFile
-}
-
 const manifestName = "manifest.json"
 
-// stage writes every artefact of the batch (grouped by message id) into a fresh
-// staging folder.
-func (r *Router) stage(byID map[string][]channels.Artefact, order []string) (*stagedBatch, error) {
-	r.batchSeq++
-	sb := &stagedBatch{dir: filepath.Join(r.l.stage, fmt.Sprintf("%s.%d", r.owner, r.batchSeq))}
-	if err := os.Mkdir(sb.dir, 0o770); err != nil {
-		return nil, fmt.Errorf("stage: %w", err)
+// stage writes every artefact of the batch into its staging folder, then the
+// manifest that lists them. The folder is made even when nothing is to be published:
+// it is how a process that adopts this one's work after a crash learns which batch
+// may be waiting for its journal commit.
+func (r *Router) stage(b *batch) error {
+	if err := os.Mkdir(b.dir, 0o770); err != nil {
+		return fmt.Errorf("stage: %w", err)
 	}
 	n := 0
-	for _, id := range order {
-		for _, a := range byID[id] {
-			if err := checkArtefact(a); err != nil {
-				sb.discard()
-				return nil, fmt.Errorf("stage %s: %w", id, err)
+	for _, j := range b.jobs {
+		if j.settled || j.state == StateDeferred {
+			continue
+		}
+		id := j.claim.id
+		for _, a := range append(append([]channels.Artefact(nil), j.result.Artefacts...), j.notice...) {
+			if err := r.stageFile(b, id, a, &n); err != nil {
+				r.discard(b)
+				return fmt.Errorf("stage %s: %w", id, err)
 			}
-			n++
-			f := stagedFile{ID: id, File: strconv.Itoa(n), Dir: a.Dir, Name: a.Name, Kind: a.Kind}
-			mode := a.Mode
-			if mode == 0 {
-				mode = 0o644
-			}
-			p := filepath.Join(sb.dir, f.File)
-			// Not synced one by one: a single syncfs below covers the whole batch
-			// (one fsync per file made Sync cost two thirds of a drain's time).
-			if err := writeNew(p, a.Data, mode, false); err != nil {
-				sb.discard()
-				return nil, fmt.Errorf("stage %s: %w", id, err)
-			}
-			// Set the mode explicitly: the umask must not make a call file unreadable
-			// to Asterisk.
-			if err := os.Chmod(p, mode); err != nil {
-				sb.discard()
-				return nil, fmt.Errorf("stage %s: %w", id, err)
-			}
-			if !a.NotBefore.IsZero() && a.NotBefore.After(r.now()) {
-				f.NotBefore = a.NotBefore.UnixMilli()
-				if err := os.Chtimes(p, a.NotBefore, a.NotBefore); err != nil {
-					sb.discard()
-					return nil, fmt.Errorf("stage %s: %w", id, err)
-				}
-			}
-			sb.files = append(sb.files, f)
 		}
 	}
-	data, err := json.Marshal(sb.files)
+	data, err := json.Marshal(b.files)
 	if err != nil {
-		sb.discard()
-		return nil, fmt.Errorf("stage manifest: %w", err)
+		r.discard(b)
+		return fmt.Errorf("stage manifest: %w", err)
 	}
 	// Under a temporary name, then renamed: a crash mid-write must leave no manifest
 	// (the batch never reached the journal), never an empty or truncated one.
-	tmp := filepath.Join(sb.dir, "."+manifestName)
+	tmp := filepath.Join(b.dir, "."+manifestName)
 	if err := writeNew(tmp, data, 0o640, false); err != nil {
-		sb.discard()
-		return nil, fmt.Errorf("stage manifest: %w", err)
+		r.discard(b)
+		return fmt.Errorf("stage manifest: %w", err)
 	}
-	if r.cfg.Sync {
+	if r.cfg.Sync && len(b.files) > 0 {
 		// Every staged file and the manifest's content are durable before the
 		// manifest gets its name.
-		if err := syncFS(sb.dir); err != nil {
-			sb.discard()
-			return nil, fmt.Errorf("stage sync: %w", err)
+		if err := syncFS(b.dir); err != nil {
+			r.discard(b)
+			return fmt.Errorf("stage sync: %w", err)
 		}
 	}
-	if err := os.Rename(tmp, filepath.Join(sb.dir, manifestName)); err != nil {
-		sb.discard()
-		return nil, fmt.Errorf("stage manifest: %w", err)
+	if err := os.Rename(tmp, filepath.Join(b.dir, manifestName)); err != nil {
+		r.discard(b)
+		return fmt.Errorf("stage manifest: %w", err)
 	}
-	if r.cfg.Sync {
-		if err := syncDir(sb.dir); err != nil {
-			sb.discard()
-			return nil, fmt.Errorf("stage sync: %w", err)
+	if r.cfg.Sync && len(b.files) > 0 {
+		if err := syncDir(b.dir); err != nil {
+			r.discard(b)
+			return fmt.Errorf("stage sync: %w", err)
 		}
 	}
-	return sb, nil
+	return nil
+}
+
+func (r *Router) stageFile(b *batch, id string, a channels.Artefact, n *int) error {
+	if err := checkArtefact(a); err != nil {
+		return err
+	}
+	*n++
+	f := stagedFile{ID: id, File: strconv.Itoa(*n), Dir: a.Dir, Name: a.Name, Kind: a.Kind}
+	mode := a.Mode
+	if mode == 0 {
+		mode = 0o644
+	}
+	p := filepath.Join(b.dir, f.File)
+	// Not synced one by one: a single syncfs covers the whole batch (one fsync per
+	// file made Sync cost two thirds of a drain's time).
+	if err := writeNew(p, a.Data, mode, false); err != nil {
+		return err
+	}
+	// Set the mode explicitly: the umask must not make a call file unreadable to
+	// Asterisk.
+	if err := os.Chmod(p, mode); err != nil {
+		return err
+	}
+	if !a.NotBefore.IsZero() && a.NotBefore.After(r.now()) {
+		f.NotBefore = a.NotBefore.UnixMilli()
+		if err := os.Chtimes(p, a.NotBefore, a.NotBefore); err != nil {
+			return err
+		}
+	}
+	b.files = append(b.files, f)
+	return nil
 }
 
 func checkArtefact(a channels.Artefact) error {
@@ -119,20 +123,27 @@ func checkArtefact(a channels.Artefact) error {
 	return nil
 }
 
-func (sb *stagedBatch) discard() {
-	if sb != nil {
-		os.RemoveAll(sb.dir)
+// discard throws a batch's staged files away: its journal write never happened.
+func (r *Router) discard(b *batch) {
+	if err := os.RemoveAll(b.dir); err != nil {
+		r.log.Error("cannot remove staging folder", "dir", b.dir, "err", err)
 	}
+	b.files = nil
 }
 
 // publish renames the staged files of the given messages into place (in staging
-// order: data files before the call file that uses them) and throws away the rest.
-// It returns the published paths per message.
-func (r *Router) publish(sb *stagedBatch, keep func(id string) bool) map[string][]string {
+// order: data files before the call file that uses them), throws away the rest and
+// removes the staging folder. It returns the published paths per message.
+//
+// A target that already exists is never overwritten. If it holds the same bytes,
+// this file was published before (a crash or a retry came in between) and the staged
+// copy is dropped; if not, two writers chose one name, which unique names rule out,
+// so the staged copy is quarantined for an admin. Either way the folder ends.
+func (r *Router) publish(b *batch, keep func(id string) bool) map[string][]string {
 	out := map[string][]string{}
 	touched := map[string]bool{}
-	for _, f := range sb.files {
-		src := filepath.Join(sb.dir, f.File)
+	for _, f := range b.files {
+		src := filepath.Join(b.dir, f.File)
 		if !keep(f.ID) {
 			os.Remove(src)
 			continue
@@ -145,11 +156,12 @@ func (r *Router) publish(sb *stagedBatch, keep func(id string) bool) map[string]
 			touched[f.Dir] = true
 		case errors.Is(err, os.ErrNotExist):
 			// Published before a crash: the staged copy is already gone.
+		case errors.Is(err, os.ErrExist) && sameContent(src, dst):
+			r.log.Warn("artefact was already published; staged copy dropped", "id", f.ID, "target", dst)
+			os.Remove(src)
 		default:
-			// Never overwrite: a clash means two writers chose one name, which unique
-			// names rule out; keep the file staged for an admin rather than lose it.
-			r.log.Error("publish failed; artefact left in staging", "id", f.ID, "file", src, "target", dst, "err", err)
-			continue
+			q := r.quarantine(src, f.Name, fmt.Sprintf("could not be published to %s: %v", dst, err))
+			r.log.Error("publish failed; artefact quarantined", "id", f.ID, "target", dst, "quarantine", q, "err", err)
 		}
 	}
 	if r.cfg.Sync {
@@ -159,65 +171,88 @@ func (r *Router) publish(sb *stagedBatch, keep func(id string) bool) map[string]
 			}
 		}
 	}
-	os.Remove(filepath.Join(sb.dir, manifestName))
-	if err := os.Remove(sb.dir); err != nil {
-		r.log.Warn("staging folder left behind", "dir", sb.dir, "err", err)
+	os.Remove(filepath.Join(b.dir, manifestName))
+	os.Remove(filepath.Join(b.dir, "."+manifestName))
+	if err := os.Remove(b.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r.log.Warn("staging folder left behind", "dir", b.dir, "err", err)
 	}
 	return out
 }
 
-// recoverStages finishes the staged batches of a dead process.
+// sameContent reports whether two files hold the same bytes.
+func sameContent(a, b string) bool {
+	x, _, errA := readCapped(a, maxArtefact)
+	y, _, errB := readCapped(b, maxArtefact)
+	return errA == nil && errB == nil && bytes.Equal(x, y)
+}
+
+// maxArtefact bounds what sameContent compares: a fax of many pages is the largest
+// artefact a channel writes.
+const maxArtefact = 256 << 20
+
+// recoverStages settles the staged batches of a dead process (owner), or of every
+// process that has no claim folder any more (owner "").
 func (r *Router) recoverStages(ctx context.Context, owner string) error {
 	entries, err := os.ReadDir(r.l.stage)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), owner+".") {
-			if err := r.settleStage(ctx, filepath.Join(r.l.stage, e.Name())); err != nil {
-				return err
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		o := name[:max(strings.LastIndexByte(name, '.'), 0)]
+		switch {
+		case owner != "" && o != owner:
+			continue
+		case owner == "":
+			// A folder whose owner's claim folder is gone: its owner died and was
+			// adopted, or ended, without settling it.
+			if o == r.owner || o == "" {
+				continue
+			}
+			if _, err := os.Lstat(filepath.Join(r.l.claimed, o)); !errors.Is(err, os.ErrNotExist) {
+				continue
 			}
 		}
-	}
-	return nil
-}
-
-// settleUncertain settles this process's own batches whose commit may or may not
-// have happened.
-func (r *Router) settleUncertain(ctx context.Context) error {
-	for len(r.uncertain) > 0 {
-		if err := r.settleStage(ctx, r.uncertain[0]); err != nil {
+		if err := r.settleStage(ctx, filepath.Join(r.l.stage, name)); err != nil {
 			return err
 		}
-		r.uncertain = r.uncertain[1:]
 	}
 	return nil
 }
 
-// settleStage publishes the files of messages the journal calls final (the commit
-// happened; the publish step did not) and drops the others (those messages are
-// still queued and will be redone).
+// settleStage decides a staged batch left by a process that is gone: the journal
+// says whether its commit happened (Journal.Settle), and the files are published or
+// thrown away accordingly. The messages themselves are in the dead process's claim
+// folder; adopting them asks the journal about each one.
 func (r *Router) settleStage(ctx context.Context, dir string) error {
+	b := &batch{id: filepath.Base(dir), dir: dir}
 	data, err := os.ReadFile(filepath.Join(dir, manifestName))
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
 		// No manifest: the batch never reached the journal.
-		os.RemoveAll(dir)
+		r.discard(b)
 		return nil
 	}
-	sb := &stagedBatch{dir: dir}
-	if err := json.Unmarshal(data, &sb.files); err != nil {
-		r.log.Error("unreadable staging manifest; left for an admin", "dir", dir, "err", err)
+	if err == nil {
+		err = json.Unmarshal(data, &b.files)
+	}
+	if err != nil {
+		dst := r.quarantine(dir, filepath.Base(dir), "unreadable staging manifest: "+err.Error())
+		r.log.Error("unreadable staging manifest; folder quarantined", "dir", dir, "quarantine", dst, "err", err)
 		return nil
 	}
-	ids := make([]string, 0, len(sb.files))
-	for _, f := range sb.files {
-		ids = append(ids, f.ID)
-	}
-	states, err := r.journal.States(ctx, ids)
+	committed, err := r.journal.Settle(ctx, b.id)
 	if err != nil {
 		return fmt.Errorf("settle %s: %w", dir, err)
 	}
-	published := r.publish(sb, func(id string) bool { return states[id].Final() })
+	if !committed {
+		r.log.Info("staged batch of a dead process never committed; discarded", "batch", b.id, "files", len(b.files))
+		r.discard(b)
+		return nil
+	}
+	published := r.publish(b, func(string) bool { return true })
 	for id, files := range published {
 		r.log.Info("committed delivery published after a failure", "id", id, "files", files)
 	}

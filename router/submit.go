@@ -18,12 +18,12 @@ const MaxSubmitText = 255 * 153
 // `to` (smsrouter send, FastAGI postsms, the HTTP API). It returns the id the
 // journal will know it by.
 func (r *Router) Submit(from, to, text string) (string, error) {
-	return SubmitTo(r.l.morx, from, to, text, r.now())
+	return SubmitTo(r.l.inbox, from, to, text, r.now())
 }
 
-// SubmitTo writes the message into a morx folder: under a dot name that app_sms and
-// the router skip, then renamed into place, so no reader ever sees half of it.
-func SubmitTo(morx, from, to, text string, now time.Time) (string, error) {
+// SubmitTo writes the message into an inbox folder (InboxDir): under a dot name the
+// router skips, then renamed into place, so no reader ever sees half of it.
+func SubmitTo(inbox, from, to, text string, now time.Time) (string, error) {
 	if err := CheckNumber("sender", from); err != nil {
 		return "", err
 	}
@@ -36,15 +36,15 @@ func SubmitTo(morx, from, to, text string, now time.Time) (string, error) {
 	if n := utf8.RuneCountInString(text); n > MaxSubmitText {
 		return "", fmt.Errorf("text has %d characters; at most %d fit in one concatenated SMS", n, MaxSubmitText)
 	}
-	art, id, err := channels.NewMessage(morx, from, to, text, 0, now)
+	art, id, err := channels.NewMessage(inbox, from, to, text, 0, now)
 	if err != nil {
 		return "", fmt.Errorf("queue message: %w", err)
 	}
-	tmp := filepath.Join(morx, ".smsrouter-tmp-"+id)
+	tmp := filepath.Join(inbox, ".smsrouter-tmp-"+id)
 	if err := writeNew(tmp, art.Data, art.Mode, false); err != nil {
 		return "", fmt.Errorf("queue message: %w", err)
 	}
-	if err := renameNoReplace(tmp, filepath.Join(morx, art.Name)); err != nil {
+	if err := renameNoReplace(tmp, filepath.Join(inbox, art.Name)); err != nil {
 		os.Remove(tmp)
 		return "", fmt.Errorf("queue message: %w", err)
 	}

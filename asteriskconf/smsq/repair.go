@@ -99,3 +99,27 @@ func utf16Len(runes []rune) int {
 	}
 	return n
 }
+
+// RepairLatin1 decodes text that is UTF-8 read one byte per character, as app_sms
+// writes what a protocol-2 phone sent (SPEC §1.7: "Zażółć" arrives as "ZaÅ¼Ã³Å‚Ä‡").
+// Like RepairDoubleDecoded it is all or nothing: it returns the decoded text and true
+// only when every character is below U+0100, at least one is not ASCII, and the
+// bytes they stand for are valid UTF-8. A Latin-1 text that really is Latin-1
+// ("café" as é) fails that test and is returned unchanged.
+func RepairLatin1(text string) (string, bool) {
+	b := make([]byte, 0, len(text))
+	high := false
+	for _, r := range text {
+		if r > 0xFF || r == utf8.RuneError {
+			return text, false
+		}
+		if r >= utf8.RuneSelf {
+			high = true
+		}
+		b = append(b, byte(r))
+	}
+	if !high || !utf8.Valid(b) {
+		return text, false
+	}
+	return string(b), true
+}

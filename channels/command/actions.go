@@ -51,7 +51,7 @@ func (c *Channel) run(ctx context.Context, r *rule, d *Data, m channels.Message,
 		if m.Depth+1 > channels.MaxDepth {
 			return outcome{what: "forward not sent: too deep"}, nil
 		}
-		art, id, err := channels.NewMessage(c.env.MorxDir, m.From, r.To, text, m.Depth+1, now)
+		art, id, err := channels.NewMessage(c.env.Inbox, m.From, r.To, text, m.Depth+1, now)
 		if err != nil {
 			return c.failed(r, "forward", err), nil
 		}

@@ -30,7 +30,7 @@ import (
 
 // Env is where the channel lives; it is not part of the configuration file.
 type Env struct {
-	MorxDir  string         // where replies and forwards are queued (Spool/sms/morx)
+	Inbox    string         // where replies and forwards are queued (router.InboxDir)
 	WorkDir  string         // smsrouter's work folder: the default home of the rate-limit file
 	Location *time.Location // .Now's time zone; default time.Local
 	Log      *slog.Logger
@@ -55,8 +55,8 @@ type Channel struct {
 // New checks and compiles the rules, reads the secrets file and, when a rule has a
 // rate limit, the counters.
 func New(cfg Config, env Env) (*Channel, error) {
-	if env.MorxDir == "" {
-		return nil, errors.New("command: no morx folder for replies")
+	if env.Inbox == "" {
+		return nil, errors.New("command: no inbox folder for replies")
 	}
 	if cfg.ErrorText == "" {
 		cfg.ErrorText = defaultErrorText
@@ -177,7 +177,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 		if m.Depth+1 > channels.MaxDepth {
 			detail["reply"] = "not sent: too many generations deep"
 		} else {
-			art, id, err := channels.NewMessage(c.env.MorxDir, m.To, m.From, text, m.Depth+1, now)
+			art, id, err := channels.NewMessage(c.env.Inbox, m.To, m.From, text, m.Depth+1, now)
 			if err != nil {
 				return channels.Result{}, channels.Permanent(fmt.Errorf("cannot queue the reply: %w", err))
 			}

@@ -51,7 +51,7 @@ func TestThroughTheRouter(t *testing.T) {
 			// 2000 answers everything: were replies executed, 1000 and 2000 would
 			// answer each other until MaxDepth.
 			{Numbers: []string{"2000"}, Action: "reply", Reply: "2000 got: {{.Text}}"},
-		}}, command.Env{MorxDir: filepath.Join(spool, "sms", "morx"), WorkDir: filepath.Join(spool, "smsrouter"), Location: time.UTC})
+		}}, command.Env{Inbox: router.InboxDir(filepath.Join(spool, "smsrouter")), WorkDir: filepath.Join(spool, "smsrouter"), Location: time.UTC})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -156,10 +156,10 @@ func TestExecRunsAsUnprivilegedUserWhenRoot(t *testing.T) {
 	if got == "0" || got == "" || nobody.cred == nil || got != strconv.Itoa(int(nobody.cred.uid)) {
 		t.Fatalf("ran as uid %q, want nobody's", got)
 	}
-	if _, err := New(Config{RunAs: "root", Rules: []Rule{{Action: "exec", Argv: []string{"id"}}}}, Env{MorxDir: t.TempDir()}); err == nil {
+	if _, err := New(Config{RunAs: "root", Rules: []Rule{{Action: "exec", Argv: []string{"id"}}}}, Env{Inbox: t.TempDir()}); err == nil {
 		t.Fatal("run_as = root accepted")
 	}
-	if _, err := New(Config{RunAs: "no-such-user-here", Rules: []Rule{{Action: "exec", Argv: []string{"id"}}}}, Env{MorxDir: t.TempDir()}); err == nil {
+	if _, err := New(Config{RunAs: "no-such-user-here", Rules: []Rule{{Action: "exec", Argv: []string{"id"}}}}, Env{Inbox: t.TempDir()}); err == nil {
 		t.Fatal("unknown run_as user accepted")
 	}
 }

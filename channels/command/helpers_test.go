@@ -17,7 +17,7 @@ var fixedNow = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 
 func newTestChannel(t *testing.T, cfg Config, mutate ...func(*Env)) *Channel {
 	t.Helper()
-	env := Env{MorxDir: t.TempDir(), WorkDir: t.TempDir(), Location: time.UTC, Now: func() time.Time { return fixedNow }}
+	env := Env{Inbox: t.TempDir(), WorkDir: t.TempDir(), Location: time.UTC, Now: func() time.Time { return fixedNow }}
 	for _, f := range mutate {
 		f(&env)
 	}

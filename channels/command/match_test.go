@@ -251,12 +251,12 @@ func TestConfigErrors(t *testing.T) {
 		{Rule{Action: "http", URL: "http://x", Headers: map[string]string{"A: b": "c"}}, "header"},
 		{Rule{Action: "forward", To: "x"}, "phone number"},
 	} {
-		_, err := New(Config{Rules: []Rule{tc.rule}}, Env{MorxDir: t.TempDir(), WorkDir: t.TempDir()})
+		_, err := New(Config{Rules: []Rule{tc.rule}}, Env{Inbox: t.TempDir(), WorkDir: t.TempDir()})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err %v, want %q", tc.rule, err, tc.want)
 		}
 	}
-	if _, err := New(Config{SecretsFile: "/nonexistent/secrets"}, Env{MorxDir: t.TempDir()}); err == nil {
+	if _, err := New(Config{SecretsFile: "/nonexistent/secrets"}, Env{Inbox: t.TempDir()}); err == nil {
 		t.Error("missing secrets file accepted")
 	}
 	if _, err := New(Config{}, Env{}); err == nil {
@@ -273,7 +273,7 @@ func FuzzDeliver(f *testing.F) {
 		{Regex: `(?i)^vote\s+(\w+)`, Action: "reply", Reply: "{{index .Groups 1}} {{arg 3 .Args}}"},
 		{Keyword: "echo", Action: "echo", Continue: true},
 		{Action: "reply", Reply: "{{.Keyword}}|{{.Rest}}|{{len .Args}}"},
-	}}, Env{MorxDir: f.TempDir(), Now: func() time.Time { return fixedNow }})
+	}}, Env{Inbox: f.TempDir(), Now: func() time.Time { return fixedNow }})
 	if err != nil {
 		f.Fatal(err)
 	}

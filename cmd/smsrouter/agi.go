@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 
 	"smsrouter/asteriskconf/agi"
 	"smsrouter/router"
@@ -24,11 +23,11 @@ type AGIConfig struct {
 	LookupCache  duration `toml:"lookup_cache"`  // chaninfo cache; 0: read the directory every time
 }
 
-// newAGIServer builds the FastAGI server over the directory and journal; morx
-// is where postsms queues (the router's MorxDir).
-func newAGIServer(cfg Config, addr string, dir router.Directory, journal *router.Journal, morx string, e *env) (*agi.Server, error) {
+// newAGIServer builds the FastAGI server over the directory and journal; inbox
+// is where postsms queues (router.InboxDir).
+func newAGIServer(cfg Config, addr string, dir router.Directory, journal *router.Journal, inbox string, e *env) (*agi.Server, error) {
 	h, err := router.NewAGIHandlers(router.AGIConfig{
-		Directory: dir, Journal: journal, Morx: morx,
+		Directory: dir, Journal: journal, Inbox: inbox,
 		RouteTimeout: cfg.AGI.RouteTimeout.Duration, LookupCache: cfg.AGI.LookupCache.Duration, Log: e.log,
 	})
 	if err != nil {
@@ -44,7 +43,7 @@ func startAGI(ctx context.Context, e *env, s *system) (wait func() error, err er
 	if s.cfg.AGI.Listen == "" {
 		return func() error { return nil }, nil
 	}
-	srv, err := newAGIServer(s.cfg, s.cfg.AGI.Listen, s.dir, s.journal, s.router.MorxDir(), e)
+	srv, err := newAGIServer(s.cfg, s.cfg.AGI.Listen, s.dir, s.journal, s.router.Inbox(), e)
 	if err != nil {
 		return nil, err
 	}
@@ -87,9 +86,12 @@ func cmdAGI(ctx context.Context, e *env, args []string) int {
 	if cfg.Spool == "" {
 		return fail(e, exitUsage, errors.New("no spool folder: set spool in the config or pass --spool"))
 	}
-	morx := filepath.Join(cfg.Spool, "sms", "morx")
-	if st, err := os.Stat(morx); err != nil || !st.IsDir() {
-		return fail(e, exitUsage, fmt.Errorf("%s is not a folder (run `smsrouter drain` once, or pass --spool)", morx))
+	if st, err := os.Stat(cfg.Spool); err != nil || !st.IsDir() {
+		return fail(e, exitUsage, fmt.Errorf("spool %s is not a folder (pass --spool)", cfg.Spool))
+	}
+	inbox := router.InboxDir(cfg.workDir())
+	if err := os.MkdirAll(inbox, 0o770); err != nil {
+		return fail(e, exitUsage, err)
 	}
 	store, err := openStore(ctx, cfg)
 	if err != nil {
@@ -97,7 +99,7 @@ func cmdAGI(ctx context.Context, e *env, args []string) int {
 	}
 	defer store.Close()
 	store.SetPool(cmp.Or(max(cfg.AGI.MaxConns, 0), agi.DefaultMaxConns) + 4)
-	srv, err := newAGIServer(cfg, addr, router.NewSQLDirectory(store), router.NewJournal(store), morx, e)
+	srv, err := newAGIServer(cfg, addr, router.NewSQLDirectory(store), router.NewJournal(store), inbox, e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}

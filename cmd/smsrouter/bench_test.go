@@ -57,9 +57,10 @@ func BenchmarkOneShotDrain(b *testing.B) {
 			for range b.N {
 				for i := range samples {
 					starts = append(starts, timeRun(b, bin, "version"))
-					name := fmt.Sprintf("5550%03d.2026-11-21T05:39:%02d-%d", i%1000, i%60, i)
-					body := fmt.Sprintf("oa=5550%03d\nda=5552%03d\nud=Hello from an FSK phone, message %d\nscts=2026-11-21T05:39:%02d\nmr=%d\n",
-						i%1000, i%1000, i, i%60, i%256)
+					ts := time.Now().Format("2006-01-02T15:04:05") // app_sms writes local time
+					name := fmt.Sprintf("5550%03d.%s-%d", i%1000, ts, i)
+					body := fmt.Sprintf("oa=5550%03d\nda=5552%03d\nud=Hello from an FSK phone, message %d\nscts=%s\nmr=%d\n",
+						i%1000, i%1000, i, ts, i%256)
 					if err := os.WriteFile(filepath.Join(morx, name), []byte(body), 0o640); err != nil {
 						b.Fatal(err)
 					}

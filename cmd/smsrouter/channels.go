@@ -1,8 +1,6 @@
 package main
 
 import (
-	"path/filepath"
-
 	"smsrouter/channels"
 	commandch "smsrouter/channels/command"
 	"smsrouter/channels/fax"
@@ -34,7 +32,7 @@ func buildChannels(cfg Config, rc router.Config, store *router.Store) (map[byte]
 	}
 	chans['F'] = faxCh
 	cmdCh, err := commandch.New(cfg.Command, commandch.Env{
-		MorxDir: filepath.Join(cfg.Spool, "sms", "morx"), WorkDir: cfg.workDir(), Location: rc.Location,
+		Inbox: router.InboxDir(cfg.workDir()), WorkDir: cfg.workDir(), Location: rc.Location,
 	})
 	if err != nil {
 		return nil, err

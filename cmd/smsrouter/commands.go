@@ -16,6 +16,7 @@ import (
 	"smsrouter/asteriskconf/agi"
 	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
+	"smsrouter/migrations"
 	"smsrouter/router"
 )
 
@@ -43,6 +44,10 @@ func (s *system) close() {
 	}
 }
 
+// errDatabaseDown marks a database that did not answer: a passing state, not a
+// mistake in the configuration, so drain exits 1 (messages wait) rather than 2.
+var errDatabaseDown = errors.New("database unreachable")
+
 // openStore opens the database and insists that the schema is in place: running
 // against an unmigrated database would defer every message with a confusing error.
 func openStore(ctx context.Context, cfg Config) (*router.Store, error) {
@@ -56,11 +61,17 @@ func openStore(ctx context.Context, cfg Config) (*router.Store, error) {
 		if strings.Contains(err.Error(), "smsrouter_schema") {
 			return nil, fmt.Errorf("database %s has no smsrouter schema: run `smsrouter migrate` first", store)
 		}
-		return nil, fmt.Errorf("database %s: %w", store, err)
+		return nil, fmt.Errorf("%w: %s: %v", errDatabaseDown, store, err)
 	}
 	if v == 0 {
 		store.Close()
 		return nil, fmt.Errorf("database %s has no smsrouter schema: run `smsrouter migrate` first", store)
+	}
+	if latest := migrations.Latest(store.Dialect); v < latest {
+		// An older schema lacks tables this version writes (every journal write would
+		// fail and every message wait): say so at once.
+		store.Close()
+		return nil, fmt.Errorf("database %s has schema version %d; this smsrouter needs %d: run `smsrouter migrate`", store, v, latest)
 	}
 	return store, nil
 }
@@ -105,6 +116,9 @@ func cmdDrain(ctx context.Context, e *env, args []string) int {
 		return fail(e, exitUsage, err)
 	}
 	s, err := openSystem(ctx, e, cfg)
+	if errors.Is(err, errDatabaseDown) {
+		return fail(e, exitPartial, fmt.Errorf("%w; messages wait in the spool until it answers", err))
+	}
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -251,11 +265,11 @@ func cmdSend(ctx context.Context, e *env, args []string) int {
 	if st, err := os.Stat(cfg.Spool); err != nil || !st.IsDir() {
 		return fail(e, exitUsage, fmt.Errorf("spool %s is not a folder (pass --spool)", cfg.Spool))
 	}
-	morx := cfg.Spool + "/sms/morx"
-	if err := os.MkdirAll(morx, 0o770); err != nil {
+	inbox := router.InboxDir(cfg.workDir())
+	if err := os.MkdirAll(inbox, 0o770); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	id, err := router.SubmitTo(morx, *from, *to, text, time.Now())
+	id, err := router.SubmitTo(inbox, *from, *to, text, time.Now())
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}

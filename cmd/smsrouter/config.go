@@ -47,6 +47,7 @@ type QueueConfig struct {
 	RetryMin        duration `toml:"retry_min"`
 	RetryMax        duration `toml:"retry_max"`
 	ConcatTimeout   duration `toml:"concat_timeout"`
+	Settle          duration `toml:"settle"`
 	Rescan          duration `toml:"rescan"`
 	BatchSize       int      `toml:"batch_size"`
 	Parallel        int      `toml:"parallel"`
@@ -168,7 +169,7 @@ func (c Config) routerConfig() (router.Config, error) {
 	return router.Config{
 		Spool: c.Spool, WorkDir: c.WorkDir, SMSCNumber: c.SMSCNumber, Location: loc,
 		DefaultValidity: c.Queue.DefaultValidity.Duration, RetryMin: c.Queue.RetryMin.Duration,
-		RetryMax: c.Queue.RetryMax.Duration, ConcatTimeout: c.Queue.ConcatTimeout.Duration,
+		RetryMax: c.Queue.RetryMax.Duration, ConcatTimeout: c.Queue.ConcatTimeout.Duration, Settle: c.Queue.Settle.Duration,
 		BatchSize: c.Queue.BatchSize, Parallel: c.Queue.Parallel, DeliveryTimeout: c.Queue.DeliveryTimeout.Duration, Sync: sync, RepairUTF8: c.Queue.RepairUTF8, Notices: c.Notices,
 	}, nil
 }

@@ -56,7 +56,7 @@ func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait 
 		mx.Handle("/healthz", m.Healthz())
 	}
 	if s.cfg.HTTP.Listen != "" {
-		api, err := newAPI(s.cfg, s.router.MorxDir(), m, e)
+		api, err := newAPI(s.cfg, s.router.Inbox(), m, e)
 		if err != nil {
 			return nil, err
 		}
@@ -108,9 +108,9 @@ func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait 
 	}, nil
 }
 
-// newAPI builds the send API over the morx folder, queueing exactly like
+// newAPI builds the send API over the inbox folder, queueing exactly like
 // `smsrouter send`.
-func newAPI(cfg Config, morx string, m *metrics.Metrics, e *env) (*httpapi.API, error) {
+func newAPI(cfg Config, inbox string, m *metrics.Metrics, e *env) (*httpapi.API, error) {
 	tokens, users, err := cfg.HTTP.credentials()
 	if err != nil {
 		return nil, err
@@ -118,7 +118,7 @@ func newAPI(cfg Config, morx string, m *metrics.Metrics, e *env) (*httpapi.API, 
 	api, err := httpapi.New(httpapi.Config{
 		Tokens: tokens, Users: users, Rate: cfg.HTTP.Rate, Burst: cfg.HTTP.Burst, MaxBody: cfg.HTTP.MaxBody,
 		Submit: func(from, to, text string) (string, error) {
-			return router.SubmitTo(morx, from, to, text, time.Now())
+			return router.SubmitTo(inbox, from, to, text, time.Now())
 		},
 		Observe: m.ObserveAPI, Log: e.log,
 	})

@@ -58,7 +58,7 @@ func seedJournal(t *testing.T, dsn string) *seeded {
 		fmt.Sscanf(recs[i].ID[:13], "%d", &ms)
 		recs[i].Received = time.UnixMilli(ms)
 	}
-	if err := router.NewJournal(b.store).Put(context.Background(), recs); err != nil {
+	if err := router.NewJournal(b.store).Put(context.Background(), "", recs); err != nil {
 		t.Fatal(err)
 	}
 	deferred := filepath.Join(b.work, "deferred")
@@ -67,7 +67,7 @@ func seedJournal(t *testing.T, dsn string) *seeded {
 	}
 	due := now.Add(time.Hour).UnixMilli()
 	for _, d := range []struct{ id, da string }{{s.deferred1, "5551002"}, {s.deferred2, "5551001"}} {
-		body := "oa=5550001\nda=" + d.da + "\nud=waiting\nscts=2026-11-21T05:39:34\n"
+		body := "oa=5550001\nda=" + d.da + "\nud=waiting\nscts=" + now.UTC().Format("2006-01-02T15:04:05") + "\n"
 		writeFile(t, filepath.Join(deferred, fmt.Sprintf("%013d.%s.1", due, d.id)), []byte(body))
 	}
 	return s
