@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -98,7 +97,7 @@ func cmdAGI(ctx context.Context, e *env, args []string) int {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
-	store.SetPool(cmp.Or(max(cfg.AGI.MaxConns, 0), agi.DefaultMaxConns) + 4)
+	store.SetPool(agiHandlers(cfg) + 4)
 	srv, err := newAGIServer(cfg, addr, router.NewSQLDirectory(store), router.NewJournal(store), inbox, e)
 	if err != nil {
 		return fail(e, exitUsage, err)

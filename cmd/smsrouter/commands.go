@@ -205,9 +205,9 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 
 // dbPool is how many queries one process may have running at once, so that
 // none waits for a connection while the database idles: the batch's parallel
-// deliveries, the FastAGI connections when it serves them, and a few for the
+// deliveries, the FastAGI handlers when it serves them, and a few for the
 // journal, the evidence reader and the periodic jobs. MariaDB's max_connections
-// must leave room for it (serve with the default [agi] max_conns needs 268);
+// must leave room for it (serve with FastAGI needs 268 with the defaults);
 // connections are opened only as needed and closed after a minute idle.
 func dbPool(cfg Config, withAGI bool) int {
 	n := cfg.Queue.Parallel
@@ -215,9 +215,15 @@ func dbPool(cfg Config, withAGI bool) int {
 		n = 8 // router.Config's default
 	}
 	if withAGI {
-		n += cmp.Or(max(cfg.AGI.MaxConns, 0), agi.DefaultMaxConns)
+		n += agiHandlers(cfg)
 	}
 	return n + 4
+}
+
+// agiHandlers is how many FastAGI handlers run at once, each with at most one
+// query: the server's handler limit, or max_conns when that is lower.
+func agiHandlers(cfg Config) int {
+	return min(cmp.Or(max(cfg.AGI.MaxConns, 0), agi.DefaultMaxConns), agi.DefaultMaxHandlers)
 }
 
 // watchSpool runs the channels' spool watchers while serve runs. A watcher that
