@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"smsrouter/asteriskconf/callfile"
@@ -51,11 +50,13 @@ func (d Dialling) CallFile(m Message, app, data string, vars ...callfile.Var) ([
 	return b, nil
 }
 
-// CheckExtension refuses a recipient the directory gives no dialable Extension. The
-// error is temporary: an admin can fix the directory while the message waits.
+// CheckExtension refuses a recipient the directory gives no dialable Extension,
+// by the same rule as CheckDestination. The router already bounces such rows, so
+// this guards channels driven by another Directory; the error stays temporary
+// there: an admin can fix the directory while the message waits.
 func CheckExtension(m Message) error {
-	if m.Extension == "" || !strings.Contains(m.Extension, "/") {
-		return fmt.Errorf("number %s has no dialable Extension (%q) in PBXNumbers", m.To, m.Extension)
+	if err := checkDial(m.Letter, m.Extension); err != nil {
+		return fmt.Errorf("number %s in PBXNumbers: %w", m.To, err)
 	}
 	return nil
 }

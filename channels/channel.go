@@ -72,23 +72,53 @@ type SpoolWatcher interface {
 	Watch(ctx context.Context) error
 }
 
-type permanentError struct{ err error }
+type permanentError struct {
+	err    error
+	public string
+}
 
 func (e permanentError) Error() string { return e.err.Error() }
 func (e permanentError) Unwrap() error { return e.err }
 
 // Permanent marks err as a definite failure: retrying cannot help, the sender is told.
+// The sender's notice says only that delivery failed; use PermanentBecause to tell
+// them why.
 func Permanent(err error) error {
 	if err == nil {
 		return nil
 	}
-	return permanentError{err}
+	return permanentError{err: err}
 }
+
+// PermanentBecause is Permanent with the sentence the sender's notice gives as
+// the reason ("The message is too long."). err goes to the journal and the log,
+// public to a phone: it must be a whole sentence written for a person, never an
+// error's text, which may hold Go, SQL or Asterisk internals.
+func PermanentBecause(public string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err: err, public: public}
+}
+
+// PublicNotSetUp is what a sender is told when the recipient's directory entry
+// cannot be used (no dialable Extension, an endpoint Asterisk does not know).
+const PublicNotSetUp = "The number is not set up to receive messages."
 
 // IsPermanent reports whether err was marked Permanent.
 func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
+}
+
+// PublicReason is the sentence a PermanentBecause error carries for the sender,
+// or "" when it carries none.
+func PublicReason(err error) string {
+	var p permanentError
+	if errors.As(err, &p) {
+		return p.public
+	}
+	return ""
 }
 
 // Janitor is implemented by channels that leave files behind (fax pages, voice

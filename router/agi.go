@@ -185,11 +185,12 @@ func (h *AGIHandlers) lookup(ctx context.Context, number string) (opt, ext, why 
 	e, err := h.cfg.Directory.Lookup(ctx, number)
 	var ce cacheEntry
 	switch {
-	case err == nil && isLetter(e.Letter):
+	case err == nil && e.Problem == "":
 		ce = cacheEntry{opt: string(e.Letter), ext: e.Extension}
 	case err == nil:
-		// An empty or odd Message column: the router would not deliver it either.
-		ce = cacheEntry{opt: ChanUnknown, why: fmt.Sprintf("directory row has no usable letter (%q)", string(e.Letter))}
+		// A row the router would bounce (NULL, no letter, an Extension that
+		// cannot work): the dialplan must not dial it either.
+		ce = cacheEntry{opt: ChanUnknown, why: e.Problem}
 	case errors.Is(err, ErrUnknownNumber):
 		ce = cacheEntry{opt: ChanUnknown, why: "unknown number"}
 	default:
@@ -200,8 +201,6 @@ func (h *AGIHandlers) lookup(ctx context.Context, number string) (opt, ext, why 
 	h.cache.put(number, ce)
 	return ce.opt, ce.ext, ce.why
 }
-
-func isLetter(b byte) bool { return b >= 'A' && b <= 'Z' }
 
 // PostSMS queues a message into the spool and sets SMSROUTER_STATUS to QUEUED
 // (with SMSROUTER_ID), REJECTED (with SMSROUTER_REASON) or ERROR. The sender

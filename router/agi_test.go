@@ -225,7 +225,7 @@ func TestAGIChaninfo(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		for _, e := range []Entry{{"5551001", 'S', "PJSIP/1001"}, {"+4812345", 'T', "PJSIP/alice"}, {"5551002", 'N', "PJSIP/1002"}} {
+		for _, e := range []Entry{{Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"}, {Number: "+4812345", Letter: 'T', Extension: "PJSIP/alice"}, {Number: "5551002", Letter: 'N', Extension: "PJSIP/1002"}} {
 			if err := store.Set(ctx, e); err != nil {
 				t.Fatal(err)
 			}
@@ -320,7 +320,7 @@ func (d *countingDirectory) LookupMany(context.Context, []string) (map[string]En
 }
 
 func TestAGIChaninfoCacheExpires(t *testing.T) {
-	dir := &countingDirectory{entries: map[string]Entry{"5551001": {"5551001", 'S', "PJSIP/1001"}}}
+	dir := &countingDirectory{entries: map[string]Entry{"5551001": {Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"}}}
 	clock := &fakeClock{t: time.Now()}
 	ar := newAGIRig(t, AGIConfig{Directory: dir, LookupCache: 2 * time.Second, Now: clock.now})
 	ask := func() string {
@@ -330,7 +330,7 @@ func TestAGIChaninfoCacheExpires(t *testing.T) {
 	}
 	ask()
 	dir.mu.Lock()
-	dir.entries["5551001"] = Entry{"5551001", 'F', "PJSIP/1001"} // an admin's UPDATE
+	dir.entries["5551001"] = Entry{Number: "5551001", Letter: 'F', Extension: "PJSIP/1001"} // an admin's UPDATE
 	dir.mu.Unlock()
 	if got := ask(); got != "S" || dir.n != 1 {
 		t.Fatalf("within the cache time: %q after %d lookups, want the cached S after 1", got, dir.n)

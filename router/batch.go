@@ -33,6 +33,7 @@ type job struct {
 	letter    byte
 	entry     Entry
 	errText   string
+	public    string // what the sender's notice may say about why (publicReason); "" for the default
 	result    channels.Result
 	notice    []channels.Artefact
 	detail    map[string]any // about this attempt: what the channel did, the notice, the next try
@@ -515,6 +516,16 @@ func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry)
 		r.settleUndeliverable(j, StateBounced, "unknown", "unknown number")
 		return
 	}
+	if e.Problem != "" {
+		// A bad row is a definite answer from a healthy database, like an unknown
+		// number, so it bounces: deferring would keep the sender waiting up to the
+		// message's validity for an edit nobody knows is needed, while the notice
+		// tells them now and the journal and this log line tell the admin what to
+		// fix. Only messages to this number are affected.
+		r.log.Warn("directory row unusable; message bounced", "id", j.claim.id, "to", j.msg.DA, "problem", e.Problem)
+		r.settleUndeliverable(j, StateBounced, "unreachable", e.Problem)
+		return
+	}
 	j.entry, j.letter = e, e.Letter
 	if e.Letter == 'N' {
 		r.settleUndeliverable(j, StateBounced, "disabled", "messaging disabled (letter N)")
@@ -534,6 +545,7 @@ func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry)
 	case err == nil:
 		j.state, j.result, j.detail = StateDelivered, res, res.Detail
 	case channels.IsPermanent(err):
+		j.public = channels.PublicReason(err)
 		r.settleUndeliverable(j, StateBounced, "failed", err.Error())
 	default:
 		r.failTemporarily(j, err)
@@ -574,7 +586,7 @@ func (r *Router) settleUndeliverable(j *job, st State, notice, reason string) {
 		r.log.Info("undeliverable, no one to tell", "id", j.claim.id, "reason", reason)
 		return
 	}
-	text, err := r.noticeText(notice, j.msg.DA, j.msg.OA, reason)
+	text, err := r.noticeText(notice, j.msg.DA, j.msg.OA, publicReason(notice, j.public))
 	if err != nil {
 		r.log.Error("notice template failed", "notice", notice, "err", err)
 		text = "Cannot deliver SMS to " + j.msg.DA + "."

@@ -2,10 +2,13 @@ package router
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/bits"
 	"strings"
+
+	"smsrouter/channels"
 )
 
 // Entry is one row of PBXNumbers: a number, its service letter and where it lives.
@@ -13,6 +16,42 @@ type Entry struct {
 	Number    string
 	Letter    byte   // S F V C T N, upper-cased
 	Extension string // e.g. PJSIP/1000
+	// Problem, when not empty, says why the row cannot be used, for the admin:
+	// "PBXNumbers row Account='5551001': Message is NULL". Letter and Extension
+	// are then meaningless. The router bounces messages to such a number with
+	// the "unreachable" notice; other numbers are not affected.
+	Problem string
+}
+
+// Letters are the service letters a PBXNumbers row may hold.
+const Letters = "SFVCTN"
+
+// ErrBadEntry is wrapped by the errors of ParseEntry and SetNumber: the values
+// could never work, so storing them is refused.
+var ErrBadEntry = errors.New("bad directory entry")
+
+// ParseEntry reads a directory row's Message and Extension the way the router
+// uses them, and says what is wrong when they cannot work. It is the one check
+// behind both the lookup and SetNumber: the letter is read without regard to
+// blanks or case ("s" is S), must be one of Letters, and the Extension must be
+// what that letter's channel needs (channels.CheckDestination).
+func ParseEntry(number, message, extension string) (Entry, error) {
+	e := Entry{Number: number}
+	l := strings.TrimSpace(message)
+	switch {
+	case l == "":
+		return e, fmt.Errorf("%w: Message is empty; it must hold a service letter (one of S F V C T N)", ErrBadEntry)
+	case len(l) != 1 || !strings.Contains(Letters, strings.ToUpper(l)):
+		// strings.ToUpper only after the length check: it maps "ſ" to "S".
+		return e, fmt.Errorf("%w: Message %s is not a service letter (want one of S F V C T N)", ErrBadEntry, channels.QuoteShort(message))
+	}
+	e.Letter = strings.ToUpper(l)[0]
+	// Admins edit this table by hand: tolerate stray blanks around the value.
+	e.Extension = strings.TrimSpace(extension)
+	if err := channels.CheckDestination(e.Letter, e.Extension); err != nil {
+		return e, fmt.Errorf("%w: %w", ErrBadEntry, err)
+	}
+	return e, nil
 }
 
 // ErrUnknownNumber is a definite answer: the directory has no such number.
@@ -79,21 +118,20 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var acc, msg, ext string
+		// NullString takes whatever an adopted table holds (NULL, a number, a
+		// BLOB, a date), so one odd row is that row's problem, not a failed
+		// query that would defer the whole batch.
+		var acc, msg, ext sql.NullString
 		if err := rows.Scan(&acc, &msg, &ext); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrDirectoryUnavailable, err)
 		}
-		// Admins edit this table by hand: tolerate stray blanks and lower case.
-		acc = strings.TrimSpace(acc)
-		letter := strings.ToUpper(strings.TrimSpace(msg))
-		var l byte
-		if letter != "" {
-			l = letter[0]
+		e := readRow(strings.TrimSpace(acc.String), msg, ext)
+		// A table without a primary key may repeat a number: the first usable
+		// row wins, so a broken duplicate cannot hide a good one.
+		if prev, dup := out[e.Number]; dup && (prev.Problem == "" || e.Problem != "") {
+			continue
 		}
-		if _, dup := out[acc]; dup {
-			continue // a table without a primary key may repeat a number: first row wins
-		}
-		out[acc] = Entry{Number: acc, Letter: l, Extension: strings.TrimSpace(ext)}
+		out[e.Number] = e
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDirectoryUnavailable, err)
@@ -101,18 +139,95 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 	return out, nil
 }
 
-// Set inserts or replaces a directory row (used by the demo, tests and admins' tools).
+// readRow turns one scanned row into an Entry, a bad one naming the row and what
+// is wrong with it.
+func readRow(acc string, msg, ext sql.NullString) Entry {
+	bad := func(what string) Entry {
+		return Entry{Number: acc, Problem: fmt.Sprintf("PBXNumbers row Account=%s: %s", sqlQuote(acc), what)}
+	}
+	if !msg.Valid {
+		return bad("Message is NULL; it must hold a service letter (one of S F V C T N)")
+	}
+	e, err := ParseEntry(acc, msg.String, ext.String)
+	if err != nil {
+		if !ext.Valid && e.Letter != 0 {
+			return bad(fmt.Sprintf("Extension is NULL, but letter %c needs one (e.g. PJSIP/1001)", e.Letter))
+		}
+		return bad(strings.TrimPrefix(err.Error(), ErrBadEntry.Error()+": "))
+	}
+	return e
+}
+
+// sqlQuote shows a value as SQL would write it, so an admin can paste it into a
+// WHERE clause; anything beyond plain characters is shown Go-quoted instead.
+func sqlQuote(s string) string {
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || c == '\'' || c == '\\' || c > 0x7e {
+			return channels.QuoteShort(s)
+		}
+	}
+	if len(s) > 40 {
+		return channels.QuoteShort(s)
+	}
+	return "'" + s + "'"
+}
+
+// SetNumber is `smsrouter number set`: it checks number, letter and Extension
+// with the lookup's own rules (ParseEntry, CheckNumber) and refuses what could
+// never work with an error wrapping ErrBadEntry; then it writes the row like Set.
+// It returns how many existing rows it updated: 0 when it inserted one, more
+// than 1 when an adopted table without a key holds the number several times.
+func (s *Store) SetNumber(ctx context.Context, number, letter, extension string) (updated int, err error) {
+	if err := CheckNumber("number", number); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrBadEntry, err)
+	}
+	e, err := ParseEntry(number, letter, extension)
+	if err != nil {
+		return 0, fmt.Errorf("number %s: %w", number, err)
+	}
+	return s.put(ctx, e)
+}
+
+// Set writes a directory row without checking it (the demo and tests use it to
+// store rows as an admin's SQL might): see SetNumber.
 func (s *Store) Set(ctx context.Context, e Entry) error {
-	var q string
-	if s.Dialect == "mysql" {
-		q = `INSERT INTO PBXNumbers (Account, Message, Extension) VALUES (?, ?, ?)
-		     ON DUPLICATE KEY UPDATE Message = VALUES(Message), Extension = VALUES(Extension)`
-	} else {
-		q = `INSERT INTO PBXNumbers (Account, Message, Extension) VALUES (?, ?, ?)
-		     ON CONFLICT(Account) DO UPDATE SET Message = excluded.Message, Extension = excluded.Extension`
+	_, err := s.put(ctx, e)
+	return err
+}
+
+// put updates every row of the number, or inserts one when there is none, in one
+// transaction. This works on an adopted PBXNumbers without a primary key, where
+// INSERT … ON CONFLICT fails (SQLite needs a unique index for it) and INSERT …
+// ON DUPLICATE KEY adds a second row that lookups never see. Rows are counted
+// after the UPDATE rather than taken from RowsAffected, which MySQL reports as
+// rows changed, not found: setting a row to what it already holds would insert
+// a duplicate. The UPDATE takes the write lock first (SQLite's writer lock,
+// InnoDB's row and gap locks), so two concurrent calls cannot both insert.
+func (s *Store) put(ctx context.Context, e Entry) (updated int, err error) {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("set %s: %w", e.Number, err)
 	}
-	if _, err := s.DB.ExecContext(ctx, q, e.Number, string(e.Letter), e.Extension); err != nil {
-		return fmt.Errorf("set %s: %w", e.Number, err)
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if _, err = tx.ExecContext(ctx, `UPDATE PBXNumbers SET Message = ?, Extension = ? WHERE Account = ?`,
+		string(e.Letter), e.Extension, e.Number); err != nil {
+		return 0, fmt.Errorf("set %s: %w", e.Number, err)
 	}
-	return nil
+	if err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM PBXNumbers WHERE Account = ?`, e.Number).Scan(&updated); err != nil {
+		return 0, fmt.Errorf("set %s: %w", e.Number, err)
+	}
+	if updated == 0 {
+		if _, err = tx.ExecContext(ctx, `INSERT INTO PBXNumbers (Account, Message, Extension) VALUES (?, ?, ?)`,
+			e.Number, string(e.Letter), e.Extension); err != nil {
+			return 0, fmt.Errorf("set %s: %w", e.Number, err)
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return 0, fmt.Errorf("set %s: %w", e.Number, err)
+	}
+	return updated, nil
 }

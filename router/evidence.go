@@ -133,7 +133,8 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 		switch o.Status {
 		case callfile.StatusExpired:
 			rec.LastError = fmt.Sprintf("the call was not answered (%d attempts)", o.Attempts)
-			notice = &struct{ name, reason string }{"expired", rec.LastError}
+			// The notice's .Reason is for the sender, not the journal's wording.
+			notice = &struct{ name, reason string }{"expired", "The call was not answered."}
 		case callfile.StatusFailed:
 			rec.LastError = "Asterisk could not place the call (call file failed)"
 			notice = &struct{ name, reason string }{"failed", "The call could not be placed."}

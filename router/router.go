@@ -53,22 +53,48 @@ type Config struct {
 }
 
 // Notices are the texts sent to a sender when a message cannot be delivered. They are
-// Go templates over .To (the recipient), .From (the sender) and .Reason.
+// Go templates over .To (the recipient), .From (the sender) and .Reason. .Reason is
+// always a sentence written for the sender (publicReason), never an error's text:
+// what is really wrong goes to the journal and the log, for the admin.
 type Notices struct {
-	Unknown   string `toml:"unknown"`    // the recipient is not in the directory
-	Disabled  string `toml:"disabled"`   // letter N
-	NoService string `toml:"no_service"` // the letter names a channel this router does not run
-	Failed    string `toml:"failed"`     // the channel gave a definite failure
-	Expired   string `toml:"expired"`    // retried until the message's validity ended
+	Unknown     string `toml:"unknown"`     // the recipient is not in the directory
+	Disabled    string `toml:"disabled"`    // letter N
+	NoService   string `toml:"no_service"`  // the letter names a channel this router does not run
+	Unreachable string `toml:"unreachable"` // the recipient's directory row cannot be used
+	Failed      string `toml:"failed"`      // the channel gave a definite failure
+	Expired     string `toml:"expired"`     // retried until the message's validity ended
 }
 
 // DefaultNotices are the built-in notice texts.
 var DefaultNotices = Notices{
-	Unknown:   "Cannot deliver SMS to {{.To}}. Number does not exist.",
-	Disabled:  "Cannot deliver SMS to {{.To}}. The recipient does not accept messages.",
-	NoService: "Cannot deliver SMS to {{.To}}. Its delivery service is not available.",
-	Failed:    "Cannot deliver SMS to {{.To}}. {{.Reason}}",
-	Expired:   "Cannot deliver SMS to {{.To}}. Delivery failed until the message expired.",
+	Unknown:     "Cannot deliver SMS to {{.To}}. Number does not exist.",
+	Disabled:    "Cannot deliver SMS to {{.To}}. The recipient does not accept messages.",
+	NoService:   "Cannot deliver SMS to {{.To}}. Its delivery service is not available.",
+	Unreachable: "Cannot deliver SMS to {{.To}}. The number is not set up to receive messages.",
+	Failed:      "Cannot deliver SMS to {{.To}}. {{.Reason}}",
+	Expired:     "Cannot deliver SMS to {{.To}}. Delivery failed until the message expired.",
+}
+
+// publicReason is the .Reason a notice template sees: the sentence a channel gave
+// for the sender (channels.PermanentBecause), or a fixed one per notice. The
+// journal keeps the real reason; a phone never gets Go, SQL or Asterisk error text.
+func publicReason(notice, said string) string {
+	if said != "" {
+		return said
+	}
+	switch notice {
+	case "unknown":
+		return "Number does not exist."
+	case "disabled":
+		return "The recipient does not accept messages."
+	case "noservice":
+		return "Its delivery service is not available."
+	case "unreachable":
+		return channels.PublicNotSetUp
+	case "expired":
+		return "Delivery failed until the message expired."
+	}
+	return "Delivery failed."
 }
 
 func (c *Config) fill() error {
@@ -111,7 +137,7 @@ func (c *Config) fill() error {
 		def string
 	}{
 		{&c.Notices.Unknown, d.Unknown}, {&c.Notices.Disabled, d.Disabled}, {&c.Notices.NoService, d.NoService},
-		{&c.Notices.Failed, d.Failed}, {&c.Notices.Expired, d.Expired},
+		{&c.Notices.Unreachable, d.Unreachable}, {&c.Notices.Failed, d.Failed}, {&c.Notices.Expired, d.Expired},
 	} {
 		if *p.dst == "" {
 			*p.dst = p.def
@@ -163,7 +189,7 @@ func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Ch
 	}
 	for name, text := range map[string]string{
 		"unknown": cfg.Notices.Unknown, "disabled": cfg.Notices.Disabled, "noservice": cfg.Notices.NoService,
-		"failed": cfg.Notices.Failed, "expired": cfg.Notices.Expired,
+		"unreachable": cfg.Notices.Unreachable, "failed": cfg.Notices.Failed, "expired": cfg.Notices.Expired,
 	} {
 		t, err := template.New(name).Option("missingkey=error").Parse(text)
 		if err != nil {

@@ -48,6 +48,9 @@
 // ErrHangup, *UsageError) and the session stays usable.
 //
 // The Server routes each connection by agi_network_script (query stripped
-// and parsed into Session.Query), bounds connections, memory and time per
-// connection, recovers handler panics and shuts down gracefully; see Server.
+// and parsed into Session.Query), serves every connection concurrently from
+// the moment it is accepted, bounds open connections, running handlers,
+// memory and time per connection (the environment block first), counts what
+// it turns away (Stats, Observe), recovers handler panics and shuts down
+// gracefully; see Server.
 package agi

@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,15 +20,54 @@ const DefaultAddr = "127.0.0.1:4573"
 
 // Server defaults; see the Server fields.
 const (
-	DefaultMaxConns       = 256
-	DefaultAcceptWait     = 500 * time.Millisecond
+	DefaultMaxConns       = 4096
+	DefaultMaxHandlers    = 256
+	DefaultHandlerWait    = 2 * time.Second
 	DefaultSessionTimeout = 2 * time.Minute
 	DefaultShutdownGrace  = 10 * time.Second
 	// lingerTimeout bounds waiting for Asterisk's last HANGUP after we
 	// half-closed; Asterisk closes at once, anything else is a stuck peer.
 	lingerTimeout = time.Second
 	lingerBytes   = 4096
+	// warnEvery spaces the warnings about turned-away connections: a flood
+	// must show in the log without becoming one.
+	warnEvery = 10 * time.Second
 )
+
+// ConnEvent is something the server did to a connection that did not get a
+// handler: what Server.Observe is told and Stats counts.
+type ConnEvent int
+
+const (
+	// ConnRefused: MaxConns connections were already open; the new one was
+	// closed at once.
+	ConnRefused ConnEvent = iota
+	// ConnTimeout: the environment block did not arrive within EnvTimeout.
+	ConnTimeout
+	// ConnBusy: MaxHandlers handlers were running and none finished within
+	// HandlerWait.
+	ConnBusy
+)
+
+func (e ConnEvent) String() string {
+	switch e {
+	case ConnRefused:
+		return "refused"
+	case ConnTimeout:
+		return "timeout"
+	case ConnBusy:
+		return "busy"
+	}
+	return fmt.Sprintf("ConnEvent(%d)", int(e))
+}
+
+// Stats counts a server's connections since it was made.
+type Stats struct {
+	Open     int    // connections open now, handled or waiting for their environment
+	Refused  uint64 // ConnRefused
+	Timeouts uint64 // ConnTimeout
+	Busy     uint64 // ConnBusy
+}
 
 // Handler answers one FastAGI connection. Returning ends the connection;
 // an error is logged (at Info when it is ErrHangup: the caller went away).
@@ -50,13 +91,22 @@ type Server struct {
 	// an unknown script is logged and closed, which Asterisk reports as
 	// AGISTATUS=FAILURE.
 	Handlers map[string]Handler
-	// MaxConns bounds connections served at once (DefaultMaxConns). When all
-	// are busy the accept loop waits up to AcceptWait for one to finish,
-	// then closes the new connection (logged) rather than let a queue grow:
-	// a dialplan waiting on AGI holds a call, so failing fast is kinder.
-	MaxConns   int
-	AcceptWait time.Duration
-	// EnvTimeout, ReplyTimeout, MaxEnvBytes, MaxReplyBytes: see SessionOptions.
+	// MaxConns bounds open connections (DefaultMaxConns), whatever they are
+	// doing. Every accepted connection is served by a goroutine of its own at
+	// once, so idle or slow peers never delay the next accept; beyond the cap
+	// a new connection is closed at once (ConnRefused), which Asterisk
+	// reports as AGISTATUS=FAILURE without holding the call.
+	MaxConns int
+	// MaxHandlers bounds handlers running at once (DefaultMaxHandlers): the
+	// work behind them (database, spool) has its own limits. A connection
+	// whose environment has arrived waits up to HandlerWait
+	// (DefaultHandlerWait) for one to finish, then is closed (ConnBusy).
+	MaxHandlers int
+	HandlerWait time.Duration
+	// EnvTimeout is the deadline for a connection's first bytes, the whole
+	// environment block (DefaultEnvTimeout): Asterisk sends it at once, so a
+	// silent peer is closed then (ConnTimeout).
+	// ReplyTimeout, MaxEnvBytes, MaxReplyBytes: see SessionOptions.
 	EnvTimeout    time.Duration
 	ReplyTimeout  time.Duration
 	MaxEnvBytes   int
@@ -68,8 +118,52 @@ type Server struct {
 	// is cancelled before their contexts are cancelled (DefaultShutdownGrace).
 	ShutdownGrace time.Duration
 	// Logger receives one line per failed connection, Debug per success
-	// (slog.Default when nil).
+	// (slog.Default when nil). Turned-away connections are summed up in one
+	// warning every few seconds instead.
 	Logger *slog.Logger
+	// Observe, when set, is told of every connection turned away, e.g. to
+	// count it in metrics. It must return quickly.
+	Observe func(ConnEvent)
+
+	open                    atomic.Int64
+	refused, timeouts, busy atomic.Uint64
+	warned                  [3]atomic.Int64 // per ConnEvent: unix nanos of the last warning
+}
+
+// Stats reports the server's connection counts; safe while it serves.
+func (srv *Server) Stats() Stats {
+	return Stats{Open: int(srv.open.Load()), Refused: srv.refused.Load(), Timeouts: srv.timeouts.Load(), Busy: srv.busy.Load()}
+}
+
+// turnedAway counts ev, tells Observe and logs a warning at most every
+// warnEvery per kind of event.
+func (srv *Server) turnedAway(ev ConnEvent, remote net.Addr) {
+	var total uint64
+	switch ev {
+	case ConnRefused:
+		total = srv.refused.Add(1)
+	case ConnTimeout:
+		total = srv.timeouts.Add(1)
+	case ConnBusy:
+		total = srv.busy.Add(1)
+	}
+	if srv.Observe != nil {
+		srv.Observe(ev)
+	}
+	now := time.Now().UnixNano()
+	last := srv.warned[ev].Load()
+	if now-last < int64(warnEvery) || !srv.warned[ev].CompareAndSwap(last, now) {
+		return
+	}
+	log := srv.logger()
+	switch ev {
+	case ConnRefused:
+		log.Warn("agi: connection refused: too many open connections", "remote", remote, "max_conns", orDefault(srv.MaxConns, DefaultMaxConns), "refused_total", total)
+	case ConnTimeout:
+		log.Warn("agi: connection closed: no environment block in time", "remote", remote, "env_timeout", orDefault(srv.EnvTimeout, DefaultEnvTimeout), "timeouts_total", total)
+	case ConnBusy:
+		log.Warn("agi: connection closed: all handlers busy", "remote", remote, "max_handlers", orDefault(srv.MaxHandlers, DefaultMaxHandlers), "busy_total", total)
+	}
 }
 
 // ListenAndServe listens on Addr (DefaultAddr) and serves until ctx is
@@ -91,10 +185,14 @@ func (srv *Server) ListenAndServe(ctx context.Context) error {
 // running handlers finish for up to ShutdownGrace, cancels the contexts of
 // those still running and waits for them. It returns nil after such a
 // shutdown, and the listener's error if l fails otherwise. Serve owns l.
+//
+// The accept loop does nothing but accept, count and start a goroutine: the
+// environment is read, and a handler slot waited for, by the connection's own
+// goroutine. So thousands of idle connections cost memory within MaxConns,
+// never the latency of the next request.
 func (srv *Server) Serve(ctx context.Context, l net.Listener) error {
 	log := srv.logger()
-	maxConns := orDefault(srv.MaxConns, DefaultMaxConns)
-	acceptWait := orDefault(srv.AcceptWait, DefaultAcceptWait)
+	maxConns := int64(orDefault(srv.MaxConns, DefaultMaxConns))
 	grace := orDefault(srv.ShutdownGrace, DefaultShutdownGrace)
 
 	// Handlers outlive ctx by the grace period, so they get their own.
@@ -103,7 +201,7 @@ func (srv *Server) Serve(ctx context.Context, l net.Listener) error {
 	stopClose := context.AfterFunc(ctx, func() { l.Close() })
 	defer stopClose()
 
-	slots := make(chan struct{}, maxConns)
+	slots := make(chan struct{}, orDefault(srv.MaxHandlers, DefaultMaxHandlers))
 	var wg sync.WaitGroup
 	var serveErr error
 	backoff := time.Duration(0)
@@ -127,14 +225,15 @@ func (srv *Server) Serve(ctx context.Context, l net.Listener) error {
 			continue
 		}
 		backoff = 0
-		if !acquire(ctx, slots, acceptWait) {
-			log.Warn("agi: connection refused: all slots busy", "remote", conn.RemoteAddr(), "max_conns", maxConns)
+		if srv.open.Load() >= maxConns {
 			conn.Close()
+			srv.turnedAway(ConnRefused, conn.RemoteAddr())
 			continue
 		}
+		srv.open.Add(1)
 		wg.Go(func() {
-			defer func() { <-slots }()
-			srv.serveConn(connCtx, conn)
+			defer srv.open.Add(-1)
+			srv.serveConn(connCtx, conn, slots)
 		})
 	}
 	l.Close()
@@ -182,7 +281,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
+func (srv *Server) serveConn(ctx context.Context, conn net.Conn, slots chan struct{}) {
 	defer conn.Close()
 	log := srv.logger()
 	start := time.Now()
@@ -196,12 +295,16 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
 		MaxReplyBytes: srv.MaxReplyBytes,
 	})
 	if err != nil {
-		level := slog.LevelWarn
-		if errors.Is(err, io.EOF) {
+		switch {
+		case errors.Is(err, io.EOF):
 			// Connected and left without a byte: a port probe, not Asterisk.
-			level = slog.LevelDebug
+			log.Debug("agi: connection closed before its environment", "remote", conn.RemoteAddr())
+		case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil:
+			srv.turnedAway(ConnTimeout, conn.RemoteAddr())
+			log.Debug("agi: no environment in time, connection closed", "remote", conn.RemoteAddr(), "err", err)
+		default:
+			log.Warn("agi: bad environment, connection closed", "remote", conn.RemoteAddr(), "err", err)
 		}
-		log.Log(ctx, level, "agi: bad environment, connection closed", "remote", conn.RemoteAddr(), "err", err)
 		return
 	}
 	log = log.With("script", s.Script, "channel", s.Env.Channel(), "uniqueid", s.Env.UniqueID())
@@ -211,6 +314,11 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
 		linger(conn)
 		return
 	}
+	if !acquire(ctx, slots, orDefault(srv.HandlerWait, DefaultHandlerWait)) {
+		srv.turnedAway(ConnBusy, conn.RemoteAddr())
+		return
+	}
+	defer func() { <-slots }()
 	err = runHandler(ctx, h, s)
 	switch {
 	case err == nil:

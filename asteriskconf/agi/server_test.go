@@ -133,12 +133,12 @@ func TestServerHalfClose(t *testing.T) {
 	}
 }
 
-func TestServerMaxConns(t *testing.T) {
+func TestServerMaxHandlers(t *testing.T) {
 	release := make(chan struct{})
 	var running atomic.Int32
 	srv := &Server{
-		MaxConns:   2,
-		AcceptWait: 50 * time.Millisecond,
+		MaxHandlers: 2,
+		HandlerWait: 50 * time.Millisecond,
 		Handlers: map[string]Handler{
 			"hold": HandlerFunc(func(ctx context.Context, s *Session) error {
 				running.Add(1)
@@ -161,8 +161,11 @@ func TestServerMaxConns(t *testing.T) {
 	extra := dial(t, addr)
 	extra.Write([]byte(envBlock("set")))
 	expectClosed(t, extra, 5*time.Second)
-	if w := sink.atLeast(slog.LevelWarn); len(w) != 1 || !strings.Contains(w[0], "slots busy") {
+	if w := sink.atLeast(slog.LevelWarn); len(w) != 1 || !strings.Contains(w[0], "all handlers busy") {
 		t.Errorf("refused connection not logged: %q", w)
+	}
+	if st := srv.Stats(); st.Busy != 1 || st.Refused != 0 {
+		t.Errorf("stats %+v, want one busy", st)
 	}
 	close(release)
 	for _, c := range held { // as Asterisk does: EOF, then close
@@ -369,8 +372,8 @@ func TestHostileNeverReads(t *testing.T) {
 // bounded and the server still answers.
 func TestHostileManyConnections(t *testing.T) {
 	srv := &Server{
-		MaxConns:     64,
-		AcceptWait:   time.Second,
+		MaxHandlers:  64,
+		HandlerWait:  time.Second,
 		EnvTimeout:   time.Second,
 		ReplyTimeout: time.Second,
 		Handlers:     map[string]Handler{"set": setHandler},

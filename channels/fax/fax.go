@@ -155,6 +155,9 @@ func PDFName(id string) string { return filePrefix + id + pdfExt }
 // CallName is the name of a message's call file in outgoing/.
 func CallName(id string) string { return callPrefix + id }
 
+// publicUnrenderable is the sender's reason for a text that cannot become a fax.
+const publicUnrenderable = "The message could not be turned into a fax."
+
 // Deliver renders m and returns the TIFF, the PDF copy (when enabled) and the call
 // file, in the order they must appear.
 func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Result, error) {
@@ -172,11 +175,11 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	doc, err := c.r.Render(faxrender.Message{From: m.From, Ref: m.ID, Sent: sent, Text: m.Text})
 	if err != nil {
 		// The same text and options would fail the same way next time.
-		return channels.Result{}, channels.Permanent(fmt.Errorf("cannot render the fax: %w", err))
+		return channels.Result{}, channels.PermanentBecause(publicUnrenderable, fmt.Errorf("cannot render the fax: %w", err))
 	}
 	var tiff bytes.Buffer
 	if err := faxrender.WriteTIFF(&tiff, doc); err != nil {
-		return channels.Result{}, channels.Permanent(fmt.Errorf("cannot encode the fax: %w", err))
+		return channels.Result{}, channels.PermanentBecause(publicUnrenderable, fmt.Errorf("cannot encode the fax: %w", err))
 	}
 	if err := ctx.Err(); err != nil {
 		return channels.Result{}, err
@@ -194,14 +197,14 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	if c.cfg.PDF {
 		var pdf bytes.Buffer
 		if err := faxrender.WritePDF(&pdf, doc); err != nil {
-			return channels.Result{}, channels.Permanent(fmt.Errorf("cannot write the PDF copy: %w", err))
+			return channels.Result{}, channels.PermanentBecause(publicUnrenderable, fmt.Errorf("cannot write the PDF copy: %w", err))
 		}
 		res.Artefacts = append(res.Artefacts, channels.Artefact{Kind: "pdf", Dir: c.dir, Name: PDFName(m.ID), Data: pdf.Bytes(), Mode: 0o644})
 		res.Detail["pdf"] = filepath.Join(c.dir, PDFName(m.ID))
 	}
 	call, err := c.callFile(m, tiffPath)
 	if err != nil {
-		return channels.Result{}, channels.Permanent(err)
+		return channels.Result{}, channels.PermanentBecause(channels.PublicNotSetUp, err)
 	}
 	res.Artefacts = append(res.Artefacts, channels.Artefact{Kind: "call", Dir: c.outgoing, Name: CallName(m.ID), Data: call, Mode: 0o664})
 	res.Detail["call"] = CallName(m.ID)

@@ -1,57 +1,23 @@
 package sip
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
-)
 
-// maxEndpointLen bounds an endpoint name taken from the directory; PJSIP ids
-// are short and anything longer is a data error, not a phone.
-const maxEndpointLen = 64
+	"smsrouter/channels"
+)
 
 // MessageURI turns a directory Extension into the PJSIP endpoint it names and
 // the MessageSend destination for it: "PJSIP/1000" → ("1000", "pjsip:1000").
-//
-// Only the plain PJSIP/<endpoint> form is accepted. Other technologies (SIP/,
-// IAX2/, Local/) cannot take a SIP MESSAGE through res_pjsip_messaging, and
-// dial-string extras (PJSIP/1000/sip:…, PJSIP/x@y) would route the message
-// somewhere the reachability check did not look. The endpoint name is limited
-// to letters, digits, '.', '_' and '-' so that a hostile directory value can
-// neither inject AMI headers nor pick another destination form.
+// channels.PJSIPEndpoint holds the rule, shared with the directory check, so a
+// row the router accepts for letter T is one this channel can send to.
 func MessageURI(extension string) (endpoint, uri string, err error) {
-	tech, rest, ok := strings.Cut(extension, "/")
-	if !ok || !strings.EqualFold(tech, "PJSIP") {
-		return "", "", fmt.Errorf("extension %s is not a PJSIP endpoint (PJSIP/<name>), so it cannot take SIP messages", quoteShort(extension))
+	endpoint, err = channels.PJSIPEndpoint(extension)
+	if err != nil {
+		return "", "", err
 	}
-	if rest == "" {
-		return "", "", errors.New("extension PJSIP/ names no endpoint")
-	}
-	if len(rest) > maxEndpointLen {
-		return "", "", fmt.Errorf("extension %s: endpoint name longer than %d characters", quoteShort(extension), maxEndpointLen)
-	}
-	for i := 0; i < len(rest); i++ {
-		c := rest[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '.' || c == '_' || c == '-') {
-			return "", "", fmt.Errorf("extension %s: endpoint name may only hold letters, digits, '.', '_' and '-'", quoteShort(extension))
-		}
-	}
-	return rest, "pjsip:" + rest, nil
-}
-
-// quoteShort quotes s for an error text, clipped so a 10 kB value cannot
-// flood a notice or a log line.
-func quoteShort(s string) string {
-	const limit = 40
-	if len(s) > limit {
-		cut := limit
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		return fmt.Sprintf("%q…", s[:cut])
-	}
-	return fmt.Sprintf("%q", s)
+	return endpoint, "pjsip:" + endpoint, nil
 }
 
 // Split cuts text into bodies of at most limit bytes each. A text that fits is

@@ -189,16 +189,20 @@ func (c *Channel) fromHeader(from, to string) (string, error) {
 	return s, nil
 }
 
+// publicNoSIP is the sender's reason when Asterisk cannot send SIP messages at all.
+const publicNoSIP = "SIP messaging is not available."
+
 // Deliver sends m as one SIP MESSAGE per part, or holds it (a temporary error)
 // while the recipient's endpoint has no reachable contact.
 func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Result, error) {
 	endpoint, uri, err := MessageURI(m.Extension)
 	if err != nil {
-		return channels.Result{}, channels.Permanent(err)
+		return channels.Result{}, channels.PermanentBecause(channels.PublicNotSetUp, err)
 	}
 	parts := Split(m.Text, ami.MaxBase64Body)
 	if len(parts) > c.cfg.MaxParts {
-		return channels.Result{}, channels.Permanent(fmt.Errorf("the message is too long for SIP: %d parts, at most %d", len(parts), c.cfg.MaxParts))
+		return channels.Result{}, channels.PermanentBecause("The message is too long for a SIP message.",
+			fmt.Errorf("the message is too long for SIP: %d parts, at most %d", len(parts), c.cfg.MaxParts))
 	}
 	from, err := c.fromHeader(m.From, m.To)
 	if err != nil {
@@ -260,9 +264,9 @@ func (c *Channel) sendError(m channels.Message, endpoint string, part, total int
 		switch {
 		case strings.EqualFold(msg, "Message technology not found."):
 			// We always send pjsip:, so res_pjsip_messaging is not loaded.
-			return channels.Permanent(errors.New("Asterisk cannot send SIP messages (res_pjsip_messaging is not loaded)"))
+			return channels.PermanentBecause(publicNoSIP, errors.New("Asterisk cannot send SIP messages (res_pjsip_messaging is not loaded)"))
 		case strings.EqualFold(msg, "No 'To' address specified."):
-			return channels.Permanent(fmt.Errorf("Asterisk found no SIP address for %s", endpoint))
+			return channels.PermanentBecause(channels.PublicNotSetUp, fmt.Errorf("Asterisk found no SIP address for %s", endpoint))
 		case strings.EqualFold(msg, "Message failed to send."):
 			// The endpoint existed a moment ago (PJSIPShowEndpoint) and had a
 			// reachable contact, so this is most likely the contact going away
@@ -275,7 +279,7 @@ func (c *Channel) sendError(m channels.Message, endpoint string, part, total int
 		return fmt.Errorf("MessageSend to %s refused: %w", endpoint, err)
 	}
 	if errors.Is(err, ami.ErrLineTooLong) || errors.Is(err, ami.ErrInvalidPacket) {
-		return channels.Permanent(fmt.Errorf("the message cannot be sent over AMI: %w", err))
+		return channels.PermanentBecause(publicNoSIP, fmt.Errorf("the message cannot be sent over AMI: %w", err))
 	}
 	if !errors.Is(err, ami.ErrNotSent) {
 		// The request left; whether Asterisk acted on it is unknown. Retrying
@@ -350,7 +354,7 @@ func (c *Channel) reachable(ctx context.Context, cl *ami.Client, endpoint string
 	if err != nil {
 		var re *ami.ResponseError
 		if errors.As(err, &re) && strings.HasPrefix(strings.ToLower(re.Message), "unable to retrieve endpoint") {
-			return false, channels.Permanent(fmt.Errorf("SIP endpoint %s does not exist in Asterisk", endpoint))
+			return false, channels.PermanentBecause(channels.PublicNotSetUp, fmt.Errorf("SIP endpoint %s does not exist in Asterisk", endpoint))
 		}
 		return false, fmt.Errorf("reachability of %s: %w", endpoint, err)
 	}

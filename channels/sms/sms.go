@@ -317,6 +317,9 @@ func (c *Channel) read(e *call) {
 	e.waiting = !rec.InProgress() && rec.Status == ""
 }
 
+// publicUnencodable is the sender's reason for a text the SMS coder refuses.
+const publicUnencodable = "The message could not be encoded as SMS."
+
 // Deliver writes the message's parts for the recipient's queue and, unless a call
 // for that queue is already waiting to dial, a call file.
 func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Result, error) {
@@ -327,10 +330,11 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	ref := uint8(c.ref.Add(1))
 	parts, err := smsq.Split(m.Text, ref, c.cfg.MaxParts)
 	if errors.Is(err, smsq.ErrTooLong) {
-		return channels.Result{}, channels.Permanent(fmt.Errorf("message too long: more than %d SMS parts", c.cfg.MaxParts))
+		return channels.Result{}, channels.PermanentBecause(fmt.Sprintf("The message is too long: it would need more than %d SMS parts.", c.cfg.MaxParts),
+			fmt.Errorf("message too long: more than %d SMS parts", c.cfg.MaxParts))
 	}
 	if err != nil {
-		return channels.Result{}, channels.Permanent(fmt.Errorf("cannot encode message: %w", err))
+		return channels.Result{}, channels.PermanentBecause(publicUnencodable, fmt.Errorf("cannot encode message: %w", err))
 	}
 	// The phone shows scts as the time the message was sent: keep the original's.
 	sent := m.Sent
@@ -348,7 +352,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 			UDH: p.UDH, HasUDH: p.UDH != nil, Text: p.Text,
 		}).Marshal()
 		if err != nil {
-			return channels.Result{}, channels.Permanent(fmt.Errorf("cannot write part %d: %w", i+1, err))
+			return channels.Result{}, channels.PermanentBecause(publicUnencodable, fmt.Errorf("cannot write part %d: %w", i+1, err))
 		}
 		res.Artefacts = append(res.Artefacts, channels.Artefact{
 			Kind: "mttx", Dir: c.mttx, Name: fmt.Sprintf("%s.%s-%d", queue, m.ID, i+1), Data: data, Mode: 0o664,
@@ -366,7 +370,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	}
 	data, err := c.callFile(queue, m)
 	if err != nil {
-		return channels.Result{}, channels.Permanent(err)
+		return channels.Result{}, channels.PermanentBecause(channels.PublicNotSetUp, err)
 	}
 	name := "smsrouter.mttx." + queue + "." + m.ID
 	res.Artefacts = append(res.Artefacts, channels.Artefact{Kind: "call", Dir: c.outgoing, Name: name, Data: data, Mode: 0o664})

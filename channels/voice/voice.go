@@ -155,9 +155,8 @@ func (c *Channel) Dir() string { return c.dir }
 // Deliver speaks the message into a WAV and returns it with the call file that
 // plays it.
 func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Result, error) {
-	if m.Extension == "" || !strings.Contains(m.Extension, "/") {
-		// An admin can fix the directory; until then the message waits.
-		return channels.Result{}, fmt.Errorf("number %s has no dialable Extension (%q) in PBXNumbers", m.To, m.Extension)
+	if err := channels.CheckExtension(m); err != nil {
+		return channels.Result{}, err
 	}
 	if !safeID(m.ID) {
 		return channels.Result{}, channels.Permanent(fmt.Errorf("message id %q cannot name a file", m.ID))
@@ -184,7 +183,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	wav, err := c.cfg.Renderer.Render(ctx, req)
 	switch {
 	case errors.Is(err, tts.ErrUnspeakable):
-		return channels.Result{}, channels.Permanent(unspeakable{err})
+		return channels.Result{}, channels.PermanentBecause("The message cannot be read out.", unspeakable{err})
 	case err != nil:
 		// The engine hung, crashed or wrote garbage: try again later.
 		return channels.Result{}, fmt.Errorf("speak message for %s: %w", m.To, err)
@@ -198,7 +197,8 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	}
 	call, err := c.dialling.CallFile(m, "Playback", data)
 	if err != nil {
-		// Only the Extension can be at fault here, and an admin can fix it.
+		// CheckExtension passed, so the fault is in the [voice] settings, which
+		// an admin can fix while the message waits.
 		return channels.Result{}, err
 	}
 	effLang := lang

@@ -17,9 +17,19 @@ import (
 // agi` runs it alone.
 type AGIConfig struct {
 	Listen       string   `toml:"listen"`        // host:port; empty: serve runs no FastAGI server
-	MaxConns     int      `toml:"max_conns"`     // connections served at once
+	MaxConns     int      `toml:"max_conns"`     // open connections; beyond it new ones are closed at once
+	MaxHandlers  int      `toml:"max_handlers"`  // requests handled at once
+	HandlerWait  duration `toml:"handler_wait"`  // how long a request waits for a free handler
+	EnvTimeout   duration `toml:"env_timeout"`   // deadline for a connection's environment block
 	RouteTimeout duration `toml:"route_timeout"` // how long route waits for the router's decision
 	LookupCache  duration `toml:"lookup_cache"`  // chaninfo cache; 0: read the directory every time
+}
+
+// connMetrics is what the listeners report about their connections
+// (*metrics.Metrics).
+type connMetrics interface {
+	ObserveConn(listener, reason string)
+	TrackOpen(listener string, open func() int)
 }
 
 // newAGIServer builds the FastAGI server over the directory and journal; inbox
@@ -32,7 +42,16 @@ func newAGIServer(cfg Config, addr string, dir router.Directory, journal *router
 	if err != nil {
 		return nil, err
 	}
-	return &agi.Server{Addr: addr, Handlers: instrumentAGI(h.Handlers(), e.agiObserve), MaxConns: cfg.AGI.MaxConns, Logger: e.log}, nil
+	srv := &agi.Server{
+		Addr: addr, Handlers: instrumentAGI(h.Handlers(), e.agiObserve), Logger: e.log,
+		MaxConns: cfg.AGI.MaxConns, MaxHandlers: cfg.AGI.MaxHandlers,
+		HandlerWait: cfg.AGI.HandlerWait.Duration, EnvTimeout: cfg.AGI.EnvTimeout.Duration,
+	}
+	if e.conns != nil {
+		srv.Observe = func(ev agi.ConnEvent) { e.conns.ObserveConn("agi", ev.String()) }
+		e.conns.TrackOpen("agi", func() int { return srv.Stats().Open })
+	}
+	return srv, nil
 }
 
 // startAGI runs the configured FastAGI server beside the router in serve. The

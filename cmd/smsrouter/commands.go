@@ -221,9 +221,9 @@ func dbPool(cfg Config, withAGI bool) int {
 }
 
 // agiHandlers is how many FastAGI handlers run at once, each with at most one
-// query: the server's handler limit, or max_conns when that is lower.
+// query: max_handlers, or max_conns when that is lower.
 func agiHandlers(cfg Config) int {
-	return min(cmp.Or(max(cfg.AGI.MaxConns, 0), agi.DefaultMaxConns), agi.DefaultMaxHandlers)
+	return min(cmp.Or(max(cfg.AGI.MaxHandlers, 0), agi.DefaultMaxHandlers), cmp.Or(max(cfg.AGI.MaxConns, 0), agi.DefaultMaxConns))
 }
 
 // watchSpool runs the channels' spool watchers while serve runs. A watcher that
@@ -311,6 +311,10 @@ func cmdLookup(ctx context.Context, e *env, args []string) int {
 			code = exitPartial
 		case err != nil:
 			return fail(e, exitPartial, err)
+		case entry.Problem != "":
+			// What the router would bounce with the "unreachable" notice.
+			fmt.Fprintf(e.stdout, "%s\tunusable\t%s\n", n, entry.Problem)
+			code = exitPartial
 		default:
 			fmt.Fprintf(e.stdout, "%s\t%c\t%s\t%s\n", n, entry.Letter, entry.Extension, letterMeaning(entry.Letter))
 		}
@@ -340,12 +344,13 @@ func cmdNumber(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("number", flag.ContinueOnError)
 	var c common
 	c.register(fs, true)
+	noCheck := fs.Bool("no-check", false, "voice: store the language and voice without asking the [voice] engine whether it has them")
 	if !parseFlags(fs, e, args) {
 		return exitUsage
 	}
 	a := fs.Args()
 	bad := func() int {
-		fmt.Fprintln(e.stderr, "usage: smsrouter number set NUMBER LETTER EXTENSION | smsrouter number delete NUMBER | smsrouter number voice NUMBER LANG|default [VOICE]")
+		fmt.Fprintln(e.stderr, "usage: smsrouter number set NUMBER LETTER EXTENSION | smsrouter number delete NUMBER | smsrouter number [--no-check] voice NUMBER LANG|default [VOICE]")
 		return exitUsage
 	}
 	if len(a) == 0 || !(a[0] == "set" && len(a) == 4 || a[0] == "delete" && len(a) == 2 || a[0] == "voice" && (len(a) == 3 || len(a) == 4)) {
@@ -354,13 +359,17 @@ func cmdNumber(ctx context.Context, e *env, args []string) int {
 	if err := router.CheckNumber("number", a[1]); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	store, err := c.loadStore(ctx, e)
+	cfg, err := c.load(e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
 	if a[0] == "voice" {
-		return numberVoice(ctx, e, store, a[1:])
+		return numberVoice(ctx, e, cfg.Voice, store, a[1:], !*noCheck)
 	}
 	if a[0] == "delete" {
 		if _, err := store.DB.ExecContext(ctx, "DELETE FROM PBXNumbers WHERE Account = ?", a[1]); err != nil {
@@ -368,15 +377,15 @@ func cmdNumber(ctx context.Context, e *env, args []string) int {
 		}
 		return exitOK
 	}
-	letter := strings.ToUpper(a[2])
-	if len(letter) != 1 || !strings.Contains("SFVCTN", letter) {
-		return fail(e, exitUsage, fmt.Errorf("letter %q: want one of S F V C T N", a[2]))
-	}
-	if strings.ContainsAny(a[3], "\r\n\x00") {
-		return fail(e, exitUsage, fmt.Errorf("extension may not contain line breaks"))
-	}
-	if err := store.Set(ctx, router.Entry{Number: a[1], Letter: letter[0], Extension: a[3]}); err != nil {
+	// The router's own rules: a row this refuses is one it would bounce.
+	updated, err := store.SetNumber(ctx, a[1], a[2], a[3])
+	switch {
+	case errors.Is(err, router.ErrBadEntry):
+		return fail(e, exitUsage, err)
+	case err != nil:
 		return fail(e, exitPartial, err)
+	case updated > 1:
+		fmt.Fprintf(e.stdout, "%s: updated all %d rows of this number (PBXNumbers has no primary key and holds it %d times; consider deleting the duplicates)\n", a[1], updated, updated)
 	}
 	return exitOK
 }

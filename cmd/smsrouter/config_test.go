@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"smsrouter/asteriskconf/agi"
 	"smsrouter/router"
+	"smsrouter/router/httpapi"
 )
 
 func TestExampleConfigLoadsAndMatchesDefaults(t *testing.T) {
@@ -40,6 +42,22 @@ func TestExampleConfigLoadsAndMatchesDefaults(t *testing.T) {
 	def.Notices = rc.Notices
 	if !reflect.DeepEqual(rc, def) {
 		t.Fatalf("example differs from the defaults:\nexample  %+v\ndefaults %+v", rc, def)
+	}
+	// The listeners' limits: what the example says is what a missing key gets.
+	for _, c := range []struct {
+		key       string
+		got, want any
+	}{
+		{"[agi] max_conns", cfg.AGI.MaxConns, agi.DefaultMaxConns},
+		{"[agi] max_handlers", cfg.AGI.MaxHandlers, agi.DefaultMaxHandlers},
+		{"[agi] handler_wait", cfg.AGI.HandlerWait.Duration, agi.DefaultHandlerWait},
+		{"[agi] env_timeout", cfg.AGI.EnvTimeout.Duration, agi.DefaultEnvTimeout},
+		{"[http] max_conns", cfg.HTTP.MaxConns, httpapi.DefaultMaxConns},
+		{"[http] header_timeout", cfg.HTTP.HeaderTimeout.Duration, httpapi.DefaultHeaderTimeout},
+	} {
+		if c.got != c.want {
+			t.Errorf("example %s = %v, default %v", c.key, c.got, c.want)
+		}
 	}
 }
 

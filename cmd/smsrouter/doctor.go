@@ -140,22 +140,36 @@ func (d *doctor) checkSpool() bool {
 		return false
 	}
 	work := d.cfg.workDir()
-	dirs := []struct{ name, path string }{
-		{"morx", filepath.Join(spool, "sms", "morx")},
-		{"mttx", filepath.Join(spool, "sms", "mttx")},
-		{"outgoing", filepath.Join(spool, "outgoing")},
-		{"work dir", work},
+	// Asterisk watches the first three (pbx_spool reads outgoing/ dot-files
+	// included; app_sms and other tools read the sms queues): nothing of ours may
+	// ever appear there (DESIGN.md promise 10), so they are checked without
+	// writing. The work dir is ours: it gets a real file, which also proves the
+	// filesystem they share takes writes.
+	dirs := []struct {
+		name, path string
+		watched    bool
+	}{
+		{"morx", filepath.Join(spool, "sms", "morx"), true},
+		{"mttx", filepath.Join(spool, "sms", "mttx"), true},
+		{"outgoing", filepath.Join(spool, "outgoing"), true},
+		{"work dir", work, false},
 	}
 	ok := true
 	for _, dd := range dirs {
 		if _, err := os.Stat(dd.path); errors.Is(err, os.ErrNotExist) {
-			// The router creates its folders; what matters is that it may.
-			if perr := writable(nearestDir(dd.path)); perr == nil {
+			// The router creates its folders; what matters is that it may. The
+			// parent may itself be watched (outgoing/ for a work dir inside it):
+			// never write there either.
+			if perr := mayCreateIn(nearestDir(dd.path)); perr == nil {
 				d.add(checkWarn, dd.name, dd.path+" does not exist yet; smsrouter creates it on its first run", "smsrouter drain (as the user the service runs as)")
 				continue
 			}
 		}
-		if err := writable(dd.path); err != nil {
+		probe := writable
+		if dd.watched {
+			probe = mayCreateIn
+		}
+		if err := probe(dd.path); err != nil {
 			d.add(checkFail, dd.name, err.Error(),
 				fmt.Sprintf("install -d -m 2770 -o asterisk -g asterisk %s (and run smsrouter as the asterisk user)", dd.path))
 			ok = false
@@ -189,15 +203,13 @@ func (d *doctor) checkSpool() bool {
 	return ok
 }
 
-// writable proves a folder takes a new file by creating and removing one, which
-// is exactly what the router does (permissions, read-only mounts, SELinux…).
+// writable proves a folder of our own takes a new file by creating and removing
+// one, which is exactly what the router does (permissions, read-only mounts,
+// SELinux, a full inode table…). Only for folders no one else watches: see
+// mayCreateIn.
 func writable(dir string) error {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dir, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("%s is not a folder", dir)
+	if err := isDir(dir); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(dir, ".smsrouter-doctor-*")
 	if err != nil {
@@ -205,7 +217,47 @@ func writable(dir string) error {
 	}
 	name := f.Name()
 	f.Close()
-	return os.Remove(name)
+	// Someone else removing it first still proves it was created.
+	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot remove a file from %s: %w", dir, errors.Unwrap(err))
+	}
+	return nil
+}
+
+// mayCreateIn asks the kernel whether this process may create files in dir,
+// without creating one: a folder Asterisk watches must never see a probe.
+// pbx_spool reads every regular file in outgoing/, dot-files too, and deletes
+// what it cannot parse as "invalid" (so a file probe there failed at random
+// when it won the race); a directory probe is no better, since its inotify
+// loop queues every IN_CREATE and stats it two seconds later, logging "Unable
+// to stat" for one that is gone. faccessat(2) with AT_EACCESS checks the mode
+// bits and ACLs for our effective ids, a read-only mount (EROFS) and the
+// security module's veto (SELinux), which is what creating a file would meet;
+// a full disk shows in the real probe of the work dir on the same filesystem.
+func mayCreateIn(dir string) error {
+	if err := isDir(dir); err != nil {
+		return err
+	}
+	err := unix.Faccessat(unix.AT_FDCWD, dir, unix.W_OK|unix.X_OK, unix.AT_EACCESS)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EROFS):
+		return fmt.Errorf("cannot create a file in %s: read-only filesystem", dir)
+	default:
+		return fmt.Errorf("cannot create a file in %s: %w (uid %d, gid %d)", dir, err, os.Geteuid(), os.Getegid())
+	}
+}
+
+func isDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a folder", dir)
+	}
+	return nil
 }
 
 // nearestDir is the closest existing ancestor of path.

@@ -6,7 +6,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // closedPort returns a loopback address nothing listens on.
@@ -101,5 +104,94 @@ output = "carrier-pigeon"
 	writeFile(t, conf, []byte("spool = \n"))
 	if out, code := runHere(t, "doctor", "--config", conf); code != 2 || !strings.Contains(out, "fix:") {
 		t.Fatalf("bad config: %d\n%s", code, out)
+	}
+}
+
+// TestDoctorProbeIsInvisibleToAsterisk runs doctor again and again while a
+// stand-in for pbx_spool deletes every regular file the moment it appears in
+// outgoing/, as the real one does with a file it cannot parse (issue 12 item 7).
+// doctor must never report a false FAIL, and nothing at all may appear there.
+func TestDoctorProbeIsInvisibleToAsterisk(t *testing.T) {
+	b := newBed(t, "", "")
+	os.MkdirAll(b.mttx, 0o755)
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var watched []string
+	for _, dir := range []string{b.outgoing, b.morx, b.mttx} {
+		if err := w.Add(dir); err != nil {
+			t.Fatal(err)
+		}
+		watched = append(watched, dir)
+	}
+	// The work dir is ours and doctor writes a probe there; a cleaner that
+	// removes it first must not turn into a FAIL either (ENOENT on cleanup).
+	if err := w.Add(b.work); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	saw := func(path string) {
+		if filepath.Dir(path) == b.work {
+			if strings.HasPrefix(filepath.Base(path), ".smsrouter-doctor-") {
+				os.Remove(path)
+			}
+			return
+		}
+		mu.Lock()
+		seen = append(seen, path)
+		mu.Unlock()
+		if st, err := os.Lstat(path); err == nil && st.Mode().IsRegular() {
+			os.Remove(path) // "Invalid file contents …, deleting"
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // inotify, as pbx_spool
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case ev := <-w.Events:
+				if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) {
+					saw(ev.Name)
+				}
+			case <-w.Errors:
+			}
+		}
+	}()
+	go func() { // and a tight rescan, in case inotify coalesced something
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, dir := range append(watched, b.work) {
+				entries, _ := os.ReadDir(dir)
+				for _, e := range entries {
+					saw(filepath.Join(dir, e.Name()))
+				}
+			}
+		}
+	}()
+	const runs = 40
+	for i := range runs {
+		out, code := runHere(t, "doctor", "--config", b.conf)
+		if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "ok    outgoing") || !strings.Contains(out, "ok    work dir") {
+			t.Errorf("run %d: exit %d\n%s", i, code, out)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if len(seen) > 0 {
+		t.Errorf("doctor left traces where Asterisk looks: %q", seen)
 	}
 }

@@ -72,17 +72,27 @@ func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait 
 	var mu sync.Mutex
 	var errs []error
 	var servers []*http.Server
+	var capped []*httpapi.CapListener
+	headerTimeout := s.cfg.HTTP.HeaderTimeout.Duration
+	if headerTimeout <= 0 {
+		headerTimeout = httpapi.DefaultHeaderTimeout
+	}
 	for addr, mx := range muxes {
-		l, err := net.Listen("tcp", addr)
+		raw, err := net.Listen("tcp", addr)
 		if err != nil {
 			for _, srv := range servers {
 				srv.Close()
 			}
 			return nil, fmt.Errorf("listen %s: %w", addr, err)
 		}
-		srv := &http.Server{Handler: mx, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		// net/http serves each connection in a goroutine of its own, so idle
+		// clients do not delay others; the cap bounds how many it holds.
+		l := httpapi.LimitListener(raw, s.cfg.HTTP.MaxConns, func() { m.ObserveConn("http", "refused") })
+		capped = append(capped, l)
+		srv := &http.Server{Handler: mx, ReadHeaderTimeout: headerTimeout, ReadTimeout: 15 * time.Second,
 			WriteTimeout: 15 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
-			ErrorLog: nil, BaseContext: func(net.Listener) context.Context { return ctx }}
+			ConnState: httpapi.FirstBytesTimeouts(headerTimeout, func() { m.ObserveConn("http", "timeout") }),
+			ErrorLog:  nil, BaseContext: func(net.Listener) context.Context { return ctx }}
 		servers = append(servers, srv)
 		e.log.Info("http listening", "addr", l.Addr().String())
 		wg.Go(func() {
@@ -93,6 +103,13 @@ func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait 
 			}
 		})
 	}
+	m.TrackOpen("http", func() int {
+		n := 0
+		for _, l := range capped {
+			n += l.Open()
+		}
+		return n
+	})
 	wg.Go(func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -224,5 +241,6 @@ func serveMetrics(e *env) *metrics.Metrics {
 	m := metrics.New(nil)
 	e.observer = m
 	e.agiObserve = m.ObserveAGI
+	e.conns = m
 	return m
 }

@@ -41,7 +41,10 @@ type env struct {
 	observer       router.Observer // told every fate (serve's metrics); nil otherwise
 	// agiObserve, when set, is told every FastAGI request (serve's metrics; see instrumentAGI).
 	agiObserve func(script string, d time.Duration, err error)
-	helped     bool // -h was asked for: the usage was printed, which is success
+	// conns, when set, counts the connections the FastAGI and HTTP listeners
+	// hold and turn away (serve's metrics).
+	conns  connMetrics
+	helped bool // -h was asked for: the usage was printed, which is success
 }
 
 func commands() []command {

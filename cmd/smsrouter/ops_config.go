@@ -27,6 +27,9 @@ type HTTPConfig struct {
 	Rate        float64        `toml:"rate"`         // requests per second per client address
 	Burst       int            `toml:"burst"`
 	MaxBody     int64          `toml:"max_body"` // bytes
+	// The HTTP server, for the API and the metrics alike.
+	MaxConns      int      `toml:"max_conns"`      // open connections; beyond it a new one gets 503 and is closed
+	HeaderTimeout duration `toml:"header_timeout"` // deadline for a request's first bytes (line and headers)
 }
 
 // MetricsConfig is the Prometheus endpoint (/metrics and /healthz).

@@ -1037,8 +1037,10 @@ func snapshot(t *testing.T, root, skip string) string {
 // TestDrainExitCodes checks what scripts and the dialplan see.
 func TestDrainExitCodes(t *testing.T) {
 	ctx := context.Background()
-	entries := append([]router.Entry{{Number: "5558888", Letter: 'S', Extension: ""}}, stdEntries...)
-	b := newBed(t, "", "", entries...)
+	// A voice number whose speech engine is missing: a sick dependency, so its
+	// messages wait (a directory row that cannot work bounces instead).
+	entries := append([]router.Entry{{Number: "5558888", Letter: 'V', Extension: "PJSIP/8888"}}, stdEntries...)
+	b := newBed(t, "", "[voice]\nargv = [\"/nonexistent/tts\", \"{{.Text}}\"]\n", entries...)
 
 	t.Run("nothing to do", func(t *testing.T) {
 		out, code := b.drain(ctx)
@@ -1061,9 +1063,9 @@ func TestDrainExitCodes(t *testing.T) {
 		}
 	})
 	t.Run("deferred", func(t *testing.T) {
-		writeFile(t, filepath.Join(b.morx, "5550001.b"), []byte("oa=5550001\nda=5558888\nud=no extension yet\n"))
+		writeFile(t, filepath.Join(b.morx, "5550001.b"), []byte("oa=5550001\nda=5558888\nud=no speech engine yet\n"))
 		out, code := b.drain(ctx)
-		if code != 1 || !strings.Contains(out, "deferred 1") || !strings.Contains(out, "no dialable Extension") {
+		if code != 1 || !strings.Contains(out, "deferred 1") || !strings.Contains(out, "tts engine failed") {
 			t.Errorf("exit %d, output %q; want 1 and a summary naming the deferral", code, out)
 		}
 		if n := len(b.list("smsrouter/deferred")); n != 1 {

@@ -142,14 +142,30 @@ func (v VoiceConfig) channelConfig(cfg Config, loc *time.Location, deliveryTimeo
 
 // numberVoice is `smsrouter number voice NUMBER LANG|default [VOICE]`: the
 // language (and engine voice) a V number's messages are read out in. "default"
-// removes the number's choice, so [voice] default_lang applies again.
-func numberVoice(ctx context.Context, e *env, store *router.Store, a []string) int {
+// removes the number's choice, so [voice] default_lang applies again. Unless
+// check is false, the configured engine is asked first whether it has the
+// language and voice: a choice it lacks would defer every message to the number
+// until its validity ended.
+func numberVoice(ctx context.Context, e *env, vc VoiceConfig, store *router.Store, a []string, check bool) int {
 	number, lang, voiceName := a[0], a[1], ""
 	if len(a) > 2 {
 		voiceName = a[2]
 	}
 	if lang == "default" {
 		lang = ""
+	}
+	if check && (lang != "" || voiceName != "") {
+		r, err := vc.renderer()
+		if err != nil {
+			return fail(e, exitUsage, err)
+		}
+		err = r.CheckVoice(ctx, lang, voiceName)
+		switch {
+		case errors.Is(err, tts.ErrNoSuchVoice):
+			return fail(e, exitUsage, fmt.Errorf("number %s: %w", number, err))
+		case err != nil:
+			return fail(e, exitPartial, fmt.Errorf("number %s: %w (fix [voice] or pass --no-check to store it unchecked)", number, err))
+		}
 	}
 	err := store.SetVoiceOptions(ctx, number, lang, voiceName)
 	switch {

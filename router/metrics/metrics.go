@@ -1,6 +1,7 @@
 // Package metrics exposes smsrouter's health as Prometheus metrics: message fates
 // by letter, the spool's depth and age, delivery latency, the state of the
-// dependencies (database, AMI) and FastAGI request latency.
+// dependencies (database, AMI), FastAGI request latency and the connections the
+// FastAGI and HTTP listeners hold or turn away.
 //
 // Counters and histograms are fed as things happen (Fate is a router.Observer;
 // ObserveAGI is the hook the FastAGI server calls). Everything that describes the
@@ -11,6 +12,7 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,12 +34,21 @@ type Metrics struct {
 	latency  prometheus.Histogram
 	agi      *prometheus.HistogramVec
 	api      *prometheus.CounterVec
+	conns    *prometheus.CounterVec
 	stats    func() (router.QueueStats, error)
 	now      func() time.Time
 	mu       sync.Mutex
 	probes   map[string]Probe
 	probeTTL time.Duration
+	open     map[string]func() int // open connections by listener
 }
+
+// Listeners and the reasons a connection is turned away: the label values of
+// smsrouter_connections_turned_away_total, fixed so a flood cannot grow them.
+var (
+	connListeners = []string{"agi", "http"}
+	connReasons   = []string{"refused", "timeout", "busy"}
+)
 
 // New makes a registry. stats, when not nil, is read on each scrape for the queue
 // gauges (router.Admin.Stats).
@@ -62,12 +73,27 @@ func New(stats func() (router.QueueStats, error)) *Metrics {
 			Name: "smsrouter_http_requests_total",
 			Help: "HTTP send API requests by endpoint and status code.",
 		}, []string{"endpoint", "code"}),
+		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsrouter_connections_turned_away_total",
+			Help: "Connections closed without being served, by listener (agi, http) and reason: refused (over the open-connection cap), timeout (no request within the first-bytes deadline), busy (no handler free in time).",
+		}, []string{"listener", "reason"}),
 		stats:    stats,
 		now:      time.Now,
 		probes:   map[string]Probe{},
 		probeTTL: 2 * time.Second,
+		open:     map[string]func() int{},
 	}
-	m.reg.MustRegister(m.fates, m.latency, m.agi, m.api, collectors.NewGoCollector(),
+	// Every series exists from the start, so a rate() over them works before
+	// the first flood.
+	for _, l := range connListeners {
+		for _, r := range connReasons {
+			if l == "http" && r == "busy" {
+				continue // net/http has no handler slots to wait for
+			}
+			m.conns.WithLabelValues(l, r)
+		}
+	}
+	m.reg.MustRegister(m.fates, m.latency, m.agi, m.api, m.conns, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*spoolCollector)(m))
 	return m
 }
@@ -107,6 +133,27 @@ func (m *Metrics) ObserveAGI(script string, d time.Duration, err error) {
 		result = "error"
 	}
 	m.agi.WithLabelValues(script, result).Observe(d.Seconds())
+}
+
+// ObserveConn counts one connection a listener ("agi", "http") turned away, for
+// reason "refused", "timeout" or "busy". Other values are counted as "other", so
+// the label set stays bounded.
+func (m *Metrics) ObserveConn(listener, reason string) {
+	if !slices.Contains(connListeners, listener) {
+		listener = "other"
+	}
+	if !slices.Contains(connReasons, reason) {
+		reason = "other"
+	}
+	m.conns.WithLabelValues(listener, reason).Inc()
+}
+
+// TrackOpen exports open() as smsrouter_connections_open{listener}, read at
+// each scrape. A second call for the same listener replaces the first.
+func (m *Metrics) TrackOpen(listener string, open func() int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.open[listener] = open
 }
 
 // ObserveAPI counts one HTTP send API request.
@@ -181,6 +228,8 @@ var (
 		"1 when the dependency (db, ami, …) answered its probe.", []string{"dependency"}, nil)
 	descSpoolUp = prometheus.NewDesc("smsrouter_spool_readable",
 		"1 when the spool folders could be read at scrape time.", nil, nil)
+	descOpen = prometheus.NewDesc("smsrouter_connections_open",
+		"Connections open now, by listener (agi, http).", []string{"listener"}, nil)
 )
 
 // spoolCollector measures the spool and the dependencies at scrape time.
@@ -191,6 +240,7 @@ func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descOldest
 	ch <- descUp
 	ch <- descSpoolUp
+	ch <- descOpen
 }
 
 func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
@@ -217,5 +267,14 @@ func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 0
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, name)
+	}
+	m.mu.Lock()
+	open := make(map[string]func() int, len(m.open))
+	for k, v := range m.open {
+		open[k] = v
+	}
+	m.mu.Unlock()
+	for listener, n := range open {
+		ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(n()), listener)
 	}
 }
