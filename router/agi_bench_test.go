@@ -74,7 +74,7 @@ func BenchmarkChaninfoPaced(b *testing.B) {
 
 // chaninfoServer runs smsrouter's FastAGI server over a fresh directory of
 // numbers and returns its address and one environment block per number. The
-// store's pool is sized as serve sizes it for the default [agi] max_conns.
+// store's pool is sized as serve sizes it for the default [agi] max_handlers.
 func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]byte) {
 	const numbers = 1000
 	store, err := OpenStore(dsn)
@@ -82,7 +82,7 @@ func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	store.SetPool(agi.DefaultMaxConns + 8 + 4)
+	store.SetPool(agi.DefaultMaxHandlers + 8 + 4)
 	ctx := context.Background()
 	if _, err := store.Migrate(ctx); err != nil {
 		b.Fatal(err)
