@@ -92,16 +92,21 @@ func benchMorx(seq int, oa, da string, scts time.Time, text string, ucs2 bool) (
 	return fmt.Sprintf("%s.%s-%d", oa, ts, seq), []byte(b.String())
 }
 
+// benchSCTS is message i's SMS Centre timestamp: within the last two hours, since
+// a message's validity runs from it (an old fixed date would expire them all).
+func benchSCTS(i int) time.Time {
+	return time.Now().UTC().Truncate(time.Hour).Add(-2*time.Hour + time.Duration(i%3600)*time.Second)
+}
+
 // writeMorx fills morx with n messages; it returns the bytes written.
 func writeMorx(tb testing.TB, morx string, n int) int64 {
 	tb.Helper()
 	rng := rand.New(rand.NewPCG(2, 11))
-	base := time.Date(2026, 11, 21, 5, 0, 0, 0, time.UTC)
 	var total int64
 	for i := range n {
 		t := benchTexts[rng.IntN(len(benchTexts))]
 		name, data := benchMorx(i, benchSender(rng.IntN(benchSenders)), benchRecipient(i),
-			base.Add(time.Duration(i)*time.Second), t.text, t.ucs2)
+			benchSCTS(i), t.text, t.ucs2)
 		if err := os.WriteFile(filepath.Join(morx, name), data, 0o640); err != nil {
 			tb.Fatal(err)
 		}
@@ -409,13 +414,12 @@ func serveHandoff(b *testing.B, store *router.Store, syncFiles bool, n int) []ti
 	}()
 
 	morx := filepath.Join(spool, "sms", "morx")
-	base := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
 	lat := make([]time.Duration, 0, n)
 	// Message 0 warms up (the watcher, the pool's first connection) and is not counted.
 	for i := 0; i <= n; i++ {
 		t := benchTexts[i%len(benchTexts)]
 		da := benchRecipient(i)
-		name, data := benchMorx(i, benchSender(i), da, base.Add(time.Duration(i)*time.Second), t.text, t.ucs2)
+		name, data := benchMorx(i, benchSender(i), da, benchSCTS(i), t.text, t.ucs2)
 		tmp := filepath.Join(morx, "."+name)
 		if err := os.WriteFile(tmp, data, 0o640); err != nil {
 			b.Fatal(err)
@@ -487,10 +491,9 @@ func growthStore(tb testing.TB, dsn string, n int) *router.Store {
 func writeMorxOnePerPhone(tb testing.TB, morx string, n int) {
 	tb.Helper()
 	rng := rand.New(rand.NewPCG(3, 17))
-	base := time.Date(2026, 11, 21, 5, 0, 0, 0, time.UTC)
 	for i := range n {
 		t := benchTexts[rng.IntN(len(benchTexts))]
-		name, data := benchMorx(i, benchSender(i), growthRecipient(i), base.Add(time.Duration(i)*time.Second), t.text, t.ucs2)
+		name, data := benchMorx(i, benchSender(i), growthRecipient(i), benchSCTS(i), t.text, t.ucs2)
 		if err := os.WriteFile(filepath.Join(morx, name), data, 0o640); err != nil {
 			tb.Fatal(err)
 		}
