@@ -110,10 +110,15 @@ type Options struct {
 	FontFile string
 	// FontSize is the text size in points; default 10 (about 92 columns).
 	FontSize float64
-	// Header is a text/template for the header line above the rule, with
-	// the fields .From, .Ref and .Date. Default DefaultHeader.
+	// Header is a text/template for the header printed at the top of every
+	// page, above a rule, with the fields .From, .Ref, .Date, .Page (1, 2...)
+	// and .Pages (the count). A template that uses neither .Page nor .Pages
+	// gets "page N/M" right-aligned on its first line, as a fax machine's
+	// transmit header has. Default DefaultHeader. A header that wraps is
+	// cut (with "...") at half a page.
 	Header string
-	// NoHeader leaves out the header and the rule.
+	// NoHeader leaves out the header, the rule and the page numbers: every
+	// page holds only text.
 	NoHeader bool
 	// DateFormat formats Message.Sent for .Date; default "2006-01-02 15:04".
 	DateFormat string
@@ -126,7 +131,8 @@ type Options struct {
 	Margins Margins
 }
 
-// DefaultHeader is the header template used when Options.Header is empty.
+// DefaultHeader is the header template used when Options.Header is empty;
+// "page N/M" is added at its right.
 const DefaultHeader = "Text message from {{.From}} sent {{.Date}} ({{.Ref}})"
 
 // Message is what gets faxed.

@@ -93,6 +93,7 @@ func TestOptionErrors(t *testing.T) {
 		{"font file", Options{FontFile: "/nonexistent/font.ttf"}, "no such file"},
 		{"not a font", Options{FontFile: "fax_test.go"}, "font fax_test.go"},
 		{"template", Options{Header: "{{.From"}, "header template"},
+		{"unknown field", Options{Header: "{{.From}} {{.Nope}}"}, "header template"},
 		{"placeholder", Options{Placeholder: '\U0001F600'}, "placeholder"},
 		{"margins", Options{Margins: Margins{Left: 120, Right: 120}}, "no room"},
 		{"negative margin", Options{Margins: Margins{Top: -1}}, "negative margin"},
@@ -421,7 +422,7 @@ func TestLayoutHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := lineTexts(doc)
-	if want := []string{"Fax from +48 601 at 21.11.2026 06:30 [x7]", "body"}; fmt.Sprint(got) != fmt.Sprint(want) {
+	if want := []string{"Fax from +48 601 at 21.11.2026 06:30 [x7]", "page 1/1", "body"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("lines %q; want %q", got, want)
 	}
 	p := doc.Pages[0]
@@ -429,8 +430,8 @@ func TestLayoutHeader(t *testing.T) {
 		t.Fatalf("%d rules; want 1", len(p.rules))
 	}
 	ru := p.rules[0]
-	if ru.y <= p.lines[0].baseline || ru.y+ru.h >= p.lines[1].baseline-r.ascent {
-		t.Errorf("rule rows %d–%d not between header baseline %d and body top %d", ru.y, ru.y+ru.h, p.lines[0].baseline, p.lines[1].baseline-r.ascent)
+	if ru.y <= p.lines[0].baseline || ru.y+ru.h >= p.lines[2].baseline-r.ascent {
+		t.Errorf("rule rows %d–%d not between header baseline %d and body top %d", ru.y, ru.y+ru.h, p.lines[0].baseline, p.lines[2].baseline-r.ascent)
 	}
 	for y := ru.y; y < ru.y+ru.h; y++ {
 		for x := 0; x < Width; x++ {

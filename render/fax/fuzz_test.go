@@ -7,20 +7,26 @@ import (
 )
 
 // FuzzRender: any text (and sender) lays out into valid pages without a
-// panic, and the TIFF of them decodes back to the same pixels.
+// panic, every page has its header and "page N/M", the text over the pages
+// is the text rendered without a header, and the TIFF of them decodes back
+// to the same pixels.
 func FuzzRender(f *testing.F) {
 	for _, s := range []string{"", "hello\nworld", polish, greek + emoji, "\xff\xfe\t\t\r\n\x00", "a\u0301\u0301\u0301", longText(600), "\u200d\ufe0f\u0300"} {
 		f.Add(s, "+48")
 	}
+	f.Add(longText(9000), "a very long sender\nover two lines "+longText(300))
 	r, err := NewRenderer(Options{Resolution: Standard, Location: time.UTC})
 	if err != nil {
 		f.Fatal(err)
 	}
+	bare := noHeader(f, r)
 	f.Fuzz(func(t *testing.T, text, from string) {
-		doc, err := r.Render(Message{From: from, Ref: "f", Sent: sent, Text: text})
+		msg := Message{From: from, Ref: "f", Sent: sent, Text: text}
+		doc, err := r.Render(msg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkPagination(t, r, bare, doc, msg)
 		if len(doc.Pages) == 0 {
 			t.Fatal("no pages")
 		}

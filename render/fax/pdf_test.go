@@ -58,6 +58,19 @@ func TestWritePDF(t *testing.T) {
 				t.Errorf("%s: PDF text lacks %q", fontName(ff), want)
 			}
 		}
+		// Every page repeats the header and says which page it is.
+		if len(doc.Pages) < 2 {
+			t.Fatalf("%s: %d pages; want several", fontName(ff), len(doc.Pages))
+		}
+		for n := range doc.Pages {
+			k := strconv.Itoa(n + 1)
+			page := run("pdftotext", "-layout", "-f", k, "-l", k, file, "-")
+			head, _, _ := strings.Cut(page, "\n")
+			want := "page " + k + "/" + strconv.Itoa(len(doc.Pages))
+			if !strings.HasPrefix(head, "Text message from +48 601 sent") || !strings.HasSuffix(strings.TrimSpace(head), want) {
+				t.Errorf("%s: PDF page %s starts %q; want the header ending in %q", fontName(ff), k, head, want)
+			}
+		}
 		if strings.Contains(txt, emoji) {
 			t.Errorf("%s: emoji reached the PDF instead of the placeholder", fontName(ff))
 		}

@@ -3,11 +3,13 @@ package fax
 import (
 	"fmt"
 	"image"
+	"io"
 	"math"
 	"os"
 	"strings"
 	"sync"
 	"text/template"
+	"text/template/parse"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -26,17 +28,22 @@ const tabWidth = 8
 // rasterised glyphs, so reuse one for many messages; it is safe for
 // concurrent use.
 type Renderer struct {
-	opt      Options
-	res      Resolution
-	header   *template.Template
-	fontData []byte
-	font     *sfnt.Font
+	opt    Options
+	res    Resolution
+	header *template.Template
+	// pageInHeader: the template shows the page number or count itself,
+	// so no "page N/M" is added to it.
+	pageInHeader bool
+	fontData     []byte
+	font         *sfnt.Font
 
 	// Geometry in pixels, derived from the options.
 	cellW, lineH, ascent int
 	left, top, bottom    int // margins
 	cols                 int
 	pageH                int
+	linesPerPage         int // lines of text between the top and bottom margins
+	maxHead              int // most lines a page's header may take
 	ruleH                int
 	yScale               float64 // vertical dpi / horizontal dpi
 	ppem                 fixed.Int26_6
@@ -97,6 +104,14 @@ func NewRenderer(opt Options) (*Renderer, error) {
 	r := &Renderer{opt: opt, res: opt.Resolution, glyphs: make(map[rune]*glyph)}
 	var err error
 	if r.header, err = template.New("header").Option("missingkey=error").Parse(opt.Header); err != nil {
+		return nil, fmt.Errorf("fax: header template: %w", err)
+	}
+	r.pageInHeader = mentionsPage(r.header)
+	// Try the template once now, so that a field it does not know (a typo
+	// in the config) is found when the renderer is made and not when the
+	// first fax is due.
+	sample := headerData{From: "+48600100200", Ref: "1795242066497-24cc4dcc13", Date: time.Unix(0, 0).In(opt.Location).Format(opt.DateFormat), Page: 1, Pages: 1}
+	if err := r.header.Execute(io.Discard, sample); err != nil {
 		return nil, fmt.Errorf("fax: header template: %w", err)
 	}
 	r.fontData = gomono.TTF
@@ -169,9 +184,16 @@ func (r *Renderer) geometry() error {
 	r.cols = (Width - r.left - mmX(m.Right)) / r.cellW
 	r.pageH = r.res.a4Lines()
 	r.ruleH = max(1, mmY(0.35))
-	if r.cols < 1 || r.top+r.lineH+r.bottom > r.pageH {
+	r.linesPerPage = (r.pageH - r.bottom - r.top) / r.lineH
+	minLines := 1
+	if !r.opt.NoHeader {
+		minLines = 3 // a header line, the rule's line and a line of text
+	}
+	if r.cols < 1 || r.linesPerPage < minLines {
 		return fmt.Errorf("fax: margins %+v leave no room for %g pt text", m, r.opt.FontSize)
 	}
+	// However long the header, at least half of a page is left for text.
+	r.maxHead = (r.linesPerPage - 1) / 2
 	return nil
 }
 
@@ -319,88 +341,234 @@ type cell struct {
 	marks []rune
 }
 
-// Render lays out msg: the header (unless disabled), a rule, and the text,
-// on as many pages as needed; the last page is cut to its content plus the
-// bottom margin.
+// headerData is what the header template sees.
+type headerData struct {
+	From, Ref, Date string
+	Page, Pages     int
+}
+
+// headLine is one line of a page's header block: text from the left edge
+// and, on the first line, the page mark right-aligned at column markCol.
+type headLine struct {
+	cells   []cell
+	mark    []cell
+	markCol int
+}
+
+// pageLayout is what goes on one page: its header block and how many body
+// lines it takes.
+type pageLayout struct {
+	head []headLine
+	body int
+}
+
+// maxLayoutTries bounds the search for a page count the headers agree
+// with; only a template whose header grows with every extra page would need
+// more than two or three.
+const maxLayoutTries = 16
+
+// Render lays out msg: on every page the header block (unless disabled), a
+// rule and the next lines of text; the last page is cut to its content plus
+// the bottom margin.
+//
+// Every page shows "page N/M", like a fax machine's transmit header, but M
+// is known only after the layout, and the header (which may show M) decides
+// how many lines a page has left for text. So the layout guesses M, lays the
+// text out under the headers for that guess, and repeats with the count it
+// got until the two agree.
 func (r *Renderer) Render(msg Message) (*Document, error) {
-	var lines [][]cell
-	headerLines := 0
-	if !r.opt.NoHeader {
-		var hb strings.Builder
-		data := struct{ From, Ref, Date string }{msg.From, msg.Ref, msg.Sent.In(r.opt.Location).Format(r.opt.DateFormat)}
-		if err := r.header.Execute(&hb, data); err != nil {
-			return nil, fmt.Errorf("fax: header: %w", err)
-		}
-		for _, par := range r.paragraphs(hb.String()) {
-			lines = append(lines, wrap(par, r.cols)...)
-		}
-		headerLines = len(lines)
-	}
+	var body [][]cell
 	for _, par := range r.paragraphs(msg.Text) {
-		lines = append(lines, wrap(par, r.cols)...)
+		body = append(body, wrap(par, r.cols)...)
+	}
+	var pages []pageLayout
+	if r.opt.NoHeader {
+		for left := len(body); left > 0 || len(pages) == 0; left -= r.linesPerPage {
+			pages = append(pages, pageLayout{body: min(left, r.linesPerPage)})
+		}
+	} else {
+		var err error
+		if pages, err = r.paginate(msg, len(body)); err != nil {
+			return nil, err
+		}
 	}
 
 	doc := &Document{Resolution: r.res, font: r.fontData, fontSize: r.opt.FontSize}
-	type placed struct {
-		page, baseline int
-		cells          []cell
-	}
-	var out []placed
-	var rules []struct{ page, y int }
-	page, y := 0, r.top
-	usable := r.pageH - r.bottom
-	for i, ln := range lines {
-		if y+r.lineH > usable {
-			page, y = page+1, r.top
-		}
-		out = append(out, placed{page, y + r.ascent, ln})
-		y += r.lineH
-		if i == headerLines-1 {
-			// The rule sits in the middle of a blank line's height below
-			// the header.
-			gap := (r.lineH - r.ruleH) / 2
-			if y+r.lineH > usable {
-				page, y = page+1, r.top
-			}
-			rules = append(rules, struct{ page, y int }{page, y + gap})
-			y += r.lineH
-		}
-	}
-	pages := page + 1
-	lastH := min(r.pageH, y+r.bottom)
-	for i := 0; i < pages; i++ {
-		h := r.pageH
-		if i == pages-1 {
-			h = lastH
-		}
-		doc.Pages = append(doc.Pages, newPage(h))
-	}
 	textW := r.cols * r.cellW
-	for _, rl := range rules {
-		p := doc.Pages[rl.page]
-		ru := rule{x: r.left, y: rl.y, w: textW, h: r.ruleH}
-		p.fillRect(ru)
-		p.rules = append(p.rules, ru)
-	}
-	for _, pl := range out {
-		p := doc.Pages[pl.page]
-		var sb strings.Builder
-		for col, c := range pl.cells {
-			x := r.left + col*r.cellW
-			if err := r.drawRune(p, &sb, c.r, x, pl.baseline); err != nil {
+	next := 0 // first body line not yet placed
+	for n, pl := range pages {
+		h := r.pageH
+		if n == len(pages)-1 {
+			h = min(r.pageH, r.top+r.lineH*r.usedLines(pl)+r.bottom)
+		}
+		p := newPage(h)
+		doc.Pages = append(doc.Pages, p)
+		y := r.top
+		for _, hl := range pl.head {
+			if err := r.drawLine(p, hl.cells, r.left, y+r.ascent); err != nil {
 				return nil, err
 			}
-			for _, m := range c.marks { // combining marks share their base's cell
-				if err := r.drawRune(p, &sb, m, x, pl.baseline); err != nil {
+			if err := r.drawLine(p, hl.mark, r.left+hl.markCol*r.cellW, y+r.ascent); err != nil {
+				return nil, err
+			}
+			y += r.lineH
+		}
+		if !r.opt.NoHeader {
+			// The rule sits in the middle of a blank line's height below
+			// the header.
+			ru := rule{x: r.left, y: y + (r.lineH-r.ruleH)/2, w: textW, h: r.ruleH}
+			p.fillRect(ru)
+			p.rules = append(p.rules, ru)
+			y += r.lineH
+		}
+		for _, ln := range body[next : next+pl.body] {
+			if err := r.drawLine(p, ln, r.left, y+r.ascent); err != nil {
+				return nil, err
+			}
+			y += r.lineH
+		}
+		next += pl.body
+	}
+	return doc, nil
+}
+
+// usedLines is the number of line heights pl fills from the top margin.
+func (r *Renderer) usedLines(pl pageLayout) int {
+	n := len(pl.head) + pl.body
+	if !r.opt.NoHeader {
+		n++ // the rule's line
+	}
+	return n
+}
+
+// paginate decides how many pages bodyLines lines of text take under the
+// headers, and what each page's header says.
+func (r *Renderer) paginate(msg Message, bodyLines int) ([]pageLayout, error) {
+	d := headerData{From: msg.From, Ref: msg.Ref, Date: msg.Sent.In(r.opt.Location).Format(r.opt.DateFormat)}
+	var fixed string // the header text when it does not depend on the page
+	if !r.pageInHeader {
+		var err error
+		if fixed, err = r.execHeader(d); err != nil {
+			return nil, err
+		}
+	}
+	pages := 1
+	for try := 0; try < maxLayoutTries; try++ {
+		var out []pageLayout
+		left := bodyLines
+		for n := 1; left > 0 || n <= pages; n++ {
+			d.Page, d.Pages = n, pages
+			text := fixed
+			if r.pageInHeader {
+				var err error
+				if text, err = r.execHeader(d); err != nil {
 					return nil, err
 				}
 			}
+			head := r.headLines(text, d)
+			// headLines leaves room for at least one line of text.
+			take := min(left, r.linesPerPage-len(head)-1)
+			out = append(out, pageLayout{head: head, body: take})
+			left -= take
 		}
-		if sb.Len() > 0 {
-			p.lines = append(p.lines, textLine{text: sb.String(), x: r.left, baseline: pl.baseline})
+		// Fewer pages than guessed can only happen with a header that
+		// shrinks as the count grows; the pages past the text then carry
+		// just their header, so that "N/M" stays true.
+		if len(out) == pages {
+			return out, nil
+		}
+		pages = len(out)
+	}
+	return nil, fmt.Errorf("fax: header: the page count does not settle after %d layouts (a header that grows with the page count?)", maxLayoutTries)
+}
+
+func (r *Renderer) execHeader(d headerData) (string, error) {
+	var b strings.Builder
+	if err := r.header.Execute(&b, d); err != nil {
+		return "", fmt.Errorf("fax: header: %w", err)
+	}
+	return b.String(), nil
+}
+
+// pageMark is what a header that does not show the page number itself gets
+// at its right end.
+func pageMark(page, pages int) string { return fmt.Sprintf("page %d/%d", page, pages) }
+
+// minHeaderCols is the narrowest the header text is wrapped to beside the
+// page mark; with less room the mark gets a line of its own.
+const minHeaderCols = 20
+
+// headLines wraps the header text of one page and, unless the template shows
+// the page itself, puts "page N/M" right-aligned on its first line. The room
+// kept for the mark is that of the widest mark in the document, so the text
+// wraps the same on every page. A header longer than maxHead lines is cut,
+// with "..." at the end, so that text always fits on the page.
+func (r *Renderer) headLines(text string, d headerData) []headLine {
+	mark := ""
+	if !r.pageInHeader {
+		mark = pageMark(d.Page, d.Pages)
+	}
+	first := r.cols // room on the first line
+	reserve := len(pageMark(d.Pages, d.Pages)) + 2
+	beside := mark != "" && r.cols-reserve >= minHeaderCols
+	if beside {
+		first = r.cols - reserve
+	}
+	var lines []headLine
+	for _, par := range r.paragraphs(text) {
+		for _, ln := range wrapFirst(par, first, r.cols) {
+			lines = append(lines, headLine{cells: ln})
+		}
+		first = r.cols
+	}
+	if mark != "" {
+		mc := make([]cell, 0, len(mark))
+		for _, c := range mark {
+			mc = append(mc, cell{r: c})
+		}
+		switch {
+		case beside:
+			lines[0].mark, lines[0].markCol = mc, r.cols-len(mc)
+		case len(mc) <= r.cols:
+			lines = append(lines, headLine{mark: mc, markCol: r.cols - len(mc)})
+		default: // a page narrower than the mark: wrap it like text
+			for _, ln := range wrap(mc, r.cols) {
+				lines = append(lines, headLine{cells: ln})
+			}
 		}
 	}
-	return doc, nil
+	if len(lines) > r.maxHead {
+		lines = lines[:r.maxHead]
+		last := &lines[len(lines)-1]
+		room := r.cols
+		if last.mark != nil {
+			room = r.cols - reserve
+		}
+		keep := min(len(last.cells), max(0, room-3))
+		last.cells = append(trimSpace(last.cells[:keep:keep]), cell{r: '.'}, cell{r: '.'}, cell{r: '.'})
+	}
+	return lines
+}
+
+// drawLine draws cells from x on baseline and records the line for the PDF
+// copy.
+func (r *Renderer) drawLine(p *Page, cells []cell, x0, baseline int) error {
+	var sb strings.Builder
+	for col, c := range cells {
+		x := x0 + col*r.cellW
+		if err := r.drawRune(p, &sb, c.r, x, baseline); err != nil {
+			return err
+		}
+		for _, m := range c.marks { // combining marks share their base's cell
+			if err := r.drawRune(p, &sb, m, x, baseline); err != nil {
+				return err
+			}
+		}
+	}
+	if sb.Len() > 0 {
+		p.lines = append(p.lines, textLine{text: sb.String(), x: x0, baseline: baseline})
+	}
+	return nil
 }
 
 // drawRune draws c with its pen at (x, baseline) and records it for the
@@ -461,12 +629,16 @@ func (r *Renderer) paragraphs(text string) [][]cell {
 // wrap breaks one paragraph into lines of at most cols cells, at spaces
 // where possible and inside a word only when the word alone is longer than
 // a line. Spaces at a break are dropped; leading indentation is kept.
-func wrap(par []cell, cols int) [][]cell {
+func wrap(par []cell, cols int) [][]cell { return wrapFirst(par, cols, cols) }
+
+// wrapFirst is wrap with a first line of at most first cells (the header's
+// first line, which shares its row with the page mark).
+func wrapFirst(par []cell, first, cols int) [][]cell {
 	var out [][]cell
-	for len(par) > cols {
-		cut := cols
-		if par[cols].r != ' ' {
-			for j := cols - 1; j > 0; j-- {
+	for w := first; len(par) > w; w = cols {
+		cut := w
+		if par[w].r != ' ' {
+			for j := w - 1; j > 0; j-- {
 				if par[j].r == ' ' && !allSpace(par[:j]) {
 					cut = j
 					break
@@ -496,4 +668,75 @@ func trimSpace(cs []cell) []cell {
 		cs = cs[:len(cs)-1]
 	}
 	return cs
+}
+
+// mentionsPage reports whether the template (or one it defines) uses the
+// field Page or Pages anywhere: printed, tested or passed to a function.
+func mentionsPage(t *template.Template) bool {
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil && nodeMentionsPage(tt.Tree.Root) {
+			return true
+		}
+	}
+	return false
+}
+
+func nodeMentionsPage(n parse.Node) bool {
+	isPage := func(idents []string) bool {
+		for _, id := range idents {
+			if id == "Page" || id == "Pages" {
+				return true
+			}
+		}
+		return false
+	}
+	anyOf := func(ns ...parse.Node) bool {
+		for _, c := range ns {
+			if c != nil && !isNilNode(c) && nodeMentionsPage(c) {
+				return true
+			}
+		}
+		return false
+	}
+	switch n := n.(type) {
+	case *parse.ListNode:
+		return anyOf(n.Nodes...)
+	case *parse.ActionNode:
+		return anyOf(n.Pipe)
+	case *parse.PipeNode:
+		for _, c := range n.Cmds {
+			if anyOf(c) {
+				return true
+			}
+		}
+	case *parse.CommandNode:
+		return anyOf(n.Args...)
+	case *parse.FieldNode:
+		return isPage(n.Ident)
+	case *parse.VariableNode:
+		return isPage(n.Ident)
+	case *parse.ChainNode:
+		return isPage(n.Field) || anyOf(n.Node)
+	case *parse.IfNode:
+		return anyOf(n.Pipe, n.List, n.ElseList)
+	case *parse.RangeNode:
+		return anyOf(n.Pipe, n.List, n.ElseList)
+	case *parse.WithNode:
+		return anyOf(n.Pipe, n.List, n.ElseList)
+	case *parse.TemplateNode:
+		return anyOf(n.Pipe)
+	}
+	return false
+}
+
+// isNilNode reports whether n is a typed nil pointer, as an empty ElseList
+// or a template call without a pipeline is.
+func isNilNode(n parse.Node) bool {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		return n == nil
+	case *parse.PipeNode:
+		return n == nil
+	}
+	return false
 }
