@@ -2,8 +2,16 @@
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
+# make bench: micro-benchmarks run BENCHTIME each (Go picks the iterations, so a
+# figure is a warm average, not one cold run); the end-to-end ones in E2E time their
+# passes by hand next to a baseline measured in the same run, and run one iteration
+# each. COUNT=6 repeats everything for benchstat. Narrow with BENCH (micro) and E2E:
+# make bench BENCH=Parse E2E=    or    make bench BENCH=none E2E=Chaninfo
 BENCH   ?= .
-BENCHTIME ?= 1x
+BENCHTIME ?= 1s
+COUNT   ?= 1
+E2E     ?= ^Benchmark(DrainThroughput|DrainFloor|DrainGrowth|ServeHandoff|Chaninfo|ChaninfoPaced|SendAPI|OneShotDrain)$$
+E2E_ALL := ^Benchmark(DrainThroughput|DrainFloor|DrainGrowth|ServeHandoff|Chaninfo|ChaninfoPaced|SendAPI|OneShotDrain)$$
 FUZZTIME ?= 15s
 
 PREFIX  ?= /usr/local
@@ -23,7 +31,8 @@ test: ## vet and every test with the race detector (needs MariaDB on 127.0.0.1:3
 	$(GO) test -race -count=1 ./...
 
 bench: ## the speed targets, printed next to baselines measured in the same run
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...
+	$(GO) test -run '^$$' -bench '$(BENCH)' -skip '$(E2E_ALL)' -benchtime $(BENCHTIME) -count $(COUNT) -benchmem ./...
+	$(if $(E2E),$(GO) test -run '^$$' -bench '$(E2E)' -benchtime 1x -count $(COUNT) -timeout 60m ./...)
 
 demo: ## the main job on the embedded default: sample messages, a real drain, what it wrote
 	$(GO) run ./cmd/smsrouter demo

@@ -57,10 +57,19 @@ type Channel interface {
 	Deliver(ctx context.Context, m Message) (Result, error)
 }
 
-// BatchStarter is implemented by channels that cache what they learn from the spool
-// for the length of one batch.
+// BatchStarter is implemented by channels that remember what they learn from the
+// spool. The router calls StartBatch before the first Deliver of every batch, runs
+// AfterPublish only once all of the batch's artefacts are published, and does not
+// start the next batch before the last AfterPublish of this one has returned.
 type BatchStarter interface {
 	StartBatch()
+}
+
+// SpoolWatcher is implemented by channels that keep what they know of the spool
+// current from filesystem events. A long-running process (serve) runs Watch until
+// it stops; a one-shot drain need not, the channel stays correct without it.
+type SpoolWatcher interface {
+	Watch(ctx context.Context) error
 }
 
 type permanentError struct {

@@ -114,20 +114,47 @@ func Apply(ctx context.Context, db *sql.DB, dialect string) ([]string, error) {
 		if done[m.Version] {
 			continue
 		}
-		// MySQL cannot roll DDL back, so every statement is written to be repeatable
-		// (IF NOT EXISTS) and the version is recorded only after all of them ran.
-		for _, stmt := range statements(m.SQL) {
-			if _, err := db.ExecContext(ctx, stmt); err != nil {
-				return applied, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
-			}
-		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO smsrouter_schema (version, name, applied) VALUES (?, ?, ?)`,
-			m.Version, m.Name, time.Now().UnixMilli()); err != nil {
-			return applied, fmt.Errorf("record migration %04d_%s: %w", m.Version, m.Name, err)
+		if err := apply(ctx, db, dialect, m); err != nil {
+			return applied, err
 		}
 		applied = append(applied, fmt.Sprintf("%04d_%s", m.Version, m.Name))
 	}
 	return applied, nil
+}
+
+// apply runs one migration and records it. SQLite runs DDL in a transaction, so a
+// step is all or nothing there (its ALTER TABLE ADD COLUMN cannot be repeated).
+// MySQL cannot roll DDL back, so every statement is written to be repeatable (IF NOT
+// EXISTS) and the version is recorded only after all of them ran.
+func apply(ctx context.Context, db *sql.DB, dialect string, m Migration) error {
+	type execer interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	}
+	var ex execer = db
+	var tx *sql.Tx
+	if dialect == "sqlite" {
+		var err error
+		if tx, err = db.BeginTx(ctx, nil); err != nil {
+			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+		defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+		ex = tx
+	}
+	for _, stmt := range statements(m.SQL) {
+		if _, err := ex.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+	}
+	if _, err := ex.ExecContext(ctx, `INSERT INTO smsrouter_schema (version, name, applied) VALUES (?, ?, ?)`,
+		m.Version, m.Name, time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("record migration %04d_%s: %w", m.Version, m.Name, err)
+	}
+	if tx != nil {
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+	}
+	return nil
 }
 
 // statements splits a file at semicolons that end a line; comment lines are dropped.

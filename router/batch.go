@@ -57,7 +57,12 @@ func (j *job) outcome() Outcome {
 
 func (j *job) record() Record {
 	rec := Record{ID: j.claim.id, Received: j.received, State: j.state,
-		Attempts: j.claim.attempts, LastError: j.errText}
+		Attempts: j.claim.attempts, LastError: j.errText, Text: j.text}
+	// A deferral has counted itself in attempts already.
+	rec.Try = j.claim.attempts + 1
+	if j.state == StateDeferred {
+		rec.Try = j.claim.attempts
+	}
 	if j.msg != nil {
 		rec.OA, rec.DA = clip(j.msg.OA, 32), clip(j.msg.DA, 32)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 
 	"smsrouter/channels"
@@ -102,9 +103,16 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 			uniq = append(uniq, n)
 		}
 	}
+	if d.store.prepare {
+		// Prepared statements are kept per shape: pad the list to a power of two
+		// (repeating a number changes nothing) so a few shapes serve every batch.
+		for n := 1 << bits.Len(uint(len(uniq)-1)); len(uniq) < n; {
+			uniq = append(uniq, uniq[0])
+		}
+	}
 	q := "SELECT Account, Message, Extension FROM PBXNumbers WHERE Account IN (?" +
 		strings.Repeat(",?", len(uniq)-1) + ")"
-	rows, err := d.store.DB.QueryContext(ctx, q, uniq...)
+	rows, err := d.store.query(ctx, q, uniq...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDirectoryUnavailable, err)
 	}

@@ -45,6 +45,21 @@ type Record struct {
 	LastError   string
 	Detail      string // JSON: what was written or sent, the source file, …
 	ParentID    string // the message a notice or reply is about
+	Text        string // the message's text; "" when the writer does not know it (kept as it was)
+	// Try, when not 0, says this record ends the message's Try-th try: Put also
+	// writes it to the message's story (Attempts).
+	Try int
+}
+
+// Attempt is one try of a message, as Put recorded it.
+type Attempt struct {
+	ID     string
+	N      int // 1 for the first try
+	At     time.Time
+	State  State
+	Letter string
+	Error  string
+	Detail string // JSON, as the journal row's Detail at that moment
 }
 
 // Journal records every message's fate in the store's smsrouter_journal table.
@@ -53,7 +68,11 @@ type Journal struct{ store *Store }
 // NewJournal keeps the journal in store.
 func NewJournal(store *Store) *Journal { return &Journal{store: store} }
 
-const journalCols = "id, received, updated, oa, da, letter, state, attempts, next_attempt, last_error, detail, parent_id"
+const journalCols = "id, received, updated, oa, da, letter, state, attempts, next_attempt, last_error, detail, parent_id, text"
+
+// journalSelect is journalCols as read back: a row written before texts were kept
+// has none.
+const journalSelect = "id, received, updated, oa, da, letter, state, attempts, next_attempt, last_error, detail, parent_id, COALESCE(text, '')"
 
 // Put writes the records of one batch in one transaction (insert or replace by id).
 // It is the point at which a fate becomes durable.
@@ -88,29 +107,35 @@ func (j *Journal) Put(ctx context.Context, batch string, recs []Record) error {
 		part := recs[start:end]
 		var b strings.Builder
 		b.WriteString("INSERT INTO smsrouter_journal (" + journalCols + ") VALUES ")
-		args := make([]any, 0, len(part)*12)
+		args := make([]any, 0, len(part)*13)
 		for i, r := range part {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+			b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
 			upd := r.Updated
 			if upd.IsZero() {
 				upd = time.Now()
 			}
-			var next, parent any
+			var next, parent, text any
 			if !r.NextAttempt.IsZero() {
 				next = r.NextAttempt.UnixMilli()
 			}
 			if r.ParentID != "" {
 				parent = r.ParentID
 			}
+			if r.Text != "" {
+				text = r.Text
+			}
 			args = append(args, r.ID, r.Received.UnixMilli(), upd.UnixMilli(), r.OA, r.DA, r.Letter,
-				string(r.State), r.Attempts, next, r.LastError, r.Detail, parent)
+				string(r.State), r.Attempts, next, r.LastError, r.Detail, parent, text)
 		}
 		b.WriteString(j.upsert())
 		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("journal: write %d records: %w", len(part), err)
+		}
+		if err := j.putAttempts(ctx, tx, part); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -132,6 +157,7 @@ func (j *Journal) upsert() string {
 		for _, c := range upsertCols {
 			fmt.Fprintf(&b, "%s = IF(VALUES(updated) >= updated, VALUES(%s), %s), ", c, c, c)
 		}
+		b.WriteString("text = COALESCE(VALUES(text), text), ")
 		b.WriteString("updated = GREATEST(updated, VALUES(updated))")
 		return b.String()
 	}
@@ -139,6 +165,7 @@ func (j *Journal) upsert() string {
 	for _, c := range upsertCols {
 		fmt.Fprintf(&b, "%s = excluded.%s, ", c, c)
 	}
+	b.WriteString("text = COALESCE(excluded.text, smsrouter_journal.text), ")
 	b.WriteString("updated = excluded.updated WHERE excluded.updated >= smsrouter_journal.updated")
 	return b.String()
 }
@@ -177,6 +204,68 @@ func (j *Journal) PruneBatches(ctx context.Context, now time.Time) (int64, error
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
+}
+
+// putAttempts writes the tries the records end, in the batch's transaction. Like the
+// journal rows, an attempt row is only replaced by a newer one.
+func (j *Journal) putAttempts(ctx context.Context, tx *sql.Tx, recs []Record) error {
+	var b strings.Builder
+	var args []any
+	for _, r := range recs {
+		if r.Try <= 0 {
+			continue
+		}
+		if len(args) > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?)")
+		at := r.Updated
+		if at.IsZero() {
+			at = time.Now()
+		}
+		args = append(args, r.ID, r.Try, at.UnixMilli(), string(r.State), r.Letter, r.LastError, r.Detail)
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	q := "INSERT INTO smsrouter_attempt (id, n, at, state, letter, error, detail) VALUES " + b.String()
+	if j.store.Dialect == "mysql" {
+		q += ` ON DUPLICATE KEY UPDATE state = IF(VALUES(at) >= at, VALUES(state), state),
+			letter = IF(VALUES(at) >= at, VALUES(letter), letter), error = IF(VALUES(at) >= at, VALUES(error), error),
+			detail = IF(VALUES(at) >= at, VALUES(detail), detail), at = GREATEST(at, VALUES(at))`
+	} else {
+		q += ` ON CONFLICT(id, n) DO UPDATE SET state = excluded.state, letter = excluded.letter, error = excluded.error,
+			detail = excluded.detail, at = excluded.at WHERE excluded.at >= smsrouter_attempt.at`
+	}
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("journal: write attempts: %w", err)
+	}
+	return nil
+}
+
+// Attempts returns a message's tries, first first.
+func (j *Journal) Attempts(ctx context.Context, id string) ([]Attempt, error) {
+	rows, err := j.store.DB.QueryContext(ctx,
+		"SELECT id, n, at, state, letter, error, detail FROM smsrouter_attempt WHERE id = ? ORDER BY n", id)
+	if err != nil {
+		return nil, fmt.Errorf("journal: attempts of %s: %w", id, err)
+	}
+	defer rows.Close()
+	var out []Attempt
+	for rows.Next() {
+		var a Attempt
+		var at int64
+		var st string
+		if err := rows.Scan(&a.ID, &a.N, &at, &st, &a.Letter, &a.Error, &a.Detail); err != nil {
+			return nil, fmt.Errorf("journal: attempts of %s: %w", id, err)
+		}
+		a.At, a.State = time.UnixMilli(at), State(st)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("journal: attempts of %s: %w", id, err)
+	}
+	return out, nil
 }
 
 // States returns the recorded state of each id that has a row.
@@ -260,7 +349,7 @@ func (j *Journal) List(ctx context.Context, f Filter) ([]Record, error) {
 
 func (j *Journal) query(ctx context.Context, clause string, args []any, limit int) ([]Record, error) {
 	rows, err := j.store.DB.QueryContext(ctx,
-		fmt.Sprintf("SELECT %s FROM smsrouter_journal %s LIMIT %d", journalCols, clause, limit), args...)
+		fmt.Sprintf("SELECT %s FROM smsrouter_journal %s LIMIT %d", journalSelect, clause, limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("journal: query: %w", err)
 	}
@@ -273,7 +362,7 @@ func (j *Journal) query(ctx context.Context, clause string, args []any, limit in
 		var parent sql.NullString
 		var state string
 		if err := rows.Scan(&r.ID, &received, &updated, &r.OA, &r.DA, &r.Letter, &state, &r.Attempts,
-			&next, &r.LastError, &r.Detail, &parent); err != nil {
+			&next, &r.LastError, &r.Detail, &parent, &r.Text); err != nil {
 			return nil, fmt.Errorf("journal: scan: %w", err)
 		}
 		r.Received = time.UnixMilli(received)

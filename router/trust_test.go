@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -440,4 +441,43 @@ func TestMorxNameIsNotTrustedAsID(t *testing.T) {
 	if got := rg.delivered()["5550001"]; len(got) != 1 || !strings.Contains(got[0], "does not exist") {
 		t.Fatalf("notices to the sender %q", got)
 	}
+}
+
+// The journal keeps a message's text and every try: deferred twice while the
+// directory was down, then delivered.
+func TestJournalKeepsTextAndEveryTry(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		rg := newRig(t, dsn, nil)
+		rg.set("5551001", 'S', "PJSIP/1001")
+		real := rg.dir
+		rg.dir = downDirectory{}
+		id, err := rg.r.Submit("5550001", "5551001", "Zażółć, third time lucky")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rg.drain()
+		rg.clock.advance(time.Minute)
+		rg.drain()
+		rg.dir = real
+		rg.clock.advance(time.Hour)
+		rg.drain()
+		rec, err := rg.journal.Get(context.Background(), id)
+		if err != nil || rec.State != StateDelivered || rec.Text != "Zażółć, third time lucky" {
+			t.Fatalf("journal row %+v %v", rec, err)
+		}
+		tries, err := rg.journal.Attempts(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range tries {
+			got = append(got, fmt.Sprintf("%d %s", a.N, a.State))
+		}
+		if want := "1 deferred,2 deferred,3 delivered"; strings.Join(got, ",") != want {
+			t.Fatalf("tries %v, want %s", got, want)
+		}
+		if !strings.Contains(tries[0].Error, "directory unavailable") || !tries[0].At.Before(tries[2].At) {
+			t.Errorf("first try %+v", tries[0])
+		}
+	})
 }

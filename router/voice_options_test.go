@@ -3,10 +3,12 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
 	"smsrouter/internal/testdb"
+	"smsrouter/migrations"
 )
 
 func TestVoiceOptionsRoundTrip(t *testing.T) {
@@ -83,7 +85,8 @@ func TestMigrateAddsVoiceTableOnlyToExistingDatabase(t *testing.T) {
 		}
 		before := columns(t, store, "PBXNumbers")
 		// Back to the state before 0003 existed.
-		for _, q := range []string{`DROP TABLE smsrouter_number_voice`, `DELETE FROM smsrouter_schema WHERE version >= 3`} {
+		for _, q := range []string{`DROP TABLE smsrouter_number_voice`, `DROP TABLE smsrouter_batch`, `DROP TABLE smsrouter_attempt`,
+			`ALTER TABLE smsrouter_journal DROP COLUMN text`, `DELETE FROM smsrouter_schema WHERE version >= 3`} {
 			if _, err := store.DB.Exec(q); err != nil {
 				t.Fatal(err)
 			}
@@ -92,8 +95,16 @@ func TestMigrateAddsVoiceTableOnlyToExistingDatabase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(applied, []string{"0003_number_voice", "0004_batch"}) {
-			t.Fatalf("applied %v, want only the steps after 0002", applied)
+		ms, err := migrations.List(store.Dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, m := range ms[2:] {
+			want = append(want, fmt.Sprintf("%04d_%s", m.Version, m.Name))
+		}
+		if !reflect.DeepEqual(applied, want) {
+			t.Fatalf("applied %v, want only the steps after 0002: %v", applied, want)
 		}
 		if after := columns(t, store, "PBXNumbers"); !reflect.DeepEqual(before, after) {
 			t.Fatalf("PBXNumbers changed: %v → %v", before, after)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	"smsrouter/asteriskconf/callfile"
 	"smsrouter/asteriskconf/smsq"
@@ -42,26 +45,49 @@ type Channel struct {
 	tmp      string
 	ref      atomic.Uint32
 
-	// pending maps a queue to a call file in outgoing/ that has not started dialling
-	// yet: that call will drain whatever we add to the queue, so no second call is
-	// needed (the old suite blocked here for 2 s per message instead). The router
-	// delivers several messages at once, hence the lock.
-	mu      sync.Mutex
-	pending map[string]string
-	// calls remembers what startBatch learnt about each call file, so that a batch
-	// re-reads only the files that changed: re-reading a thousand call files for
-	// every batch of 256 messages cost a third of a drain.
-	calls map[string]callState
+	// The channel remembers, for the life of the process, the call files in
+	// outgoing/ that may drain a queue: a call that has not started dialling
+	// will hand over whatever we add to its queue, so no second call is needed
+	// (the old suite blocked for 2 s per message instead). outgoing/ is listed
+	// once; after that the channel learns from what it places itself, from
+	// Watch's events and from one stat of a file it is about to rely on, so a
+	// batch costs in proportion to its messages, not to the files in outgoing/
+	// (listing and lstat-ing them per batch of 256 was most of a large drain).
+	// The router delivers several messages at once, hence the lock.
+	mu     sync.Mutex
+	listed bool
+	calls  map[string]*call   // by file name
+	queues map[string][]*call // by queue; rarely more than one
+	batch  uint64             // counts StartBatch calls
+	// relistAt is the number of known calls past which outgoing/ is listed
+	// again to forget calls that ended unseen (no Watch running): amortised,
+	// the listing costs O(1) per call placed.
+	relistAt int
+
+	// What the channel did to outgoing/, for tests: files stat-ed and read.
+	stats, reads atomic.Int64
 }
 
-// callState is a call file's size and mtime when it was read, and whether it was
-// then still waiting to dial. Asterisk appends StartRetry/EndRetry lines and moves
-// the mtime, so an unchanged size and mtime mean an unchanged answer.
-type callState struct {
+// call is what the channel knows of one call file for a queue.
+type call struct {
+	name, queue string
+	// size and mod are the file's as last seen; size is -1 when the content is
+	// not known (listed but never read), mod is zero until first stat-ed.
+	// Asterisk appends a StartRetry line before it dials, so an unchanged size
+	// means it has not started since waiting was learnt.
 	size    int64
 	mod     time.Time
-	waiting bool
+	waiting bool // not dialling and not finished: its next attempt drains the queue
+	// staged is set for a call file this process returned as an artefact and
+	// has not seen in outgoing/ yet: within the batch that staged it (stagedIn)
+	// it is relied on without a look, since the router publishes the batch's
+	// files before any AfterPublish runs.
+	staged   bool
+	stagedIn uint64
 }
+
+// relistMin is the least number of known calls that triggers a new listing.
+const relistMin = 1024
 
 // New checks the configuration.
 func New(cfg Config) (*Channel, error) {
@@ -116,69 +142,179 @@ func Queue(number string) string {
 	return string(b)
 }
 
-// callPrefix names our call files: smsrouter.mttx.<queue>.<id>. The smsq form
-// smsq.mttx.<queue>.<n> is recognised too, so both tools can share a box.
-func callPrefixes(queue string) []string {
-	return []string{"smsrouter.mttx." + queue + ".", "smsq.mttx." + queue + "."}
+// queueOf returns the queue a call file name is for: smsrouter.mttx.<queue>.<id>
+// for ours, smsq.mttx.<queue>.<n> for smsq's, so both tools can share a box.
+func queueOf(name string) (string, bool) {
+	for _, p := range [...]string{"smsrouter.mttx.", "smsq.mttx."} {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			queue, _, _ := strings.Cut(rest, ".")
+			return queue, queue != ""
+		}
+	}
+	return "", false
 }
 
-// StartBatch re-reads outgoing/ for pending calls.
+// StartBatch tells the channel a batch of deliveries begins: call files it
+// staged in earlier batches are no longer taken on trust (their batch may have
+// been deferred instead of published). It costs nothing per file in outgoing/,
+// except for an occasional listing that forgets calls which ended unseen.
 func (c *Channel) StartBatch() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.startBatch()
+	c.batch++
+	if c.listed && len(c.calls) > c.relistAt {
+		c.list()
+	}
 }
 
-func (c *Channel) startBatch() {
-	c.pending = map[string]string{}
-	entries, err := os.ReadDir(c.outgoing)
+// ensureListed lists outgoing/ once, on the first delivery that needs it (a
+// drain with no S messages never does).
+func (c *Channel) ensureListed() {
+	if !c.listed {
+		c.list()
+	}
+}
+
+// list reads outgoing/'s names (no stat, no read: a file is looked at only when
+// a message is about to rely on it). It adds the call files it did not know and
+// forgets those that are gone, except the ones staged by the current batch,
+// which may not be published yet. c.mu is held.
+func (c *Channel) list() {
+	if c.calls == nil {
+		c.calls, c.queues = map[string]*call{}, map[string][]*call{}
+	}
+	names, err := readNames(c.outgoing)
+	if err != nil {
+		// No outgoing/ yet (the first call creates nothing there: staging
+		// does) or unreadable: rely on nothing we have not placed ourselves.
+		names = nil
+	}
+	c.listed = true
+	present := make(map[string]bool, len(names))
+	for _, name := range names {
+		queue, ok := queueOf(name)
+		if !ok {
+			continue
+		}
+		present[name] = true
+		if _, known := c.calls[name]; !known {
+			c.add(&call{name: name, queue: queue, size: -1})
+		}
+	}
+	for name, e := range c.calls {
+		if !present[name] && !(e.staged && e.stagedIn == c.batch) {
+			c.drop(e)
+		}
+	}
+	c.relistAt = 2*len(c.calls) + relistMin
+}
+
+func readNames(dir string) ([]string, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Readdirnames(-1)
+}
+
+func (c *Channel) add(e *call) {
+	c.calls[e.name] = e
+	c.queues[e.queue] = append(c.queues[e.queue], e)
+}
+
+func (c *Channel) drop(e *call) {
+	if c.calls[e.name] != e {
+		return // already forgotten (Watch and a look may both notice)
+	}
+	delete(c.calls, e.name)
+	q := c.queues[e.queue]
+	for i, x := range q {
+		if x == e {
+			q = append(q[:i], q[i+1:]...)
+			break
+		}
+	}
+	if len(q) == 0 {
+		delete(c.queues, e.queue)
+	} else {
+		c.queues[e.queue] = q
+	}
+}
+
+// pendingCall returns a call for queue that has not started dialling, or nil.
+// A call staged by the current batch is trusted; any other is looked at (one
+// stat, a read only if Asterisk changed it since we last knew). c.mu is held.
+func (c *Channel) pendingCall(queue string) *call {
+	q := c.queues[queue]
+	// Newest first: an older call is the likelier to be dialling. Walk a copy,
+	// since a look may drop entries.
+	for i := len(q) - 1; i >= 0; i-- {
+		e := q[i]
+		if e.staged && e.stagedIn == c.batch {
+			return e
+		}
+		if c.look(e) {
+			return e
+		}
+	}
+	return nil
+}
+
+// look reports whether e's file is in outgoing/ and has not started dialling,
+// forgetting it if it is gone. One stat decides when the file is as we last saw
+// it; otherwise (Asterisk appended to it, or we never read it) it is read once.
+// c.mu is held.
+func (c *Channel) look(e *call) bool {
+	path := filepath.Join(c.outgoing, e.name)
+	c.stats.Add(1)
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		c.drop(e)
+		return false
+	}
+	if err != nil {
+		return false // cannot tell: rely on a call of our own instead
+	}
+	e.staged = false
+	if e.size == fi.Size() && (e.mod.IsZero() || e.mod.Equal(fi.ModTime())) {
+		// A file we wrote ourselves (mod unknown) or one we read at this size and
+		// mtime: Asterisk has not touched it since.
+		e.mod = fi.ModTime()
+		return e.waiting
+	}
+	c.read(e)
+	return e.waiting
+}
+
+// read learns from a call file's content whether it is waiting to dial.
+func (c *Channel) read(e *call) {
+	c.reads.Add(1)
+	e.size, e.mod, e.waiting = -1, time.Time{}, false
+	f, err := os.Open(filepath.Join(c.outgoing, e.name))
 	if err != nil {
 		return
 	}
-	calls := make(map[string]callState, len(c.calls))
-	defer func() { c.calls = calls }()
-	for _, e := range entries {
-		name := e.Name()
-		var queue string
-		for _, p := range []string{"smsrouter.mttx.", "smsq.mttx."} {
-			if rest, ok := strings.CutPrefix(name, p); ok {
-				queue, _, _ = strings.Cut(rest, ".")
-			}
-		}
-		if queue == "" {
-			continue
-		}
-		if _, seen := c.pending[queue]; seen {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue // gone since the listing: that call is over
-		}
-		path := filepath.Join(c.outgoing, name)
-		st, ok := c.calls[name]
-		if !ok || st.size != info.Size() || !st.mod.Equal(info.ModTime()) {
-			st = callState{size: info.Size(), mod: info.ModTime(), waiting: notStarted(path)}
-		}
-		calls[name] = st
-		if st.waiting {
-			c.pending[queue] = path
-		}
-	}
-}
-
-// notStarted reports whether a call file is waiting for its first or next attempt
-// (and will therefore drain the queue when it dials).
-func notStarted(path string) bool {
-	data, err := os.ReadFile(path)
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
-		return false
+		return
 	}
+	data, err := io.ReadAll(io.LimitReader(f, callfile.MaxSize+1))
+	if err != nil {
+		return
+	}
+	if int64(len(data)) != fi.Size() {
+		// Asterisk appended while we read (it is starting the call): not
+		// waiting, and read again next time.
+		return
+	}
+	e.size, e.mod = fi.Size(), fi.ModTime()
 	rec, err := callfile.Parse(data)
 	if err != nil {
-		return false
+		return // not a call file pbx_spool will run: nothing to rely on
 	}
-	return !rec.InProgress() && rec.Status == ""
+	e.waiting = !rec.InProgress() && rec.Status == ""
 }
 
 // publicUnencodable is the sender's reason for a text the SMS coder refuses.
@@ -226,22 +362,24 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pending == nil {
-		c.startBatch()
-	}
-	if waiting, ok := c.pending[queue]; ok {
-		res.Detail["call"] = "pending " + filepath.Base(waiting)
-		res.AfterPublish = func(ctx context.Context) error { return c.ensureCall(waiting, queue, m) }
+	c.ensureListed()
+	if e := c.pendingCall(queue); e != nil {
+		res.Detail["call"] = "pending " + e.name
+		res.AfterPublish = func(ctx context.Context) error { return c.ensureCall(queue, m) }
 		return res, nil
 	}
-	call, err := c.callFile(queue, m)
+	data, err := c.callFile(queue, m)
 	if err != nil {
 		return channels.Result{}, channels.PermanentBecause(channels.PublicNotSetUp, err)
 	}
 	name := "smsrouter.mttx." + queue + "." + m.ID
-	res.Artefacts = append(res.Artefacts, channels.Artefact{Kind: "call", Dir: c.outgoing, Name: name, Data: call, Mode: 0o664})
+	res.Artefacts = append(res.Artefacts, channels.Artefact{Kind: "call", Dir: c.outgoing, Name: name, Data: data, Mode: 0o664})
 	res.Detail["call"] = name
-	c.pending[queue] = filepath.Join(c.outgoing, name)
+	e := &call{name: name, queue: queue, size: int64(len(data)), waiting: true, staged: true, stagedIn: c.batch}
+	if old, dup := c.calls[name]; dup {
+		c.drop(old) // a retry of a message whose earlier attempt staged this name
+	}
+	c.add(e)
 	return res, nil
 }
 
@@ -252,12 +390,21 @@ func (c *Channel) callFile(queue string, m channels.Message) ([]byte, error) {
 	}.CallFile(m, "SMS", queue+",s")
 }
 
-// ensureCall runs after our parts are in mttx when we relied on a waiting call. If
-// that call started dialling (or finished) in the meantime it may already have
-// passed the queue by, so a call of our own is placed.
-func (c *Channel) ensureCall(waiting, queue string, m channels.Message) error {
-	if notStarted(waiting) {
-		return nil
+// ensureCall runs after our parts are in mttx when we relied on a waiting call.
+// If every call we know for the queue started dialling (or finished, or was never
+// published) in the meantime, it may already have passed the queue by, so a call
+// of our own is placed: after this, some call that has not started dialling, or
+// one placed after the parts landed, will hand them over.
+func (c *Channel) ensureCall(queue string, m channels.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.queues[queue]
+	for i := len(q) - 1; i >= 0; i-- {
+		// No trust here, even in staged files: the parts are in place now, and
+		// what counts is whether a call has started since.
+		if c.look(q[i]) {
+			return nil
+		}
 	}
 	data, err := c.callFile(queue, m)
 	if err != nil {
@@ -266,6 +413,80 @@ func (c *Channel) ensureCall(waiting, queue string, m channels.Message) error {
 	if err := os.MkdirAll(c.tmp, 0o770); err != nil {
 		return fmt.Errorf("call file temp folder: %w", err)
 	}
-	_, err = callfile.Place(c.outgoing, c.tmp, "smsrouter.mttx."+queue+"."+m.ID, data, time.Time{})
+	name := "smsrouter.mttx." + queue + "." + m.ID
+	path, err := callfile.Place(c.outgoing, c.tmp, name, data, time.Time{})
+	if errors.Is(err, callfile.ErrExists) {
+		// An earlier attempt at this message placed a call under its name, and
+		// that call has started: this one needs a name of its own.
+		name = callfile.UniqueName(name)
+		path, err = callfile.Place(c.outgoing, c.tmp, name, data, time.Time{})
+	}
+	if path != "" {
+		if old, dup := c.calls[name]; dup {
+			c.drop(old)
+		}
+		c.add(&call{name: name, queue: queue, size: int64(len(data)), waiting: true})
+	}
 	return err
+}
+
+// Watch keeps the channel's knowledge of outgoing/ current for a long-running
+// process (serve) until ctx ends: call files that other processes place are
+// relied on at once, and calls that end (removed, or moved to outgoing_done/ by
+// Archive) are forgotten instead of piling up. Without Watch (a one-shot drain)
+// the channel stays correct, since it looks at every file before relying on it;
+// it only learns less.
+func (c *Channel) Watch(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("sms: watch %s: %w", c.outgoing, err)
+	}
+	defer w.Close()
+	if err := w.Add(c.outgoing); err != nil {
+		return fmt.Errorf("sms: watch %s: %w", c.outgoing, err)
+	}
+	// Listed after the watch is in place, so no file falls between the two.
+	c.mu.Lock()
+	c.list()
+	c.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return fmt.Errorf("sms: watch %s: closed", c.outgoing)
+			}
+			c.event(ev)
+		case _, ok := <-w.Errors:
+			if !ok {
+				return fmt.Errorf("sms: watch %s: closed", c.outgoing)
+			}
+			// Events were lost (an overflow): what is in outgoing/ now is the truth.
+			c.mu.Lock()
+			c.list()
+			c.mu.Unlock()
+		}
+	}
+}
+
+func (c *Channel) event(ev fsnotify.Event) {
+	name := filepath.Base(ev.Name)
+	queue, ok := queueOf(name)
+	if !ok || filepath.Dir(ev.Name) != c.outgoing {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, known := c.calls[name]
+	switch {
+	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
+		if known {
+			c.drop(e)
+		}
+	case ev.Has(fsnotify.Create):
+		if !known && c.calls != nil {
+			c.add(&call{name: name, queue: queue, size: -1})
+		}
+	}
 }

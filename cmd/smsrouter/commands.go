@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,9 +9,12 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"smsrouter/asteriskconf/agi"
 	"smsrouter/asteriskconf/smsq"
+	"smsrouter/channels"
 	"smsrouter/migrations"
 	"smsrouter/router"
 )
@@ -22,6 +26,7 @@ type system struct {
 	journal *router.Journal
 	dir     *router.SQLDirectory
 	router  *router.Router
+	chans   map[byte]channels.Channel
 	// closeChannels ends channels holding a connection (the T channel's AMI session).
 	closeChannels func()
 }
@@ -97,6 +102,7 @@ func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
+	store.SetPool(dbPool(cfg, false))
 	s := &system{cfg: cfg, store: store, journal: router.NewJournal(store), dir: router.NewSQLDirectory(store)}
 	chans, err := buildChannels(cfg, rc, store)
 	if err != nil {
@@ -108,6 +114,7 @@ func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
 		s.close()
 		return nil, err
 	}
+	s.chans = chans
 	s.closeChannels = attachChannels(chans, s.router, e.log)
 	return s, nil
 }
@@ -232,6 +239,7 @@ func cmdServe(ctx context.Context, e *env, c *common) int {
 		return fail(e, exitUsage, err)
 	}
 	defer s.close()
+	s.store.SetPool(dbPool(cfg, cfg.AGI.Listen != ""))
 	e.log.Info("serving", "spool", cfg.Spool, "db", s.store.String(), "version", version)
 	// The FastAGI server shares ctx: SIGTERM stops both, and serve returns only
 	// after the server has let its running requests finish.
@@ -246,12 +254,54 @@ func cmdServe(ctx context.Context, e *env, c *common) int {
 		stop()
 		return fail(e, exitUsage, errors.Join(err, waitAGI()))
 	}
+	waitWatch := watchSpool(ctx, e, s.chans)
 	serveErr := s.router.Serve(ctx, cfg.Queue.Rescan.Duration)
 	stop()
+	waitWatch()
 	if err := errors.Join(serveErr, waitAGI(), waitOps()); err != nil {
 		return fail(e, exitPartial, err)
 	}
 	return exitOK
+}
+
+// dbPool is how many queries one process may have running at once, so that
+// none waits for a connection while the database idles: the batch's parallel
+// deliveries, the FastAGI handlers when it serves them, and a few for the
+// journal, the evidence reader and the periodic jobs. MariaDB's max_connections
+// must leave room for it (serve with FastAGI needs 268 with the defaults);
+// connections are opened only as needed and closed after a minute idle.
+func dbPool(cfg Config, withAGI bool) int {
+	n := cfg.Queue.Parallel
+	if n <= 0 {
+		n = 8 // router.Config's default
+	}
+	if withAGI {
+		n += agiHandlers(cfg)
+	}
+	return n + 4
+}
+
+// agiHandlers is how many FastAGI handlers run at once, each with at most one
+// query: max_handlers, or max_conns when that is lower.
+func agiHandlers(cfg Config) int {
+	return min(cmp.Or(max(cfg.AGI.MaxHandlers, 0), agi.DefaultMaxHandlers), cmp.Or(max(cfg.AGI.MaxConns, 0), agi.DefaultMaxConns))
+}
+
+// watchSpool runs the channels' spool watchers while serve runs. A watcher that
+// fails is logged and its channel carries on without it: it stays correct, it
+// only learns less.
+func watchSpool(ctx context.Context, e *env, chans map[byte]channels.Channel) (wait func()) {
+	var wg sync.WaitGroup
+	for letter, ch := range chans {
+		if w, ok := ch.(channels.SpoolWatcher); ok {
+			wg.Go(func() {
+				if err := w.Watch(ctx); err != nil {
+					e.log.Warn("spool watch stopped", "letter", string(letter), "err", err)
+				}
+			})
+		}
+	}
+	return wg.Wait
 }
 
 func cmdSend(ctx context.Context, e *env, c *common, from, to string, args []string) int {

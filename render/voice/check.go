@@ -150,9 +150,9 @@ func runList(ctx context.Context, prog string, args ...string) (string, error) {
 	err := cmd.Run()
 	reap()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w: %s", prog, err, clipText(out.buf.String()))
+		return "", fmt.Errorf("%s: %w: %s", prog, err, clipText(string(out.bytes())))
 	}
-	return out.buf.String(), nil
+	return string(out.bytes()), nil
 }
 
 // flitePath is the flite binary the engine runs.

@@ -1,7 +1,6 @@
 package voice
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -248,7 +247,7 @@ func (e Engine) Speak(ctx context.Context, text, lang, voice string) ([]byte, er
 		return nil, fmt.Errorf("%w: %s: %w%s", ErrEngineFailed, e.Name, runErr, stderr.suffix())
 	}
 	if e.Output == OutputStdout {
-		return stdout.buf.Bytes(), nil
+		return stdout.bytes(), nil
 	}
 	return readCapped(data.Out, maxOut, e.Name, stderr)
 }
@@ -270,31 +269,61 @@ func readCapped(path string, maxOut int64, name string, stderr *capped) ([]byte,
 }
 
 // capped keeps the first max bytes written to it and discards the rest, so
-// a runaway engine cannot fill our memory.
+// a runaway engine cannot fill our memory. It keeps what arrives in the
+// pieces the pipe delivers and joins them once at the end: a buffer grown by
+// doubling would copy the whole WAV several times over.
 type capped struct {
-	buf    bytes.Buffer
+	chunks [][]byte
+	n      int64
 	max    int64
 	over   bool
 	onOver func() // called once when the cap is first exceeded
 }
 
+// chunkSize is the smallest piece capped allocates: a pipe's capacity.
+const chunkSize = 64 << 10
+
 func (c *capped) Write(p []byte) (int, error) {
-	room := c.max - int64(c.buf.Len())
+	room := c.max - c.n
+	keep := p
 	if int64(len(p)) > room {
 		if !c.over && c.onOver != nil {
 			c.onOver()
 		}
 		c.over = true
-		c.buf.Write(p[:max(room, 0)])
-		return len(p), nil
+		keep = p[:max(room, 0)]
 	}
-	c.buf.Write(p)
+	c.n += int64(len(keep))
+	for len(keep) > 0 {
+		if k := len(c.chunks); k > 0 {
+			last := c.chunks[k-1]
+			if free := cap(last) - len(last); free > 0 {
+				m := min(free, len(keep))
+				c.chunks[k-1] = append(last, keep[:m]...)
+				keep = keep[m:]
+				continue
+			}
+		}
+		c.chunks = append(c.chunks, make([]byte, 0, max(len(keep), min(chunkSize, int(c.max)))))
+	}
 	return len(p), nil
+}
+
+// bytes returns everything kept, in one slice.
+func (c *capped) bytes() []byte {
+	if len(c.chunks) == 1 {
+		return c.chunks[0]
+	}
+	b := make([]byte, 0, c.n)
+	for _, ch := range c.chunks {
+		b = append(b, ch...)
+	}
+	return b
 }
 
 // suffix formats captured stderr for an error message.
 func (c *capped) suffix() string {
-	s := strings.TrimSpace(strings.ToValidUTF8(c.buf.String(), "?"))
+	s := strings.TrimSpace(strings.ToValidUTF8(string(c.bytes()), "?"))
 	if s == "" {
 		return ""
 	}

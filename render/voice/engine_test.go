@@ -1,6 +1,7 @@
 package voice
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -344,5 +345,48 @@ func TestEspeakPresetWithoutLanguage(t *testing.T) {
 	}
 	if _, err := ParseWAV(out); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCappedKeepsExactlyTheFirstMaxBytes(t *testing.T) {
+	data := make([]byte, 300<<10)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for _, tc := range []struct {
+		name   string
+		max    int64
+		pieces []int // sizes of successive writes
+	}{
+		{"nothing", 1 << 20, nil},
+		{"one small write", 1 << 20, []int{10}},
+		{"pipe-sized writes", 1 << 20, []int{32 << 10, 32 << 10, 32 << 10, 7}},
+		{"odd writes across chunks", 1 << 20, []int{1, 65535, 2, 70000, 3, 100000}},
+		{"one write larger than a chunk", 1 << 20, []int{200 << 10}},
+		{"cap inside a write", 100000, []int{60000, 60000, 5}},
+		{"cap exactly at a write's end", 65536, []int{65536, 1}},
+		{"tiny cap", 5, []int{3, 3, 3}},
+		{"zero cap", 0, []int{10, 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			overs := 0
+			c := &capped{max: tc.max, onOver: func() { overs++ }}
+			off := 0
+			for _, n := range tc.pieces {
+				got, err := c.Write(data[off : off+n])
+				if got != n || err != nil {
+					t.Fatalf("Write(%d bytes) = %d, %v: a capped writer must swallow everything", n, got, err)
+				}
+				off += n
+			}
+			want := data[:min(int64(off), tc.max)]
+			if got := c.bytes(); !bytes.Equal(got, want) {
+				t.Fatalf("kept %d bytes, want the first %d", len(got), len(want))
+			}
+			wantOver := int64(off) > tc.max
+			if c.over != wantOver || (wantOver && overs != 1) || (!wantOver && overs != 0) {
+				t.Fatalf("over=%v after %d bytes of %d allowed, onOver called %d times", c.over, off, tc.max, overs)
+			}
+		})
 	}
 }

@@ -80,27 +80,28 @@ func (r *Renderer) Render(ctx context.Context, req Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pcm, err := ParseWAV(raw)
+	w, err := parseWAV(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s wrote an unusable WAV (%d bytes): %w", ErrEngineFailed, engine.Name, len(raw), err)
 	}
-	if len(pcm.Samples) == 0 {
+	if w.frames() == 0 {
 		return nil, fmt.Errorf("%w: %s wrote a WAV without samples", ErrEngineFailed, engine.Name)
 	}
-	return r.finish(pcm), nil
+	return r.finish(w), nil
 }
 
-// finish converts decoded engine audio to the telephone format and prepends
-// the lead silence.
-func (r *Renderer) finish(pcm *PCM) []byte {
+// finish converts the engine's audio to the telephone format and prepends the
+// lead silence.
+func (r *Renderer) finish(w *wavData) []byte {
+	src := le16Source(w.data)
+	if !w.monoPCM16() {
+		src = int16Source(w.decode())
+	}
 	f := r.filter.Load()
-	if f == nil || f.from != pcm.Rate {
-		f = newResampler(pcm.Rate, Rate)
+	if f == nil || f.from != w.rate {
+		f = newResampler(w.rate, Rate)
 		r.filter.Store(f)
 	}
-	speech := f.run(pcm.Samples)
-	fadeEnds(speech, int(fade*Rate/time.Second))
-
 	lead := r.LeadSilence
 	switch {
 	case lead == 0:
@@ -109,8 +110,11 @@ func (r *Renderer) finish(pcm *PCM) []byte {
 		lead = 0
 	}
 	leadN := int(lead * Rate / time.Second)
-	out := make([]int16, leadN+len(speech))
-	copy(out[leadN:], speech)
+	// The speech is resampled straight behind the silence: one buffer, no copy.
+	out := make([]int16, leadN+f.outLen(src.n))
+	speech := out[leadN:]
+	f.runInto(speech, src)
+	fadeEnds(speech, int(fade*Rate/time.Second))
 	return EncodeWAV(out, Rate)
 }
 

@@ -309,40 +309,6 @@ func TestListenCheck(t *testing.T) {
 	}
 }
 
-// BenchmarkOverhead160 measures everything Render does except the engine's
-// own time, for a 160-character message: compose, parse a real espeak-ng
-// WAV (22,050 Hz, captured once per run), resample, fade, lead silence,
-// encode.
-func BenchmarkOverhead160(b *testing.B) {
-	if _, err := exec.LookPath("espeak-ng"); err != nil {
-		b.Fatal("espeak-ng not found: install espeak-ng")
-	}
-	req := Request{From: "5551234", Lang: "en",
-		Text: "Hi Anna, the delivery for order 4471 arrives tomorrow between 9 and 11. Please leave the side gate open or call us back. Thanks, Tom"}
-	r := Renderer{}
-	p := r.phrases("en")
-	text := Compose(req, p)
-	if n := utf8.RuneCountInString(text); n < 155 || n > 165 {
-		b.Fatalf("composed %d characters, want about 160", n)
-	}
-	e, _ := Preset("espeak-ng")
-	raw, err := e.Speak(context.Background(), text, "en", "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for b.Loop() {
-		_ = Compose(req, p)
-		pcm, err := ParseWAV(raw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = r.finish(pcm)
-	}
-	pcm, _ := ParseWAV(raw)
-	b.ReportMetric(float64(len(pcm.Samples))/float64(pcm.Rate), "speech-s")
-}
-
 func TestRenderRateChangesAndConcurrency(t *testing.T) {
 	// One Renderer, engines at different rates, used from several
 	// goroutines: the cached filter must follow the rate.

@@ -40,13 +40,39 @@ var errNotWAV = errors.New("not a WAV file")
 // therefore read to the end of the input; a trailing partial frame is
 // dropped.
 func ParseWAV(b []byte) (*PCM, error) {
+	w, err := parseWAV(b)
+	if err != nil {
+		return nil, err
+	}
+	return &PCM{Rate: w.rate, Channels: w.channels, Bits: w.bits, Samples: w.decode()}, nil
+}
+
+// wavData is a parsed header and the data chunk's bytes, not yet decoded.
+type wavData struct {
+	format, channels, rate, bits, frameLen int
+	data                                   []byte
+}
+
+// frames is the number of whole frames (samples per channel) in the data.
+func (w *wavData) frames() int { return len(w.data) / w.frameLen }
+
+func (w *wavData) decode() []int16 {
+	return decodeSamples(w.data, w.format, w.channels, w.bits, w.frameLen)
+}
+
+// monoPCM16 reports whether the data is what every engine we ship writes:
+// mono 16-bit PCM, which the resampler can read as it is.
+func (w *wavData) monoPCM16() bool {
+	return w.format == formatPCM && w.channels == 1 && w.bits == 16
+}
+
+func parseWAV(b []byte) (*wavData, error) {
 	if len(b) < 12 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
 		return nil, errNotWAV
 	}
 	var (
-		haveFmt              bool
-		format, channels     int
-		rate, bits, frameLen int
+		haveFmt bool
+		w       wavData
 	)
 	pos := 12
 	for {
@@ -64,13 +90,8 @@ func ParseWAV(b []byte) (*PCM, error) {
 			if size == 0 || size > rest {
 				size = rest
 			}
-			data := b[pos : pos+int(size)]
-			return &PCM{
-				Rate:     rate,
-				Channels: channels,
-				Bits:     bits,
-				Samples:  decodeSamples(data, format, channels, bits, frameLen),
-			}, nil
+			w.data = b[pos : pos+int(size)]
+			return &w, nil
 		}
 		if size > rest {
 			return nil, fmt.Errorf("wav: %q chunk of %d bytes overruns the file (%d left)", id, size, rest)
@@ -80,7 +101,7 @@ func ParseWAV(b []byte) (*PCM, error) {
 				return nil, fmt.Errorf("wav: second fmt chunk")
 			}
 			var err error
-			format, channels, rate, bits, frameLen, err = parseFmt(b[pos : pos+int(size)])
+			w.format, w.channels, w.rate, w.bits, w.frameLen, err = parseFmt(b[pos : pos+int(size)])
 			if err != nil {
 				return nil, err
 			}
