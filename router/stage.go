@@ -54,27 +54,22 @@ func (r *Router) stage(b *batch) error {
 		r.discard(b)
 		return fmt.Errorf("stage manifest: %w", err)
 	}
-	// Under a temporary name, then renamed: a crash mid-write must leave no manifest
-	// (the batch never reached the journal), never an empty or truncated one.
-	tmp := filepath.Join(b.dir, "."+manifestName)
-	if err := writeNew(tmp, data, 0o640, false); err != nil {
+	// The manifest is written under its own name: a crash while writing it leaves it
+	// torn, but then the journal was never written (settleStage asks it all the same).
+	mf := filepath.Join(b.dir, manifestName)
+	if err := writeNew(mf, data, 0o640, false); err != nil {
 		r.discard(b)
 		return fmt.Errorf("stage manifest: %w", err)
 	}
 	if r.cfg.Sync && len(b.files) > 0 {
-		// Every staged file and the manifest's content are durable before the
-		// manifest gets its name.
-		if err := syncFS(b.dir); err != nil {
-			r.discard(b)
-			return fmt.Errorf("stage sync: %w", err)
+		// The staged files, the manifest and the folder's entries are durable before
+		// the journal is written: one round of fsyncs side by side, which the
+		// filesystem commits together.
+		paths := []string{mf, b.dir, r.l.stage}
+		for _, f := range b.files {
+			paths = append(paths, filepath.Join(b.dir, f.File))
 		}
-	}
-	if err := os.Rename(tmp, filepath.Join(b.dir, manifestName)); err != nil {
-		r.discard(b)
-		return fmt.Errorf("stage manifest: %w", err)
-	}
-	if r.cfg.Sync && len(b.files) > 0 {
-		if err := syncDir(b.dir); err != nil {
+		if err := syncAll(paths); err != nil {
 			r.discard(b)
 			return fmt.Errorf("stage sync: %w", err)
 		}
@@ -93,8 +88,7 @@ func (r *Router) stageFile(b *batch, id string, a channels.Artefact, n *int) err
 		mode = 0o644
 	}
 	p := filepath.Join(b.dir, f.File)
-	// Not synced one by one: a single syncfs covers the whole batch (one fsync per
-	// file made Sync cost two thirds of a drain's time).
+	// Synced with the rest of the batch, side by side (syncAll).
 	if err := writeNew(p, a.Data, mode, false); err != nil {
 		return err
 	}
@@ -164,15 +158,17 @@ func (r *Router) publish(b *batch, keep func(id string) bool) map[string][]strin
 			r.log.Error("publish failed; artefact quarantined", "id", f.ID, "target", dst, "quarantine", q, "err", err)
 		}
 	}
-	if r.cfg.Sync {
+	if r.cfg.Sync && len(touched) > 0 {
+		// After the renames, so Asterisk sees the files without waiting for this.
+		dirs := make([]string, 0, len(touched))
 		for d := range touched {
-			if err := syncDir(d); err != nil {
-				r.log.Warn("sync failed", "dir", d, "err", err)
-			}
+			dirs = append(dirs, d)
+		}
+		if err := syncAll(dirs); err != nil {
+			r.log.Warn("sync failed", "err", err)
 		}
 	}
 	os.Remove(filepath.Join(b.dir, manifestName))
-	os.Remove(filepath.Join(b.dir, "."+manifestName))
 	if err := os.Remove(b.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		r.log.Warn("staging folder left behind", "dir", b.dir, "err", err)
 	}
@@ -238,23 +234,24 @@ func (r *Router) settleStage(ctx context.Context, dir string) error {
 	if err == nil {
 		err = json.Unmarshal(data, &b.files)
 	}
-	if err != nil {
-		dst := r.quarantine(dir, filepath.Base(dir), "unreadable staging manifest: "+err.Error())
-		r.log.Error("unreadable staging manifest; folder quarantined", "dir", dir, "quarantine", dst, "err", err)
-		return nil
-	}
+	readErr := err
 	committed, err := r.journal.Settle(ctx, b.id)
 	if err != nil {
 		return fmt.Errorf("settle %s: %w", dir, err)
 	}
-	if !committed {
+	switch {
+	case !committed:
 		r.log.Info("staged batch of a dead process never committed; discarded", "batch", b.id, "files", len(b.files))
 		r.discard(b)
-		return nil
-	}
-	published := r.publish(b, func(string) bool { return true })
-	for id, files := range published {
-		r.log.Info("committed delivery published after a failure", "id", id, "files", files)
+	case readErr != nil:
+		// Committed, yet its list of files cannot be read: an admin must look.
+		dst := r.quarantine(dir, filepath.Base(dir), "committed batch with an unreadable staging manifest: "+readErr.Error())
+		r.log.Error("committed batch with an unreadable staging manifest; folder quarantined", "dir", dir, "quarantine", dst, "err", readErr)
+	default:
+		published := r.publish(b, func(string) bool { return true })
+		for id, files := range published {
+			r.log.Info("committed delivery published after a failure", "id", id, "files", files)
+		}
 	}
 	return nil
 }
