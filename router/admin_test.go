@@ -143,7 +143,7 @@ func TestRetryAllDeferred(t *testing.T) {
 
 func fixture(t *testing.T, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "asterisk", "fixtures", rel))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "asterisk", rel))
 	if err != nil {
 		t.Fatalf("fixture: %v", err)
 	}

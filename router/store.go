@@ -40,16 +40,45 @@ const maxStmts = 64
 // ErrBadDSN is returned for a DSN that names no known database.
 var ErrBadDSN = errors.New("bad database DSN")
 
-// OpenStore opens "sqlite:PATH" or "mysql:USER:PASS@tcp(HOST:PORT)/DB". It does not
-// touch the network; the first query does.
+// OpenStore opens "sqlite:PATH" or "mysql:USER:PASS@tcp(HOST:PORT)/DB", creating
+// a missing SQLite file and its folder (OpenCreate). It does not touch the
+// network; the first query does.
 func OpenStore(dsn string) (*Store, error) {
+	return OpenStoreMode(dsn, OpenCreate)
+}
+
+// OpenMode says what opening a store may do to the files behind it.
+type OpenMode int
+
+const (
+	// OpenCreate creates a missing SQLite file and its folder: for migrate,
+	// which makes the database.
+	OpenCreate OpenMode = iota
+	// OpenExisting opens a database that must exist already and creates no
+	// file or folder, so that a command run as root by mistake never leaves a
+	// root-owned database behind that the service cannot open.
+	OpenExisting
+	// OpenReadOnly is OpenExisting for commands that only look: the
+	// connection refuses every write (SQLite's query_only).
+	OpenReadOnly
+)
+
+// ErrNoDatabase says the database does not exist: the SQLite file is missing,
+// or the MySQL server has no database of that name. `smsrouter migrate`
+// creates it; retrying does not help.
+var ErrNoDatabase = errors.New("database does not exist")
+
+// OpenStoreMode is OpenStore with a say in what may be created. With
+// OpenExisting and OpenReadOnly a missing SQLite file is ErrNoDatabase at once;
+// a missing MySQL database shows at the first query (see NoDatabase).
+func OpenStoreMode(dsn string, mode OpenMode) (*Store, error) {
 	kind, rest, ok := strings.Cut(dsn, ":")
 	if !ok || rest == "" {
 		return nil, fmt.Errorf("%w %q: want sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB", ErrBadDSN, redact(dsn))
 	}
 	switch kind {
 	case "sqlite":
-		return openSQLite(rest)
+		return openSQLite(rest, mode)
 	case "mysql":
 		return openMySQL(rest)
 	default:
@@ -57,17 +86,44 @@ func OpenStore(dsn string) (*Store, error) {
 	}
 }
 
-func openSQLite(path string) (*Store, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("sqlite directory: %w", err)
+// NoDatabase reports whether err means the database itself is missing: a
+// missing SQLite file, or MySQL's error 1049 (unknown database).
+func NoDatabase(err error) bool {
+	var me *mysql.MySQLError
+	return errors.Is(err, ErrNoDatabase) || errors.As(err, &me) && me.Number == 1049
+}
+
+func openSQLite(path string, mode OpenMode) (*Store, error) {
+	q := url.Values{}
+	if mode == OpenCreate {
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("sqlite directory: %w", err)
+			}
 		}
+	} else {
+		// Checked here for a clear message; mode=rw then makes SQLite itself
+		// refuse to create the file should it vanish in between.
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("sqlite:%s: %w", path, ErrNoDatabase)
+		}
+		q.Set("mode", "rw")
 	}
 	// WAL lets concurrent drain processes read while one writes; busy_timeout makes
-	// writers queue instead of failing with SQLITE_BUSY.
-	q := url.Values{}
+	// writers queue instead of failing with SQLITE_BUSY. WAL is a property of the
+	// file, set once when it is created (every database goes through migrate,
+	// which opens with OpenCreate): setting it again on every open is a statement
+	// each start of a one-shot drain would pay for. mode=ro is not used for
+	// OpenReadOnly: on a WAL database it leaves -wal and -shm files behind, where
+	// a read-write connection removes them when it closes; query_only refuses
+	// the writes instead.
 	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
+	switch mode {
+	case OpenCreate:
+		q.Add("_pragma", "journal_mode(WAL)")
+	case OpenReadOnly:
+		q.Add("_pragma", "query_only(1)")
+	}
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	// The path goes into a file: URI, where '?', '#' and '%' would end or bend it.
@@ -220,6 +276,51 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 // SchemaVersion reports the applied schema version.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return migrations.Current(ctx, s.DB)
+}
+
+// RedactDSN is dsn with its password hidden, for logs and errors.
+func RedactDSN(dsn string) string { return redact(dsn) }
+
+// CreateDatabase creates the MySQL/MariaDB database a "mysql:" DSN names when
+// the server has none of that name, with utf8mb4 as its character set (texts
+// carry emoji), and returns its name; "" when it existed already. The DSN's
+// user needs the CREATE privilege. A "sqlite:" DSN needs nothing here:
+// OpenStore creates the file.
+func CreateDatabase(ctx context.Context, dsn string) (string, error) {
+	kind, rest, _ := strings.Cut(dsn, ":")
+	if kind != "mysql" {
+		return "", nil
+	}
+	cfg, err := mysql.ParseDSN(rest)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadDSN, err)
+	}
+	name := cfg.DBName
+	if name == "" {
+		return "", fmt.Errorf("%w %q: it names no database (…/DBNAME at the end)", ErrBadDSN, redact(dsn))
+	}
+	cfg.DBName = ""
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 3 * time.Second
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadDSN, err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name).Scan(&n); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	if n > 0 {
+		return "", nil
+	}
+	quoted := "`" + strings.ReplaceAll(name, "`", "``") + "`"
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+quoted+" CHARACTER SET utf8mb4"); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	return name, nil
 }
 
 // redact hides a password in a DSN for logs and errors.

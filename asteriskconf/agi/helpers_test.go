@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-const fixtureDir = "../../../shared/asterisk/fixtures/agi"
+const fixtureDir = "../../testdata/asterisk/agi"
 
 // parseArgs splits a command line the way res_agi.c's parse_args does
 // (SPEC §4): words split on space or tab, double quotes group and are

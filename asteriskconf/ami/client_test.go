@@ -17,7 +17,7 @@ import (
 	"smsrouter/asteriskconf/ami/amitest"
 )
 
-const fixtureRaw = "../../../shared/asterisk/fixtures/ami/transcript.raw"
+const fixtureRaw = "../../testdata/asterisk/ami/transcript.raw"
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

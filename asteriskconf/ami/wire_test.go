@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-const fixtureRaw = "../../../shared/asterisk/fixtures/ami/transcript.raw"
+const fixtureRaw = "../../testdata/asterisk/ami/transcript.raw"
 
 func TestAppendPacket(t *testing.T) {
 	long := func(n int) string { return strings.Repeat("x", n) }

@@ -8,7 +8,7 @@ import (
 )
 
 func TestParseFixture(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "asterisk", "fixtures", "smslog", "sms.log"))
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "asterisk", "smslog", "sms.log"))
 	if err != nil {
 		t.Fatal(err)
 	}

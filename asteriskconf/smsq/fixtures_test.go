@@ -15,26 +15,16 @@ import (
 	"unicode/utf16"
 )
 
-// fixturesDir finds shared/asterisk/fixtures (captured from a real Asterisk
-// 22) by walking up from the package directory. A missing fixture tree fails
+// fixturesDir is the repository's copy of the files captured from a real
+// Asterisk 22 (testdata/asterisk at the module root). A missing tree fails
 // the test: these files are the ground truth this package is built on.
 func fixturesDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("getwd: %v", err)
+	dir := filepath.Join("..", "..", "testdata", "asterisk")
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Fatalf("fixtures not found in %s: %v", dir, err)
 	}
-	for d := dir; ; d = filepath.Dir(d) {
-		cand := filepath.Join(d, "shared", "asterisk", "fixtures")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	t.Fatalf("fixtures not found: no shared/asterisk/fixtures above %s (expected ../../../shared/asterisk/fixtures)", dir)
-	return ""
+	return dir
 }
 
 // fixtureFile returns the single queue file in fixtures/<dir>.

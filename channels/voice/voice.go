@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -76,10 +75,6 @@ type Channel struct {
 	dialling channels.Dialling
 }
 
-// validName matches render/voice's rule for languages and voices, so a bad
-// default shows when the channel is built rather than on every message.
-var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_+.-]{0,63}$`)
-
 // New checks the configuration and creates the recordings folder.
 func New(cfg Config) (*Channel, error) {
 	if cfg.Spool == "" {
@@ -103,10 +98,12 @@ func New(cfg Config) (*Channel, error) {
 	if err := cfg.Renderer.Engine.Validate(); len(cfg.Renderer.Engine.Argv) > 0 && err != nil {
 		return nil, fmt.Errorf("voice: %w", err)
 	}
-	if l := cfg.Renderer.DefaultLang; l != "" && !validName.MatchString(l) {
+	// render/voice's rule, checked here so that a bad default shows when the
+	// channel is built rather than on every message.
+	if l := cfg.Renderer.DefaultLang; l != "" && !tts.ValidName(l) {
 		return nil, fmt.Errorf("voice: default language %q: want letters, digits and _+.-", l)
 	}
-	if v := cfg.DefaultVoice; v != "" && !validName.MatchString(v) {
+	if v := cfg.DefaultVoice; v != "" && !tts.ValidName(v) {
 		return nil, fmt.Errorf("voice: default voice %q: want letters, digits and _+.-", v)
 	}
 	if cfg.CallerIDName == "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -82,19 +81,12 @@ func listenAGI(ctx context.Context, e *env, srv *agi.Server) (wait func() error,
 
 // cmdAGI is `smsrouter agi`: the FastAGI server alone, for a box where
 // drain runs from the dialplan instead of serve.
-func cmdAGI(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("agi", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	listen := fs.String("listen", "", "address to listen on (default: [agi] listen, else "+agi.DefaultAddr+")")
-	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
-		return exitUsage
-	}
+func cmdAGI(ctx context.Context, e *env, c *common, listen string) int {
 	cfg, err := c.load(e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	addr := *listen
+	addr := listen
 	if addr == "" {
 		addr = cfg.AGI.Listen
 	}
@@ -111,7 +103,7 @@ func cmdAGI(ctx context.Context, e *env, args []string) int {
 	if err := os.MkdirAll(inbox, 0o770); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, router.OpenExisting)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -50,14 +49,21 @@ var errDatabaseDown = errors.New("database unreachable")
 
 // openStore opens the database and insists that the schema is in place: running
 // against an unmigrated database would defer every message with a confusing error.
-func openStore(ctx context.Context, cfg Config) (*router.Store, error) {
-	store, err := router.OpenStore(cfg.dsn())
+// Only migrate creates a database; mode says whether the command may write.
+func openStore(ctx context.Context, cfg Config, mode router.OpenMode) (*router.Store, error) {
+	store, err := router.OpenStoreMode(cfg.dsn(), mode)
 	if err != nil {
+		if router.NoDatabase(err) {
+			return nil, noDatabase(cfg.dsn())
+		}
 		return nil, err
 	}
 	v, err := store.SchemaVersion(ctx)
 	if err != nil {
 		store.Close()
+		if router.NoDatabase(err) {
+			return nil, noDatabase(cfg.dsn())
+		}
 		if strings.Contains(err.Error(), "smsrouter_schema") {
 			return nil, fmt.Errorf("database %s has no smsrouter schema: run `smsrouter migrate` first", store)
 		}
@@ -76,13 +82,23 @@ func openStore(ctx context.Context, cfg Config) (*router.Store, error) {
 	return store, nil
 }
 
+// noDatabase says that the database is missing and how to make it. Nothing
+// but migrate creates one, so that a command run by the wrong user (root) never
+// leaves a database behind that the service cannot open.
+func noDatabase(dsn string) error {
+	if strings.HasPrefix(dsn, "mysql:") {
+		return fmt.Errorf("database %s does not exist on the server: create it with `smsrouter migrate --create-database` (same --config/--db), or CREATE DATABASE … CHARACTER SET utf8mb4 and then `smsrouter migrate`", router.RedactDSN(dsn))
+	}
+	return fmt.Errorf("database %s does not exist yet: create it with `smsrouter migrate` (same --config/--db), as the user the service runs as", dsn)
+}
+
 func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
 	rc, err := cfg.routerConfig()
 	if err != nil {
 		return nil, err
 	}
 	rc.Observer = e.observer
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, router.OpenExisting)
 	if err != nil {
 		return nil, err
 	}
@@ -103,14 +119,8 @@ func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
 	return s, nil
 }
 
-func cmdDrain(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("drain", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	quiet := fs.Bool("q", false, "print nothing when every message was delivered")
-	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
-		return exitUsage
-	}
+func cmdDrain(ctx context.Context, e *env, c *common, quiet bool) int {
+	c.quietLog = true // one line per message's fate only with -v: the summary says it
 	cfg, err := c.load(e)
 	if err != nil {
 		return fail(e, exitUsage, err)
@@ -126,34 +136,45 @@ func cmdDrain(ctx context.Context, e *env, args []string) int {
 	sum, err := s.router.Drain(ctx)
 	drainEvidence(ctx, e, s) // outcomes of calls that ended since the last run
 	if err != nil {
-		printSummary(e, sum, false)
+		printSummary(e, sum, false, c.verbose)
 		return fail(e, exitPartial, err)
 	}
-	printSummary(e, sum, *quiet)
+	printSummary(e, sum, quiet, c.verbose)
 	if !sum.Clean() {
 		return exitPartial
 	}
 	return exitOK
 }
 
-// printSummary prints one line per state with its count, and each message that
-// did not get through with its reason.
-func printSummary(e *env, sum *router.Summary, quiet bool) {
-	if sum == nil || (quiet && sum.Clean()) {
+// summaryStates are the states of a drain's summary line, in the order a
+// message's life goes, each with what it means for the count before it.
+var summaryStates = []struct {
+	state   router.State
+	meaning string
+}{
+	{router.StateDelivered, "handed to their channel"},
+	{router.StateHeld, "parts waiting for the rest of a concatenated message"},
+	{router.StateDeferred, "temporary failure, will be retried"},
+	{router.StateBounced, "undeliverable, the sender was told"},
+	{router.StateExpired, "validity ended before delivery, the sender was told"},
+	{router.StateRejected, "malformed, moved to smsrouter/rejected with a .reason file"},
+	{router.StateDropped, "undeliverable, no one to tell"},
+}
+
+// printSummary prints drain's one summary line (nothing when quiet) and, when
+// verbose, a line for each message that did not get through, with its reason.
+func printSummary(e *env, sum *router.Summary, quiet, verbose bool) {
+	if sum == nil || quiet {
 		return
 	}
 	if len(sum.Outcomes) == 0 {
 		fmt.Fprintln(e.stdout, "nothing to do")
 		return
 	}
-	states := make([]string, 0, len(sum.Counts))
-	for st, n := range sum.Counts {
-		states = append(states, fmt.Sprintf("%s %d", st, n))
+	fmt.Fprintln(e.stdout, summaryLine(sum))
+	if !verbose {
+		return
 	}
-	sort.Strings(states)
-	// Notices and joined concatenations are messages of their own, and a part that
-	// waits for its siblings is counted as held, so this can exceed the files queued.
-	fmt.Fprintf(e.stdout, "%d messages handled: %s\n", len(sum.Outcomes), strings.Join(states, ", "))
 	for _, o := range sum.Outcomes {
 		if o.State == router.StateDeferred || o.State == router.StateRejected {
 			fmt.Fprintf(e.stdout, "  %s %s %s→%s: %s\n", o.State, o.ID, o.OA, o.DA, o.Error)
@@ -161,13 +182,53 @@ func printSummary(e *env, sum *router.Summary, quiet bool) {
 	}
 }
 
-func cmdServe(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
-		return exitUsage
+// summaryLine is "N messages handled: delivered 3 (…), held 2 (…)". Notices and
+// joined concatenations are messages of their own, and a part that waits for its
+// siblings is counted as held, so N can exceed the files that were queued.
+func summaryLine(sum *router.Summary) string {
+	var parts []string
+	seen := 0
+	for _, s := range summaryStates {
+		if n := sum.Counts[s.state]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d (%s)", s.state, n, s.meaning))
+			seen += n
+		}
 	}
+	if seen < len(sum.Outcomes) { // a state this list does not know yet
+		known := map[router.State]bool{}
+		for _, s := range summaryStates {
+			known[s.state] = true
+		}
+		var others []string
+		for st, n := range sum.Counts {
+			if !known[st] {
+				others = append(others, fmt.Sprintf("%s %d", st, n))
+			}
+		}
+		sort.Strings(others)
+		parts = append(parts, others...)
+	}
+	line := fmt.Sprintf("%d %s handled: %s", len(sum.Outcomes), plural(len(sum.Outcomes), "message", "messages"), strings.Join(parts, ", "))
+	if !sum.Clean() {
+		var why []string
+		for _, st := range []router.State{router.StateDeferred, router.StateRejected} {
+			if sum.Counts[st] > 0 {
+				why = append(why, "smsrouter journal --state "+string(st))
+			}
+		}
+		line += "; why: " + strings.Join(why, ", ") + " (or drain -v)"
+	}
+	return line
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func cmdServe(ctx context.Context, e *env, c *common) int {
 	cfg, err := c.load(e)
 	if err != nil {
 		return fail(e, exitUsage, err)
@@ -243,20 +304,12 @@ func watchSpool(ctx context.Context, e *env, chans map[byte]channels.Channel) (w
 	return wg.Wait
 }
 
-func cmdSend(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	from := fs.String("from", "", "sender number")
-	to := fs.String("to", "", "recipient number")
-	if !parseFlags(fs, e, args) {
-		return exitUsage
-	}
-	if *from == "" || *to == "" || fs.NArg() == 0 {
+func cmdSend(ctx context.Context, e *env, c *common, from, to string, args []string) int {
+	if from == "" || to == "" {
 		fmt.Fprintln(e.stderr, "usage: smsrouter send --from A --to B TEXT (use - to read the text from standard input)")
 		return exitUsage
 	}
-	text := strings.Join(fs.Args(), " ")
+	text := strings.Join(args, " ")
 	if text == "-" {
 		in, err := textOrStdin(e, text)
 		if err != nil {
@@ -275,7 +328,7 @@ func cmdSend(ctx context.Context, e *env, args []string) int {
 	if err := os.MkdirAll(inbox, 0o770); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	id, err := router.SubmitTo(inbox, *from, *to, text, time.Now())
+	id, err := router.SubmitTo(inbox, from, to, text, time.Now())
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -283,22 +336,15 @@ func cmdSend(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-func cmdLookup(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("lookup", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	if !parseFlags(fs, e, args) || fs.NArg() == 0 {
-		fmt.Fprintln(e.stderr, "usage: smsrouter lookup NUMBER…")
-		return exitUsage
-	}
-	store, err := c.loadStore(ctx, e)
+func cmdLookup(ctx context.Context, e *env, c *common, numbers []string) int {
+	store, err := c.loadStore(ctx, e, router.OpenReadOnly)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
 	dir := router.NewSQLDirectory(store)
 	code := exitOK
-	for _, n := range fs.Args() {
+	for _, n := range numbers {
 		if err := router.CheckNumber("number", n); err != nil {
 			fmt.Fprintf(e.stdout, "%s\tinvalid\t%v\n", n, err)
 			code = exitPartial
@@ -340,17 +386,11 @@ func letterMeaning(l byte) string {
 	return "unknown letter"
 }
 
-func cmdNumber(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("number", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	noCheck := fs.Bool("no-check", false, "voice: store the language and voice without asking the [voice] engine whether it has them")
-	if !parseFlags(fs, e, args) {
-		return exitUsage
-	}
-	a := fs.Args()
+// cmdNumber edits the directory; a is the verb and its arguments, noCheck
+// voice's --no-check.
+func cmdNumber(ctx context.Context, e *env, c *common, noCheck bool, a []string) int {
 	bad := func() int {
-		fmt.Fprintln(e.stderr, "usage: smsrouter number set NUMBER LETTER EXTENSION | smsrouter number delete NUMBER | smsrouter number [--no-check] voice NUMBER LANG|default [VOICE]")
+		fmt.Fprintln(e.stderr, "usage: smsrouter number set NUMBER LETTER EXTENSION | smsrouter number delete NUMBER | smsrouter number voice [--no-check] NUMBER LANG|default [VOICE]")
 		return exitUsage
 	}
 	if len(a) == 0 || !(a[0] == "set" && len(a) == 4 || a[0] == "delete" && len(a) == 2 || a[0] == "voice" && (len(a) == 3 || len(a) == 4)) {
@@ -363,13 +403,13 @@ func cmdNumber(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, router.OpenExisting)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
 	if a[0] == "voice" {
-		return numberVoice(ctx, e, cfg.Voice, store, a[1:], !*noCheck)
+		return numberVoice(ctx, e, cfg.Voice, store, a[1:], !noCheck)
 	}
 	if a[0] == "delete" {
 		if _, err := store.DB.ExecContext(ctx, "DELETE FROM PBXNumbers WHERE Account = ?", a[1]); err != nil {
@@ -390,16 +430,19 @@ func cmdNumber(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-func cmdMigrate(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
-		return exitUsage
-	}
+func cmdMigrate(ctx context.Context, e *env, c *common, createDB bool) int {
 	cfg, err := c.load(e)
 	if err != nil {
 		return fail(e, exitUsage, err)
+	}
+	if createDB {
+		created, err := router.CreateDatabase(ctx, cfg.dsn())
+		if err != nil {
+			return fail(e, exitPartial, err)
+		}
+		if created != "" {
+			fmt.Fprintf(e.stdout, "created database %s\n", created)
+		}
 	}
 	store, err := router.OpenStore(cfg.dsn())
 	if err != nil {
@@ -407,6 +450,9 @@ func cmdMigrate(ctx context.Context, e *env, args []string) int {
 	}
 	defer store.Close()
 	applied, err := store.Migrate(ctx)
+	if router.NoDatabase(err) {
+		return fail(e, exitUsage, noDatabase(cfg.dsn()))
+	}
 	for _, a := range applied {
 		fmt.Fprintf(e.stdout, "applied %s\n", a)
 	}
@@ -436,14 +482,7 @@ type inspected struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-func cmdInspect(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	var c common
-	c.register(fs, false)
-	if !parseFlags(fs, e, args) || fs.NArg() == 0 {
-		fmt.Fprintln(e.stderr, "usage: smsrouter inspect FILE…")
-		return exitUsage
-	}
+func cmdInspect(ctx context.Context, e *env, c *common, files []string) int {
 	cfg, err := c.load(e)
 	if err != nil {
 		return fail(e, exitUsage, err)
@@ -456,7 +495,7 @@ func cmdInspect(ctx context.Context, e *env, args []string) int {
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	code := exitOK
-	for _, path := range fs.Args() {
+	for _, path := range files {
 		out := inspected{File: path}
 		data, err := os.ReadFile(path)
 		var m *smsq.Message

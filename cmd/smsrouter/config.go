@@ -104,6 +104,47 @@ func defaultConfig() Config {
 	return Config{Spool: "/var/spool/asterisk", SMSCNumber: "9001"}
 }
 
+// systemConfig is where an installed smsrouter keeps its configuration (`make
+// install` puts the example there, the systemd unit names it).
+const systemConfig = "/etc/asterisk/smsrouter.toml"
+
+// configChoice is which configuration a command uses, and why.
+type configChoice struct {
+	path string // "" for the built-in defaults
+	from string // how it was chosen, for -v and doctor
+}
+
+func (c configChoice) String() string {
+	if c.path == "" {
+		return "built-in defaults (" + c.from + ")"
+	}
+	return c.path + " (" + c.from + ")"
+}
+
+// findConfig picks the configuration file: --config, else $SMSROUTER_CONFIG,
+// else the system file if it exists, else none (the built-in defaults). A file
+// named by the first two must exist; the system file is optional, but one that
+// cannot even be looked at is an error rather than a silent fall-back to
+// defaults that would point at other folders.
+func findConfig(flagPath, envPath, systemPath string) (configChoice, error) {
+	switch {
+	case flagPath != "":
+		return configChoice{flagPath, "--config"}, nil
+	case envPath != "":
+		return configChoice{envPath, "$SMSROUTER_CONFIG"}, nil
+	case systemPath != "":
+		_, err := os.Stat(systemPath)
+		switch {
+		case err == nil:
+			return configChoice{systemPath, "the system configuration"}, nil
+		case !errors.Is(err, os.ErrNotExist):
+			return configChoice{}, fmt.Errorf("config %s: %w (name a file with --config)", systemPath, err)
+		}
+		return configChoice{"", "no --config, no $SMSROUTER_CONFIG, no " + systemPath}, nil
+	}
+	return configChoice{"", "no --config, no $SMSROUTER_CONFIG"}, nil
+}
+
 // loadConfig reads path (if not empty) over the defaults. Unknown keys are errors:
 // a typo must not silently fall back to a default.
 func loadConfig(path string) (Config, error) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -83,21 +82,25 @@ func TestConfigRejectsUnknownKeysAndBadValues(t *testing.T) {
 }
 
 func TestFlagsAfterArgumentsAndHelp(t *testing.T) {
-	var c common
-	fs := flag.NewFlagSet("x", flag.ContinueOnError)
-	c.register(fs, true)
-	e := &env{stdout: io.Discard, stderr: io.Discard}
-	if !parseFlags(fs, e, []string{"set", "5551001", "--db", "sqlite:/x", "S", "PJSIP/1", "--", "-not-a-flag"}) {
-		t.Fatal("parse failed")
+	ctx := context.Background()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "d.db")
+	var out, errOut strings.Builder
+	if code := run(ctx, []string{"migrate", "--db", dsn}, io.Discard, &errOut); code != exitOK {
+		t.Fatalf("migrate: exit %d: %s", code, errOut.String())
 	}
-	if c.db != "sqlite:/x" || strings.Join(fs.Args(), " ") != "set 5551001 S PJSIP/1 -not-a-flag" {
-		t.Fatalf("db %q args %q", c.db, fs.Args())
+	// Flags may follow the positional arguments; "--" ends the flags.
+	if code := run(ctx, []string{"number", "set", "5551001", "--db", dsn, "S", "PJSIP/1"}, io.Discard, &errOut); code != exitOK {
+		t.Fatalf("number set with --db after the number: exit %d: %s", code, errOut.String())
 	}
-	var out strings.Builder
-	if code := run(context.Background(), []string{"drain", "-h"}, &out, &out); code != exitOK {
-		t.Fatalf("drain -h exits %d", code)
+	code := run(ctx, []string{"lookup", "5551001", "--db", dsn, "--", "-5551002"}, &out, &errOut)
+	if code != exitPartial || !strings.Contains(out.String(), "5551001\tS\tPJSIP/1") || !strings.Contains(out.String(), "-5551002\tinvalid") {
+		t.Fatalf("lookup: exit %d, out %q, err %q", code, out.String(), errOut.String())
 	}
-	if code := run(context.Background(), []string{"drain", "--bogus"}, io.Discard, io.Discard); code != exitUsage {
+	out.Reset()
+	if code := run(ctx, []string{"drain", "-h"}, &out, &out); code != exitOK || !strings.Contains(out.String(), "--quiet") {
+		t.Fatalf("drain -h exits %d: %s", code, out.String())
+	}
+	if code := run(ctx, []string{"drain", "--bogus"}, io.Discard, io.Discard); code != exitUsage {
 		t.Fatalf("a bad flag exits %d", code)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +14,7 @@ import (
 )
 
 // demoMessages are app_sms morx files as an analogue SMS phone's messages arrive,
-// in the exact format Asterisk writes (see shared/asterisk/fixtures/morx).
+// in the exact format Asterisk writes (see testdata/asterisk/morx).
 var demoMessages = []struct{ name, body string }{
 	{"5550001.2026-11-21T05:39:34-0", "oa=5550001\nda=5551001\nud=Hello World from an FSK phone\nscts=2026-11-21T05:39:34\nmr=0\n"},
 	{"5550002.2026-11-21T05:40:08-1", "oa=5550002\nda=5551001\nud=Za\u017c\u00f3\u0142\u0107 g\u0119\u015bl\u0105 ja\u017a\u0144\nscts=2026-11-21T05:40:08\ndcs=8\nmr=1\n"},
@@ -42,14 +41,8 @@ var demoDirectory = []router.Entry{
 
 // cmdDemo builds a throw-away spool with the embedded SQLite directory, drops in
 // sample messages as Asterisk would, runs the real `drain` and shows what happened.
-func cmdDemo(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	keep := fs.String("keep", "", "build the demo spool in this folder and keep it (default: a temporary folder, removed)")
-	verbose := fs.Bool("v", false, "show the router's log lines")
-	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
-		return exitUsage
-	}
-	root := *keep
+func cmdDemo(ctx context.Context, e *env, keep string, verbose bool) int {
+	root := keep
 	if root == "" {
 		tmp, err := os.MkdirTemp("", "smsrouter-demo-")
 		if err != nil {
@@ -74,7 +67,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	cfg, _ := loadConfig(conf)
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, router.OpenExisting)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -97,7 +90,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) int {
 	logTo := devNull{}
 	drainArgs := []string{"drain", "--config", conf}
 	var code int
-	if *verbose {
+	if verbose {
 		code = run(ctx, drainArgs, e.stdout, e.stderr)
 	} else {
 		code = run(ctx, drainArgs, e.stdout, logTo)
@@ -138,7 +131,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) int {
 			}
 		}
 	}
-	if *keep != "" {
+	if keep != "" {
 		fmt.Fprintf(e.stdout, "\nKept in %s (config %s).\n", root, conf)
 	}
 	return exitOK

@@ -2,45 +2,35 @@ package main
 
 import (
 	"context"
-	"flag"
 	"strings"
 
 	"smsrouter/asteriskconf/dialplan"
 )
 
+// dialplanFlags are `smsrouter dialplan`'s options (cli.go declares them).
+type dialplanFlags struct {
+	manager, route                                        bool
+	agiAddr, extens, smscCtx, msgCtx, drain, user, secret string
+}
+
 // cmdDialplan is `smsrouter dialplan`: prints the extensions.conf contexts
 // (or with --manager the manager.conf user) for this configuration.
-func cmdDialplan(_ context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("dialplan", flag.ContinueOnError)
-	var c common
-	c.register(fs, false)
-	manager := fs.Bool("manager", false, "print the manager.conf user of the SIP (T) channel instead")
-	agiAddr := fs.String("agi", "", "FastAGI address the dialplan calls (default: [agi] listen, else "+dialplan.DefaultAGIAddr+")")
-	extens := fs.String("smsc-exten", dialplan.DefaultSMSCExten, "comma-separated numbers analogue SMS phones dial")
-	smscCtx := fs.String("smsc-context", dialplan.DefaultSMSCContext, "context of the SMS Centre extension")
-	msgCtx := fs.String("messages-context", dialplan.DefaultMessagesContext, "context of incoming SIP MESSAGEs")
-	drain := fs.String("drain", "", "command line System() runs after each SMS Centre call (e.g. \"/usr/local/bin/smsrouter drain -q --config /etc/asterisk/smsrouter.toml\"); empty when serve runs")
-	route := fs.Bool("route", false, "SIP MESSAGEs wait for the router's decision (route) instead of only being queued (postsms)")
-	user := fs.String("user", dialplan.DefaultManagerUser, "with --manager: the AMI user name")
-	secret := fs.String("secret", "", "with --manager: the AMI secret (default: the placeholder "+dialplan.SecretPlaceholder+")")
-	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
-		return exitUsage
-	}
+func cmdDialplan(_ context.Context, e *env, c *common, f dialplanFlags) int {
 	cfg, err := c.load(e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	var out []byte
-	if *manager {
-		out, err = dialplan.Manager(dialplan.ManagerOptions{User: *user, Secret: *secret})
+	if f.manager {
+		out, err = dialplan.Manager(dialplan.ManagerOptions{User: f.user, Secret: f.secret})
 	} else {
-		addr := *agiAddr
+		addr := f.agiAddr
 		if addr == "" {
 			addr = cfg.AGI.Listen
 		}
 		out, err = dialplan.Generate(dialplan.Options{
-			AGIAddr: addr, SMSCNumber: cfg.SMSCNumber, SMSCExtens: strings.Split(*extens, ","),
-			SMSCContext: *smscCtx, MessagesContext: *msgCtx, Drain: *drain, Route: *route,
+			AGIAddr: addr, SMSCNumber: cfg.SMSCNumber, SMSCExtens: strings.Split(f.extens, ","),
+			SMSCContext: f.smscCtx, MessagesContext: f.msgCtx, Drain: f.drain, Route: f.route,
 		})
 	}
 	if err != nil {

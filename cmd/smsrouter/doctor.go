@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -54,19 +53,13 @@ func (d *doctor) add(level checkLevel, name, detail, fix string) {
 	d.checks = append(d.checks, check{Name: name, Detail: detail, Fix: fix, Level: level})
 }
 
-func cmdDoctor(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
-		return exitUsage
-	}
+func cmdDoctor(ctx context.Context, e *env, c *common) int {
 	cfg, err := c.load(e)
 	if err != nil {
 		fmt.Fprintf(e.stdout, "%-4s  %-14s %v\n      fix: correct the file; smsrouter.example.toml documents every key\n", checkFail, "config", err)
 		return exitUsage
 	}
-	d := &doctor{cfg: cfg, configPath: c.config}
+	d := &doctor{cfg: cfg, configPath: c.choice.String()}
 	d.run(ctx)
 	worst := checkOK
 	for _, ch := range d.checks {
@@ -324,7 +317,11 @@ func countFiles(dir, suffix string) int {
 }
 
 func (d *doctor) checkDatabase(ctx context.Context) {
-	store, err := router.OpenStore(d.cfg.dsn())
+	store, err := router.OpenStoreMode(d.cfg.dsn(), router.OpenReadOnly)
+	if router.NoDatabase(err) {
+		d.add(checkFail, "database", noDatabase(d.cfg.dsn()).Error(), "smsrouter migrate")
+		return
+	}
 	if err != nil {
 		d.add(checkFail, "database", err.Error(), "db = \"sqlite:PATH\" or \"mysql:USER:PASS@tcp(HOST:PORT)/DB\"")
 		return

@@ -61,6 +61,9 @@ func TestDoctorBrokenSetup(t *testing.T) {
 			c.Close()
 		}
 	}()
+	// An empty file is an SQLite database without smsrouter's schema.
+	os.MkdirAll(filepath.Join(root, "db"), 0o755)
+	writeFile(t, filepath.Join(root, "db", "unmigrated.db"), nil)
 	conf := filepath.Join(root, "smsrouter.toml")
 	writeFile(t, conf, []byte(`spool = "`+spool+`"
 work_dir = "`+filepath.Join(root, "work")+`"

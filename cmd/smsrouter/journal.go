@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -21,7 +20,7 @@ func openAdmin(ctx context.Context, cfg Config) (*router.Admin, *router.Store, e
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, router.OpenExisting)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,39 +71,32 @@ func callSummary(r router.Record) string {
 	return calls[len(calls)-1].Status
 }
 
-func cmdJournal(ctx context.Context, e *env, args []string) int {
-	if len(args) > 0 && args[0] == "show" {
-		return journalShow(ctx, e, args[1:])
+// journalFlags are `smsrouter journal`'s filters (cli.go declares them).
+type journalFlags struct {
+	since         time.Duration
+	state, number string
+	limit         int
+	json          bool
+}
+
+func cmdJournal(ctx context.Context, e *env, c *common, jf journalFlags) int {
+	if jf.state != "" && !knownState(router.State(jf.state)) {
+		return fail(e, exitUsage, fmt.Errorf("state %q: want one of %s", jf.state, strings.Join(stateNames(), ", ")))
 	}
-	fs := flag.NewFlagSet("journal", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	since := fs.Duration("since", 0, "only messages received within this long (e.g. 1h, 30m)")
-	state := fs.String("state", "", "only messages in this state (delivered, deferred, bounced, expired, rejected, dropped, held)")
-	number := fs.String("number", "", "only messages from or to this number")
-	limit := fs.Int("limit", 100, "at most this many rows, newest first")
-	asJSON := fs.Bool("json", false, "one JSON object per line")
-	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
-		fmt.Fprintln(e.stderr, "usage: smsrouter journal [--since 1h] [--state deferred] [--number N] [--limit 100] [--json] | journal show ID")
-		return exitUsage
-	}
-	if *state != "" && !knownState(router.State(*state)) {
-		return fail(e, exitUsage, fmt.Errorf("state %q: want one of %s", *state, strings.Join(stateNames(), ", ")))
-	}
-	store, err := c.loadStore(ctx, e)
+	store, err := c.loadStore(ctx, e, router.OpenReadOnly)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
-	f := router.Filter{State: router.State(*state), Number: *number, Limit: *limit}
-	if *since > 0 {
-		f.Since = time.Now().Add(-*since)
+	f := router.Filter{State: router.State(jf.state), Number: jf.number, Limit: jf.limit}
+	if jf.since > 0 {
+		f.Since = time.Now().Add(-jf.since)
 	}
 	recs, err := router.NewJournal(store).List(ctx, f)
 	if err != nil {
 		return fail(e, exitPartial, err)
 	}
-	if *asJSON {
+	if jf.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetEscapeHTML(false)
 		for _, r := range recs {
@@ -131,29 +123,21 @@ func cmdJournal(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-func journalShow(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("journal show", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	asJSON := fs.Bool("json", false, "print the record as JSON")
-	if !parseFlags(fs, e, args) || fs.NArg() != 1 {
-		fmt.Fprintln(e.stderr, "usage: smsrouter journal show [--json] ID")
-		return exitUsage
-	}
-	store, err := c.loadStore(ctx, e)
+func journalShow(ctx context.Context, e *env, c *common, asJSON bool, id string) int {
+	store, err := c.loadStore(ctx, e, router.OpenReadOnly)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
 	j := router.NewJournal(store)
-	rec, err := j.Get(ctx, fs.Arg(0))
+	rec, err := j.Get(ctx, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fail(e, exitPartial, fmt.Errorf("no message %s in the journal", fs.Arg(0)))
+		return fail(e, exitPartial, fmt.Errorf("no message %s in the journal", id))
 	}
 	if err != nil {
 		return fail(e, exitPartial, err)
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetEscapeHTML(false)
 		enc.SetIndent("", "  ")
@@ -196,17 +180,9 @@ func journalShow(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-func cmdRetry(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("retry", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	state := fs.String("state", "", "retry every message in this state (only deferred can be retried)")
-	if !parseFlags(fs, e, args) || (fs.NArg() == 0) == (*state == "") {
-		fmt.Fprintln(e.stderr, "usage: smsrouter retry ID… | smsrouter retry --state deferred")
-		return exitUsage
-	}
-	if *state != "" && *state != string(router.StateDeferred) {
-		return fail(e, exitUsage, fmt.Errorf("only deferred messages can be retried, not %q", *state))
+func cmdRetry(ctx context.Context, e *env, c *common, state string, args []string) int {
+	if state != "" && state != string(router.StateDeferred) {
+		return fail(e, exitUsage, fmt.Errorf("only deferred messages can be retried, not %q", state))
 	}
 	cfg, err := c.load(e)
 	if err != nil {
@@ -218,8 +194,8 @@ func cmdRetry(ctx context.Context, e *env, args []string) int {
 	}
 	defer store.Close()
 	var ids []string
-	if fs.NArg() > 0 {
-		ids = fs.Args()
+	if len(args) > 0 {
+		ids = args
 	}
 	done, err := a.RetryNow(ids)
 	for _, id := range done {
@@ -236,16 +212,7 @@ func cmdRetry(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-func cmdDrop(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("drop", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	notify := fs.Bool("notify", false, "tell the sender with the failed notice")
-	reason := fs.String("reason", "", "the reason journaled (and, with --notify, sent)")
-	if !parseFlags(fs, e, args) || fs.NArg() == 0 {
-		fmt.Fprintln(e.stderr, "usage: smsrouter drop [--notify] [--reason TEXT] ID…")
-		return exitUsage
-	}
+func cmdDrop(ctx context.Context, e *env, c *common, notify bool, reason string, ids []string) int {
 	cfg, err := c.load(e)
 	if err != nil {
 		return fail(e, exitUsage, err)
@@ -256,8 +223,8 @@ func cmdDrop(ctx context.Context, e *env, args []string) int {
 	}
 	defer store.Close()
 	code := exitOK
-	for _, id := range fs.Args() {
-		rec, err := a.Drop(ctx, id, *reason, *notify)
+	for _, id := range ids {
+		rec, err := a.Drop(ctx, id, reason, notify)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "smsrouter: %v\n", err)
 			code = exitPartial
@@ -272,14 +239,7 @@ func cmdDrop(ctx context.Context, e *env, args []string) int {
 	return code
 }
 
-func cmdEvidence(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("evidence", flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	notify := fs.Bool("notify", false, "tell senders whose calls expired or failed (default: [evidence] notify)")
-	if !parseFlags(fs, e, args) || fs.NArg() > 0 {
-		return exitUsage
-	}
+func cmdEvidence(ctx context.Context, e *env, c *common, notify bool) int {
 	cfg, err := c.load(e)
 	if err != nil {
 		return fail(e, exitUsage, err)
@@ -289,7 +249,7 @@ func cmdEvidence(ctx context.Context, e *env, args []string) int {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
-	sum, err := a.RecordEvidence(ctx, *notify || cfg.Evidence.Notify)
+	sum, err := a.RecordEvidence(ctx, notify || cfg.Evidence.Notify)
 	fmt.Fprintf(e.stdout, "%d call outcomes recorded, %d already known, %d not in the journal, %d notices queued\n",
 		sum.Recorded, sum.Known, sum.Orphans, len(sum.Notices))
 	if err != nil {

@@ -200,7 +200,7 @@ func TestDrainAndEvidenceRecordCallOutcomes(t *testing.T) {
 	if err := os.MkdirAll(done, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	expired, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "asterisk", "fixtures", "call", "spool-behaviour", "expire-1795239855.call"))
+	expired, err := os.ReadFile(filepath.Join("..", "..", "testdata", "asterisk", "call", "spool-behaviour", "expire-1795239855.call"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,11 +37,10 @@ func TestSystemdUnitIsHardened(t *testing.T) {
 	if !strings.HasPrefix(cfg.workDir(), cfg.Spool) || cfg.Spool != "/var/spool/asterisk" {
 		t.Errorf("the example's spool %s / work dir %s must be inside ReadWritePaths", cfg.Spool, cfg.workDir())
 	}
-	found := false
-	for _, c := range commands() {
-		found = found || c.name == "serve"
+	if cmd, _, err := newRoot(&env{}, nil).Find([]string{"serve"}); err != nil || cmd.Name() != "serve" {
+		t.Errorf("no serve command: %v", err)
 	}
-	if !found {
-		t.Error("no serve command")
+	if !strings.Contains(unit["ExecStart"][0], systemConfig) {
+		t.Errorf("the unit's config is not %s, where config discovery looks", systemConfig)
 	}
 }

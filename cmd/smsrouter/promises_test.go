@@ -48,7 +48,12 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	binPath = filepath.Join(dir, "smsrouter")
-	build := exec.Command("go", "build", "-o", binPath, ".")
+	// The test build lets SMSROUTER_TEST_SYSTEM_CONFIG stand in for
+	// /etc/asterisk/smsrouter.toml (syspath_testpaths.go). Set empty, and
+	// $SMSROUTER_CONFIG unset, no test reads the machine's own configuration.
+	build := exec.Command("go", "build", "-tags", "smsrouter_testpaths", "-o", binPath, ".")
+	os.Unsetenv("SMSROUTER_CONFIG")
+	os.Setenv("SMSROUTER_TEST_SYSTEM_CONFIG", "")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "promises_test: go build:", err)
@@ -1050,23 +1055,29 @@ func TestDrainExitCodes(t *testing.T) {
 	})
 	t.Run("all delivered", func(t *testing.T) {
 		writeFile(t, filepath.Join(b.morx, "5550001.a"), []byte("oa=5550001\nda=5551001\nud=hello\n"))
-		out, code := b.drain(ctx)
-		if code != 0 || !strings.Contains(out, "1 messages handled: delivered 1") {
-			t.Errorf("exit %d, output %q; want 0 and a summary", code, out)
+		out, errOut, code := b.run(ctx, "drain", "--config", b.conf)
+		if code != 0 || out != "1 message handled: delivered 1 (handed to their channel)\n" || errOut != "" {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 0 and one summary line", code, out, errOut)
 		}
 	})
 	t.Run("quiet", func(t *testing.T) {
 		writeFile(t, filepath.Join(b.morx, "5550001.q"), []byte("oa=5550001\nda=5551001\nud=hello\n"))
-		out, _, code := b.run(ctx, "drain", "-q", "--config", b.conf)
-		if code != 0 || out != "" {
-			t.Errorf("drain -q: exit %d, stdout %q; want 0 and nothing", code, out)
+		out, errOut, code := b.run(ctx, "drain", "-q", "--config", b.conf)
+		if code != 0 || out != "" || errOut != "" {
+			t.Errorf("drain -q: exit %d, stdout %q, stderr %q; want 0 and nothing", code, out, errOut)
 		}
 	})
 	t.Run("deferred", func(t *testing.T) {
 		writeFile(t, filepath.Join(b.morx, "5550001.b"), []byte("oa=5550001\nda=5558888\nud=no speech engine yet\n"))
-		out, code := b.drain(ctx)
-		if code != 1 || !strings.Contains(out, "deferred 1") || !strings.Contains(out, "tts engine failed") {
+		// -v: the summary, each message that did not get through with its reason,
+		// the router's log and the configuration used.
+		out, errOut, code := b.run(ctx, "drain", "-v", "--config", b.conf)
+		if code != 1 || !strings.HasPrefix(out, "1 message handled: deferred 1 (temporary failure, will be retried)") ||
+			!strings.Contains(out, "\n  deferred ") || !strings.Contains(out, "tts engine failed") {
 			t.Errorf("exit %d, output %q; want 1 and a summary naming the deferral", code, out)
+		}
+		if !strings.Contains(errOut, `msg="message deferred"`) || !strings.Contains(errOut, "smsrouter: config "+b.conf+" (--config)") {
+			t.Errorf("drain -v stderr %q: want the router's log and the config used", errOut)
 		}
 		if n := len(b.list("smsrouter/deferred")); n != 1 {
 			t.Errorf("%d files in deferred/; want 1", n)
@@ -1074,9 +1085,22 @@ func TestDrainExitCodes(t *testing.T) {
 	})
 	t.Run("rejected", func(t *testing.T) {
 		writeFile(t, filepath.Join(b.morx, "5550001.c"), []byte("oa=5550001\nda=../x\nud=bad\n"))
-		out, code := b.drain(ctx)
-		if code != 1 || !strings.Contains(out, "rejected 1") || !strings.Contains(out, `"../x"`) {
-			t.Errorf("exit %d, output %q; want 1 and a summary naming the rejection", code, out)
+		out, errOut, code := b.run(ctx, "drain", "--config", b.conf)
+		want := "1 message handled: rejected 1 (malformed, moved to smsrouter/rejected with a .reason file); why: "
+		if code != 1 || !strings.HasPrefix(out, want) || strings.Count(out, "\n") != 1 {
+			t.Errorf("exit %d, stdout %q; want 1 and one summary line naming the rejection", code, out)
+		}
+		// A malformed file is for an admin to look at: logged without -v, as a
+		// warning; the per-message fate lines (level INFO) are not.
+		if !strings.Contains(errOut, `level=WARN msg="message rejected"`) || strings.Contains(errOut, "level=INFO") {
+			t.Errorf("drain's log without -v: %q; want the rejection's warning and no INFO lines", errOut)
+		}
+		reasons, _ := filepath.Glob(filepath.Join(b.work, "rejected", "*.reason"))
+		if len(reasons) != 1 {
+			t.Fatalf("%d .reason files; want 1", len(reasons))
+		}
+		if reason, _ := os.ReadFile(reasons[0]); !strings.Contains(string(reason), `"../x"`) {
+			t.Errorf("reason %q does not name the hostile number", reason)
 		}
 	})
 
@@ -1227,20 +1251,8 @@ func TestSendLookupInspect(t *testing.T) {
 	})
 }
 
-// fixturesRoot finds shared/asterisk/fixtures above the package, as the smsq tests do.
+// fixturesRoot is the repository's copy of the captured Asterisk fixtures.
 func fixturesRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		cand := filepath.Join(d, "shared", "asterisk", "fixtures")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		if filepath.Dir(d) == d {
-			t.Fatalf("fixtures not found: no shared/asterisk/fixtures above %s", dir)
-		}
-	}
+	return filepath.Join("..", "..", "testdata", "asterisk")
 }

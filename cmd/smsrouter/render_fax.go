@@ -3,36 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"time"
 
 	faxrender "smsrouter/render/fax"
 )
 
+// renderFaxFlags are `smsrouter render fax`'s options (cli.go declares them).
+type renderFaxFlags struct {
+	text, from, ref, out, pdf, res string
+}
+
 // cmdRenderFax renders a text the way the F channel would fax it: the same
 // layout, header and font (from --config), into a TIFF and optionally a PDF.
-func cmdRenderFax(_ context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("render fax", flag.ContinueOnError)
-	var c common
-	c.register(fs, false)
-	text := fs.String("text", "", "message text, or - to read it from stdin")
-	from := fs.String("from", "", "sender number shown in the header")
-	ref := fs.String("ref", "", "reference shown in the header (the F channel uses the message id; default a new id)")
-	out := fs.String("o", "", "TIFF file to write (required)")
-	pdf := fs.String("pdf", "", "also write a PDF copy to this file")
-	res := fs.String("resolution", "", "standard, fine or superfine (default from the config: fine)")
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: smsrouter render fax --text TEXT|- --from NUMBER -o page.tiff [--pdf page.pdf] [--resolution fine] [--config FILE]\n")
-		fs.PrintDefaults()
-	}
-	if !parseFlags(fs, e, args) {
-		return exitUsage
-	}
-	if fs.NArg() > 0 || *out == "" || *from == "" {
-		fs.Usage()
-		return exitUsage
-	}
+func cmdRenderFax(_ context.Context, e *env, c *common, f renderFaxFlags) int {
 	cfg, err := c.load(e)
 	if err != nil {
 		return fail(e, exitUsage, err)
@@ -41,26 +25,26 @@ func cmdRenderFax(_ context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	if *res != "" {
-		cfg.Fax.Resolution = *res
+	if f.res != "" {
+		cfg.Fax.Resolution = f.res
 	}
 	opt, err := cfg.Fax.renderOptions(loc)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	body, err := textOrStdin(e, *text)
+	body, err := textOrStdin(e, f.text)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	now := time.Now()
-	if *ref == "" {
-		*ref = faxrenderRef(now)
+	if f.ref == "" {
+		f.ref = faxrenderRef(now)
 	}
 	r, err := faxrender.NewRenderer(opt)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	doc, err := r.Render(faxrender.Message{From: *from, Ref: *ref, Sent: now, Text: body})
+	doc, err := r.Render(faxrender.Message{From: f.from, Ref: f.ref, Sent: now, Text: body})
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -68,19 +52,19 @@ func cmdRenderFax(_ context.Context, e *env, args []string) int {
 	if err := faxrender.WriteTIFF(&tiff, doc); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	if err := writeFileAtomic(*out, tiff.Bytes()); err != nil {
+	if err := writeFileAtomic(f.out, tiff.Bytes()); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	fmt.Fprintf(e.stdout, "%s: %d page(s), %s, %d bytes\n", *out, len(doc.Pages), doc.Resolution, tiff.Len())
-	if *pdf != "" {
+	fmt.Fprintf(e.stdout, "%s: %d page(s), %s, %d bytes\n", f.out, len(doc.Pages), doc.Resolution, tiff.Len())
+	if f.pdf != "" {
 		var b bytes.Buffer
 		if err := faxrender.WritePDF(&b, doc); err != nil {
 			return fail(e, exitUsage, err)
 		}
-		if err := writeFileAtomic(*pdf, b.Bytes()); err != nil {
+		if err := writeFileAtomic(f.pdf, b.Bytes()); err != nil {
 			return fail(e, exitUsage, err)
 		}
-		fmt.Fprintf(e.stdout, "%s: PDF copy, %d bytes\n", *pdf, b.Len())
+		fmt.Fprintf(e.stdout, "%s: PDF copy, %d bytes\n", f.pdf, b.Len())
 	}
 	return exitOK
 }

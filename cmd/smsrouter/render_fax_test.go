@@ -62,7 +62,7 @@ func TestRenderFax(t *testing.T) {
 			}
 			var stdout, stderr bytes.Buffer
 			e := &env{stdout: &stdout, stderr: &stderr, stdin: strings.NewReader(tt.stdin)}
-			code := cmdRender(context.Background(), e, args)
+			code := execute(context.Background(), e, append([]string{"render"}, args...))
 			if code != tt.code {
 				t.Fatalf("exit %d; want %d\n%s", code, tt.code, stderr.String())
 			}
@@ -111,7 +111,7 @@ func TestRenderDispatch(t *testing.T) {
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), append([]string{"render"}, tt.args...), &stdout, &stderr)
-		if code != tt.code || !strings.Contains(stderr.String(), tt.want) {
+		if code != tt.code || !strings.Contains(stdout.String()+stderr.String(), tt.want) {
 			t.Errorf("render %v: exit %d, stderr %q; want %d and %q", tt.args, code, stderr.String(), tt.code, tt.want)
 		}
 	}

@@ -58,6 +58,30 @@ func MySQL(tb testing.TB) string {
 	return "mysql:" + cfg.FormatDSN()
 }
 
+// MissingMySQL returns the smsrouter DSN ("mysql:…") of a database that does
+// not exist on the test server, for tests of what happens then; it is dropped
+// when the test ends, should the test have created it.
+func MissingMySQL(tb testing.TB) string {
+	tb.Helper()
+	cfg, err := mysql.ParseDSN(ServerDSN())
+	if err != nil {
+		tb.Fatalf("testdb: bad SMSROUTER_TEST_MYSQL: %v", err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "smsrouter_test_missing_" + hex.EncodeToString(b[:])
+	tb.Cleanup(func() {
+		db, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name)
+	})
+	cfg.DBName = name
+	return "mysql:" + cfg.FormatDSN()
+}
+
 // SQLite returns the smsrouter DSN of a new SQLite file in the test's temp dir.
 func SQLite(tb testing.TB) string {
 	tb.Helper()

@@ -34,7 +34,7 @@ const listTimeout = 15 * time.Second
 // exit 0), so for them the name is looked up in the list they print.
 func (r *Renderer) CheckVoice(ctx context.Context, lang, voice string) error {
 	for _, v := range [...]struct{ what, s string }{{"language", lang}, {"voice", voice}} {
-		if v.s != "" && !validName.MatchString(v.s) {
+		if v.s != "" && !ValidName(v.s) {
 			return fmt.Errorf("%w: %s %q: want letters, digits and _+.- (not starting with - . +), at most 64", ErrNoSuchVoice, v.what, v.s)
 		}
 	}

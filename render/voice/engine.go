@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"text/template"
 	"time"
@@ -91,9 +90,25 @@ func Preset(name string) (Engine, error) {
 	return Engine{}, fmt.Errorf("unknown tts engine preset %q (have espeak-ng, flite, festival)", name)
 }
 
-// validName restricts languages and voices: they end up in argv elements and
-// in festival's Scheme, and must never look like an option.
-var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_+.-]{0,63}$`)
+// ValidName reports whether s may name a language or a voice: 1 to 64 of
+// [A-Za-z0-9_+.-], the first not + . or -. They end up in argv elements and in
+// festival's Scheme, and must never look like an option. A loop, not a regexp:
+// compiling `^[A-Za-z0-9_][A-Za-z0-9_+.-]{0,63}$` (63 copies of the class) at
+// package init cost every run of the binary, a one-shot drain included.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '_':
+		case (c == '+' || c == '.' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // argvData is what the Argv templates see.
 type argvData struct {
@@ -165,7 +180,7 @@ func (e Engine) Speak(ctx context.Context, text, lang, voice string) ([]byte, er
 		return nil, err
 	}
 	for _, v := range [...]struct{ what, s string }{{"language", lang}, {"voice", voice}} {
-		if v.s != "" && !validName.MatchString(v.s) {
+		if v.s != "" && !ValidName(v.s) {
 			return nil, fmt.Errorf("engine %s: invalid %s %q", e.Name, v.what, v.s)
 		}
 	}

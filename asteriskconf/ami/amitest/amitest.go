@@ -4,7 +4,7 @@
 // handler. Helpers answer Login (plain and MD5), Ping and Logoff with the
 // exact texts Asterisk 22 sends, build list responses in Asterisk's format,
 // and replay the captured exchanges of
-// shared/asterisk/fixtures/ami/transcript.raw.
+// testdata/asterisk/ami/transcript.raw (captured from Asterisk 22).
 package amitest
 
 import (

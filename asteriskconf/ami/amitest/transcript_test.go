@@ -40,7 +40,7 @@ func TestParseTranscript(t *testing.T) {
 }
 
 func TestLoadFixtureTranscript(t *testing.T) {
-	tr, err := LoadTranscript("../../../../shared/asterisk/fixtures/ami/transcript.raw")
+	tr, err := LoadTranscript("../../../testdata/asterisk/ami/transcript.raw")
 	if err != nil {
 		t.Fatal(err)
 	}
