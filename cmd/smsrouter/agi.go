@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"smsrouter/asteriskconf/agi"
+	"smsrouter/ingress/fastagi"
 	"smsrouter/router"
 )
 
@@ -34,7 +35,7 @@ type connMetrics interface {
 // newAGIServer builds the FastAGI server over the directory and journal; inbox
 // is where postsms queues (router.InboxDir).
 func newAGIServer(cfg Config, addr string, dir router.Directory, journal *router.Journal, inbox string, e *env) (*agi.Server, error) {
-	h, err := router.NewAGIHandlers(router.AGIConfig{
+	h, err := fastagi.New(fastagi.Config{
 		Directory: dir, Journal: journal, Inbox: inbox,
 		RouteTimeout: cfg.AGI.RouteTimeout.Duration, LookupCache: cfg.AGI.LookupCache.Duration, Log: e.log,
 	})

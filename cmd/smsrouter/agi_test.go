@@ -18,6 +18,7 @@ import (
 
 	"smsrouter/asteriskconf/agi"
 	"smsrouter/asteriskconf/dialplan"
+	"smsrouter/ingress/fastagi"
 	"smsrouter/router"
 )
 
@@ -27,7 +28,7 @@ func TestExampleAGISectionIsTheDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := cfg.AGI
-	if a.Listen != "" || a.MaxConns != agi.DefaultMaxConns || a.RouteTimeout.Duration != router.DefaultRouteTimeout || a.LookupCache.Duration != 0 {
+	if a.Listen != "" || a.MaxConns != agi.DefaultMaxConns || a.RouteTimeout.Duration != fastagi.DefaultRouteTimeout || a.LookupCache.Duration != 0 {
 		t.Fatalf("example [agi] %+v differs from the defaults", a)
 	}
 }

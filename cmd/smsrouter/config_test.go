@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"smsrouter/asteriskconf/agi"
+	"smsrouter/ingress/httpapi"
 	"smsrouter/router"
-	"smsrouter/router/httpapi"
 )
 
 func TestExampleConfigLoadsAndMatchesDefaults(t *testing.T) {

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"smsrouter/asteriskconf/agi"
+	"smsrouter/ingress/httpapi"
+	"smsrouter/metrics"
 	"smsrouter/router"
-	"smsrouter/router/httpapi"
-	"smsrouter/router/metrics"
 )
 
 // startOps starts what serve runs beside the router: the metrics endpoint, the

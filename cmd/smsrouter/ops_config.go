@@ -8,7 +8,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"smsrouter/router/httpapi"
+	"smsrouter/ingress/httpapi"
 )
 
 // EvidenceConfig controls how serve and drain read Asterisk's archived call files

@@ -1,4 +1,4 @@
-package router
+package fastagi
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 
 	"smsrouter/asteriskconf/agi"
 	"smsrouter/internal/testdb"
+	"smsrouter/router"
 )
 
 // BenchmarkChaninfo: 50 concurrent fake Asterisk connections, each a whole
@@ -77,7 +78,7 @@ func BenchmarkChaninfoPaced(b *testing.B) {
 // store's pool is sized as serve sizes it for the default [agi] max_handlers.
 func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]byte) {
 	const numbers = 1000
-	store, err := OpenStore(dsn)
+	store, err := router.OpenStore(dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -88,11 +89,11 @@ func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]
 		b.Fatal(err)
 	}
 	for i := range numbers {
-		if err := store.Set(ctx, Entry{Number: fmt.Sprint(5550000 + i), Letter: 'S', Extension: fmt.Sprintf("PJSIP/%d", i)}); err != nil {
+		if err := store.Set(ctx, router.Entry{Number: fmt.Sprint(5550000 + i), Letter: 'S', Extension: fmt.Sprintf("PJSIP/%d", i)}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	h, err := NewAGIHandlers(AGIConfig{Directory: NewSQLDirectory(store), Inbox: b.TempDir(), LookupCache: cache,
+	h, err := New(Config{Directory: router.NewSQLDirectory(store), Inbox: b.TempDir(), LookupCache: cache,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

@@ -1,4 +1,4 @@
-package router
+package fastagi
 
 // The FastAGI handlers: the dialplan's two questions ("which letter does this
 // number have?" and "queue this message") answered by one long-running
@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"smsrouter/asteriskconf/agi"
+	"smsrouter/router"
 )
 
 // Channel variables the handlers set. The dialplan branches on them.
@@ -61,19 +62,19 @@ const (
 	StatusPending  = "PENDING"  // route: queued, but no decision within the route timeout
 )
 
-// AGI handler defaults; see AGIConfig.
+// AGI handler defaults; see Config.
 const (
 	DefaultRouteTimeout = 5 * time.Second
 	// DefaultMaxBodyBytes bounds a decoded body: the longest text Submit
 	// accepts, at four bytes per character.
-	DefaultMaxBodyBytes = 4 * MaxSubmitText
+	DefaultMaxBodyBytes = 4 * router.MaxSubmitText
 )
 
-// AGIConfig is what the FastAGI handlers need.
-type AGIConfig struct {
-	Directory Directory // chaninfo's answers
-	Journal   *Journal  // route waits on it; without it route answers PENDING at once
-	Inbox     string    // the folder postsms queues into (router.InboxDir, Router.Inbox)
+// Config is what the FastAGI handlers need.
+type Config struct {
+	Directory router.Directory // chaninfo's answers
+	Journal   *router.Journal  // route waits on it; without it route answers PENDING at once
+	Inbox     string           // the folder postsms queues into (router.InboxDir, Router.Inbox)
 	// RouteTimeout bounds how long route waits for the router's decision
 	// (DefaultRouteTimeout). The dialplan holds a call meanwhile.
 	RouteTimeout time.Duration
@@ -88,15 +89,15 @@ type AGIConfig struct {
 	Now         func() time.Time // time.Now when nil
 }
 
-// AGIHandlers answers the dialplan's FastAGI requests; see Handlers.
-type AGIHandlers struct {
-	cfg   AGIConfig
+// Service answers the dialplan's FastAGI requests; see Handlers.
+type Service struct {
+	cfg   Config
 	log   *slog.Logger
 	cache *lookupCache
 }
 
-// NewAGIHandlers checks cfg and fills in the defaults.
-func NewAGIHandlers(cfg AGIConfig) (*AGIHandlers, error) {
+// New checks cfg and fills in the defaults.
+func New(cfg Config) (*Service, error) {
 	if cfg.Directory == nil {
 		return nil, errors.New("agi handlers: no directory")
 	}
@@ -112,7 +113,7 @@ func NewAGIHandlers(cfg AGIConfig) (*AGIHandlers, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &AGIHandlers{cfg: cfg, log: cfg.Log}
+	h := &Service{cfg: cfg, log: cfg.Log}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -124,7 +125,7 @@ func NewAGIHandlers(cfg AGIConfig) (*AGIHandlers, error) {
 
 // Handlers maps script names to handlers, for agi.Server.Handlers:
 // chaninfo, postsms and route.
-func (h *AGIHandlers) Handlers() map[string]agi.Handler {
+func (h *Service) Handlers() map[string]agi.Handler {
 	return map[string]agi.Handler{
 		"chaninfo": agi.HandlerFunc(h.Chaninfo),
 		"postsms":  agi.HandlerFunc(h.PostSMS),
@@ -135,7 +136,7 @@ func (h *AGIHandlers) Handlers() map[string]agi.Handler {
 // Chaninfo sets MSG_CHAN_OPT and MSG_CHAN_EXT for a number: by default
 // ${EXTEN}; with ?var=NAME, or with a first AGI argument NAME (as the old
 // agiGetChanInfo.py took it), the value of channel variable NAME.
-func (h *AGIHandlers) Chaninfo(ctx context.Context, s *agi.Session) error {
+func (h *Service) Chaninfo(ctx context.Context, s *agi.Session) error {
 	start := time.Now()
 	number, source := s.Env.Extension(), "EXTEN"
 	name := s.Query.Get(queryVar)
@@ -175,8 +176,8 @@ func (h *AGIHandlers) Chaninfo(ctx context.Context, s *agi.Session) error {
 }
 
 // lookup returns chaninfo's answer for number and, when not a letter, why.
-func (h *AGIHandlers) lookup(ctx context.Context, number string) (opt, ext, why string) {
-	if err := CheckNumber("number", number); err != nil {
+func (h *Service) lookup(ctx context.Context, number string) (opt, ext, why string) {
+	if err := router.CheckNumber("number", number); err != nil {
 		return ChanUnknown, "", err.Error()
 	}
 	if e, ok := h.cache.get(number); ok {
@@ -191,10 +192,10 @@ func (h *AGIHandlers) lookup(ctx context.Context, number string) (opt, ext, why 
 		// A row the router would bounce (NULL, no letter, an Extension that
 		// cannot work): the dialplan must not dial it either.
 		ce = cacheEntry{opt: ChanUnknown, why: e.Problem}
-	case errors.Is(err, ErrUnknownNumber):
+	case errors.Is(err, router.ErrUnknownNumber):
 		ce = cacheEntry{opt: ChanUnknown, why: "unknown number"}
 	default:
-		// Unreachable (ErrDirectoryUnavailable) or anything unforeseen: never
+		// Unreachable (router.ErrDirectoryUnavailable) or anything unforeseen: never
 		// claim "no such number" without a definite answer.
 		return ChanError, "", err.Error()
 	}
@@ -208,7 +209,7 @@ func (h *AGIHandlers) lookup(ctx context.Context, number string) (opt, ext, why 
 // `"Handset 1000" <sip:1000@127.0.0.1>`, or MESSAGE(from) when unset) and
 // ${EXTEN}, or from SMS_OA and SMS_DA when the first AGI argument is SMS; the
 // body from MSG_B64 (Base64 of UTF-8; line breaks are kept, CRLF becomes LF).
-func (h *AGIHandlers) PostSMS(ctx context.Context, s *agi.Session) error {
+func (h *Service) PostSMS(ctx context.Context, s *agi.Session) error {
 	start := time.Now()
 	sub, err := h.queue(ctx, s)
 	if err != nil {
@@ -227,7 +228,7 @@ func (h *AGIHandlers) PostSMS(ctx context.Context, s *agi.Session) error {
 // router's decision and sets SMSROUTER_STATUS to the journal state upper-cased
 // (DELIVERED, DEFERRED, BOUNCED with the reason in SMSROUTER_REASON, …), or
 // PENDING when none came in time. The message stays queued either way.
-func (h *AGIHandlers) Route(ctx context.Context, s *agi.Session) error {
+func (h *Service) Route(ctx context.Context, s *agi.Session) error {
 	start := time.Now()
 	sub, err := h.queue(ctx, s)
 	if err != nil {
@@ -256,7 +257,7 @@ type submission struct {
 
 // queue reads the message from the channel and writes it into the spool. The
 // error is the session's (the channel is gone); a bad message is a status.
-func (h *AGIHandlers) queue(ctx context.Context, s *agi.Session) (submission, error) {
+func (h *Service) queue(ctx context.Context, s *agi.Session) (submission, error) {
 	var sub submission
 	var rawFrom, rawTo string
 	if args := s.Env.Args(); len(args) > 0 && strings.EqualFold(strings.TrimSpace(args[0]), argSMSForm) {
@@ -284,11 +285,11 @@ func (h *AGIHandlers) queue(ctx context.Context, s *agi.Session) (submission, er
 		return sub, err
 	}
 	sub.from, sub.to = AddressNumber(rawFrom), strings.TrimSpace(rawTo)
-	if e := CheckNumber("sender", sub.from); e != nil {
+	if e := router.CheckNumber("sender", sub.from); e != nil {
 		sub.from = ""
 		return rejected(sub, e.Error()), nil
 	}
-	if e := CheckNumber("recipient", sub.to); e != nil {
+	if e := router.CheckNumber("recipient", sub.to); e != nil {
 		return rejected(sub, e.Error()), nil
 	}
 	text, reason := h.decodeBody(b64)
@@ -296,12 +297,12 @@ func (h *AGIHandlers) queue(ctx context.Context, s *agi.Session) (submission, er
 		return rejected(sub, reason), nil
 	}
 	sub.chars = utf8.RuneCountInString(text)
-	if sub.chars > MaxSubmitText {
-		return rejected(sub, fmt.Sprintf("text has %d characters; at most %d fit in one concatenated SMS", sub.chars, MaxSubmitText)), nil
+	if sub.chars > router.MaxSubmitText {
+		return rejected(sub, fmt.Sprintf("text has %d characters; at most %d fit in one concatenated SMS", sub.chars, router.MaxSubmitText)), nil
 	}
-	// Everything SubmitTo checks has been checked, so its errors are the
+	// Everything router.SubmitTo checks has been checked, so its errors are the
 	// spool's: a temporary failure, not the sender's fault.
-	id, err := SubmitTo(h.cfg.Inbox, sub.from, sub.to, text, h.cfg.Now())
+	id, err := router.SubmitTo(h.cfg.Inbox, sub.from, sub.to, text, h.cfg.Now())
 	if err != nil {
 		sub.status, sub.reason = StatusError, "the message could not be queued; try again later"
 		h.log.Error(logPrefix+"spool write failed", "uniqueid", s.Env.UniqueID(), "err", err)
@@ -317,7 +318,7 @@ func rejected(sub submission, reason string) submission {
 }
 
 // decodeBody turns MSG_B64 into text, or says why it cannot.
-func (h *AGIHandlers) decodeBody(b64 string) (text, reason string) {
+func (h *Service) decodeBody(b64 string) (text, reason string) {
 	b64 = strings.TrimSpace(b64)
 	if b64 == "" {
 		return "", "the message is empty (MSG_B64 not set)"
@@ -353,7 +354,7 @@ func (h *AGIHandlers) decodeBody(b64 string) (text, reason string) {
 // AddressNumber extracts the number from a SIP From value or URI:
 // `"Handset 1000" <sip:1000@127.0.0.1>`, `sip:1000@host;tag=x`, `tel:+4812`,
 // `pjsip:1000@host` or a bare `1000` all give "1000" (or "+4812"). The result
-// is not validated; pass it to CheckNumber.
+// is not validated; pass it to router.CheckNumber.
 func AddressNumber(s string) string {
 	s = strings.TrimSpace(s)
 	// The URI is inside <…> when a display name (which may itself hold '<',
@@ -386,7 +387,7 @@ func isScheme(s string) bool {
 }
 
 // await polls the journal until the message has a deferred or final state.
-func (h *AGIHandlers) await(ctx context.Context, id string) (status, reason string) {
+func (h *Service) await(ctx context.Context, id string) (status, reason string) {
 	if h.cfg.Journal == nil {
 		return StatusPending, ""
 	}
@@ -396,9 +397,9 @@ func (h *AGIHandlers) await(ctx context.Context, id string) (status, reason stri
 	for {
 		rec, err := h.cfg.Journal.Get(ctx, id)
 		switch {
-		case err == nil && (rec.State.Final() || rec.State == StateDeferred):
+		case err == nil && (rec.State.Final() || rec.State == router.StateDeferred):
 			st := strings.ToUpper(string(rec.State))
-			if rec.State == StateDelivered {
+			if rec.State == router.StateDelivered {
 				return st, ""
 			}
 			return st, rec.LastError
@@ -420,7 +421,7 @@ func (h *AGIHandlers) await(ctx context.Context, id string) (status, reason stri
 
 // setResult sets the status variables; all of them, so no value of an
 // earlier request on the same channel survives.
-func (h *AGIHandlers) setResult(ctx context.Context, s *agi.Session, status, id, reason, from string) error {
+func (h *Service) setResult(ctx context.Context, s *agi.Session, status, id, reason, from string) error {
 	for _, kv := range [][2]string{{VarStatus, status}, {VarID, id}, {VarReason, oneLine(reason)}, {VarFrom, from}} {
 		if err := s.SetVariable(ctx, kv[0], kv[1]); err != nil {
 			return err
@@ -437,7 +438,7 @@ func oneLine(s string) string {
 	return strings.NewReplacer("\r", " ", "\n", " ", "\x00", " ").Replace(s)
 }
 
-func (h *AGIHandlers) logSubmission(ctx context.Context, script string, s *agi.Session, sub submission, status string, start time.Time) {
+func (h *Service) logSubmission(ctx context.Context, script string, s *agi.Session, sub submission, status string, start time.Time) {
 	attrs := []any{"uniqueid", s.Env.UniqueID(), "status", status, "id", sub.id, "from", shown(sub.from), "to", shown(sub.to), "chars", sub.chars, "took", time.Since(start)}
 	if sub.reason != "" {
 		attrs = append(attrs, "reason", sub.reason)
@@ -451,7 +452,7 @@ func (h *AGIHandlers) logSubmission(ctx context.Context, script string, s *agi.S
 
 // logFailure logs a request that ended because the session failed, usually
 // a channel that went away; the server logs the error once more at Debug.
-func (h *AGIHandlers) logFailure(script string, s *agi.Session, start time.Time, err error) {
+func (h *Service) logFailure(script string, s *agi.Session, start time.Time, err error) {
 	h.log.Info(logPrefix+script+" aborted", "uniqueid", s.Env.UniqueID(), "hungup", s.Hungup(), "err", err, "took", time.Since(start))
 }
 

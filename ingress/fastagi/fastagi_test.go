@@ -1,4 +1,4 @@
-package router
+package fastagi
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 	"smsrouter/asteriskconf/agi"
 	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
+	"smsrouter/router"
 )
 
 // agiEnvBlock is the environment block a real Asterisk 22 sends (fixture
@@ -139,20 +140,20 @@ func (f *fakeChannel) run(t testing.TB, addr string) (cmds [][]string, err error
 
 // agiRig serves the handlers on a loopback port.
 type agiRig struct {
-	h    *AGIHandlers
+	h    *Service
 	addr string
 	morx string
 	logs *agiLogs
 }
 
-func newAGIRig(t *testing.T, cfg AGIConfig) *agiRig {
+func newAGIRig(t *testing.T, cfg Config) *agiRig {
 	t.Helper()
 	if cfg.Inbox == "" {
 		cfg.Inbox = t.TempDir()
 	}
 	logs := &agiLogs{}
 	cfg.Log = slog.New(logs)
-	h, err := NewAGIHandlers(cfg)
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +217,7 @@ func (l *agiLogs) matching(prefix string) []string {
 
 func TestAGIChaninfo(t *testing.T) {
 	eachDB(t, func(t *testing.T, dsn string) {
-		store, err := OpenStore(dsn)
+		store, err := router.OpenStore(dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,12 +226,12 @@ func TestAGIChaninfo(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		for _, e := range []Entry{{Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"}, {Number: "+4812345", Letter: 'T', Extension: "PJSIP/alice"}, {Number: "5551002", Letter: 'N', Extension: "PJSIP/1002"}} {
+		for _, e := range []router.Entry{{Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"}, {Number: "+4812345", Letter: 'T', Extension: "PJSIP/alice"}, {Number: "5551002", Letter: 'N', Extension: "PJSIP/1002"}} {
 			if err := store.Set(ctx, e); err != nil {
 				t.Fatal(err)
 			}
 		}
-		ar := newAGIRig(t, AGIConfig{Directory: NewSQLDirectory(store)})
+		ar := newAGIRig(t, Config{Directory: router.NewSQLDirectory(store)})
 		for _, c := range []struct {
 			name             string
 			script, exten    string
@@ -286,7 +287,7 @@ func mergeVars(a, b map[string]string) map[string]string {
 }
 
 func TestAGIChaninfoDirectoryDownIsE(t *testing.T) {
-	ar := newAGIRig(t, AGIConfig{Directory: downDirectory{}, LookupCache: time.Minute})
+	ar := newAGIRig(t, Config{Directory: downDirectory{}, LookupCache: time.Minute})
 	for range 2 { // twice: an unreachable answer is never cached
 		f := &fakeChannel{env: agiEnvBlock("chaninfo", "5551001"), vars: map[string]string{VarChanExt: "stale"}}
 		ar.call(t, f)
@@ -303,26 +304,26 @@ func TestAGIChaninfoDirectoryDownIsE(t *testing.T) {
 type countingDirectory struct {
 	mu      sync.Mutex
 	n       int
-	entries map[string]Entry
+	entries map[string]router.Entry
 }
 
-func (d *countingDirectory) Lookup(_ context.Context, number string) (Entry, error) {
+func (d *countingDirectory) Lookup(_ context.Context, number string) (router.Entry, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.n++
 	if e, ok := d.entries[number]; ok {
 		return e, nil
 	}
-	return Entry{}, ErrUnknownNumber
+	return router.Entry{}, router.ErrUnknownNumber
 }
-func (d *countingDirectory) LookupMany(context.Context, []string) (map[string]Entry, error) {
+func (d *countingDirectory) LookupMany(context.Context, []string) (map[string]router.Entry, error) {
 	return nil, errors.New("not used")
 }
 
 func TestAGIChaninfoCacheExpires(t *testing.T) {
-	dir := &countingDirectory{entries: map[string]Entry{"5551001": {Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"}}}
+	dir := &countingDirectory{entries: map[string]router.Entry{"5551001": {Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"}}}
 	clock := &fakeClock{t: time.Now()}
-	ar := newAGIRig(t, AGIConfig{Directory: dir, LookupCache: 2 * time.Second, Now: clock.now})
+	ar := newAGIRig(t, Config{Directory: dir, LookupCache: 2 * time.Second, Now: clock.now})
 	ask := func() string {
 		f := &fakeChannel{env: agiEnvBlock("chaninfo", "5551001")}
 		ar.call(t, f)
@@ -330,7 +331,7 @@ func TestAGIChaninfoCacheExpires(t *testing.T) {
 	}
 	ask()
 	dir.mu.Lock()
-	dir.entries["5551001"] = Entry{Number: "5551001", Letter: 'F', Extension: "PJSIP/1001"} // an admin's UPDATE
+	dir.entries["5551001"] = router.Entry{Number: "5551001", Letter: 'F', Extension: "PJSIP/1001"} // an admin's UPDATE
 	dir.mu.Unlock()
 	if got := ask(); got != "S" || dir.n != 1 {
 		t.Fatalf("within the cache time: %q after %d lookups, want the cached S after 1", got, dir.n)
@@ -348,9 +349,9 @@ const msgctxBody = "Zażółć gęślą jaźń – SIP MESSAGE test 😀\r\nseco
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func TestAGIPostSMSQueuesWhatTheRouterDelivers(t *testing.T) {
-	rg := newRig(t, testdbSQLite(t), nil)
+	rg := newRig(t, testdbSQLite(t))
 	rg.set("5559999", 'S', "PJSIP/5559999")
-	ar := newAGIRig(t, AGIConfig{Directory: rg.dir, Inbox: rg.r.Inbox()})
+	ar := newAGIRig(t, Config{Directory: rg.dir, Inbox: rg.r.Inbox()})
 	// The values of the fixture's msgctx connection (agi/3-msgctx.raw).
 	f := &fakeChannel{env: agiEnvBlock("postsms", "5559999"), vars: map[string]string{
 		VarMsgFrom: `"Handset 1000" <sip:1000@127.0.0.1>`,
@@ -377,7 +378,7 @@ func TestAGIPostSMSQueuesWhatTheRouterDelivers(t *testing.T) {
 	}
 	rg.drain()
 	rec, err := rg.journal.Get(context.Background(), id)
-	if err != nil || rec.State != StateDelivered {
+	if err != nil || rec.State != router.StateDelivered {
 		t.Fatalf("journal for %s: %+v %v, want delivered", id, rec, err)
 	}
 	if l := ar.logs.matching("agi postsms"); len(l) != 1 || !strings.Contains(l[0], "id="+id) {
@@ -386,7 +387,7 @@ func TestAGIPostSMSQueuesWhatTheRouterDelivers(t *testing.T) {
 }
 
 func TestAGIPostSMSFormSMS(t *testing.T) {
-	ar := newAGIRig(t, AGIConfig{Directory: downDirectory{}})
+	ar := newAGIRig(t, Config{Directory: downDirectory{}})
 	f := &fakeChannel{env: agiEnvBlock("postsms", "s", "SMS"), vars: map[string]string{
 		VarSMSOA: "+48600111222", VarSMSDA: "5551001", VarBody: b64("hi"),
 	}}
@@ -403,7 +404,7 @@ func TestAGIPostSMSFormSMS(t *testing.T) {
 }
 
 func TestAGIPostSMSRejectsHostileInput(t *testing.T) {
-	ar := newAGIRig(t, AGIConfig{Directory: downDirectory{}, MaxBodyBytes: 1000})
+	ar := newAGIRig(t, Config{Directory: downDirectory{}, MaxBodyBytes: 1000})
 	long := strings.Repeat("a", 1001)
 	for _, c := range []struct {
 		name   string
@@ -440,7 +441,7 @@ func TestAGIPostSMSRejectsHostileInput(t *testing.T) {
 }
 
 func TestAGIPostSMSSpoolFailureIsError(t *testing.T) {
-	ar := newAGIRig(t, AGIConfig{Directory: downDirectory{}, Inbox: filepath.Join(t.TempDir(), "missing")})
+	ar := newAGIRig(t, Config{Directory: downDirectory{}, Inbox: filepath.Join(t.TempDir(), "missing")})
 	f := &fakeChannel{env: agiEnvBlock("postsms", "5551001"), vars: map[string]string{VarMsgFrom: "1000", VarBody: b64("x")}}
 	ar.call(t, f)
 	if f.vars[VarStatus] != StatusError || f.vars[VarReason] == "" {
@@ -449,7 +450,7 @@ func TestAGIPostSMSSpoolFailureIsError(t *testing.T) {
 }
 
 func TestAGIHangupMidConversation(t *testing.T) {
-	ar := newAGIRig(t, AGIConfig{Directory: downDirectory{}})
+	ar := newAGIRig(t, Config{Directory: downDirectory{}})
 	vars := func() map[string]string {
 		return map[string]string{VarMsgFrom: "1000", VarBody: b64("hello")}
 	}
@@ -492,10 +493,10 @@ func TestAGIHangupMidConversation(t *testing.T) {
 }
 
 func TestAGIRouteEndToEnd(t *testing.T) {
-	rg := newRig(t, testdbSQLite(t), nil)
+	rg := newRig(t, testdbSQLite(t))
 	rg.set("5559999", 'S', "PJSIP/5559999")
 	rg.set("1000", 'S', "PJSIP/1000")
-	ar := newAGIRig(t, AGIConfig{Directory: rg.dir, Journal: rg.journal, Inbox: rg.r.Inbox(), RouteTimeout: 20 * time.Second})
+	ar := newAGIRig(t, Config{Directory: rg.dir, Journal: rg.journal, Inbox: rg.r.Inbox(), RouteTimeout: 20 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rg.r.Serve(ctx, time.Hour) }() // inotify, not the rescan, must pick it up
@@ -522,8 +523,8 @@ func TestAGIRouteEndToEnd(t *testing.T) {
 }
 
 func TestAGIRouteTimesOutPending(t *testing.T) {
-	rg := newRig(t, testdbSQLite(t), nil)
-	ar := newAGIRig(t, AGIConfig{Directory: rg.dir, Journal: rg.journal, Inbox: rg.r.Inbox(), RouteTimeout: 150 * time.Millisecond})
+	rg := newRig(t, testdbSQLite(t))
+	ar := newAGIRig(t, Config{Directory: rg.dir, Journal: rg.journal, Inbox: rg.r.Inbox(), RouteTimeout: 150 * time.Millisecond})
 	f := &fakeChannel{env: agiEnvBlock("route", "5559999"), vars: map[string]string{VarMsgFrom: "1000", VarBody: b64("x")}}
 	start := time.Now()
 	ar.call(t, f)
@@ -535,7 +536,7 @@ func TestAGIRouteTimesOutPending(t *testing.T) {
 	}
 	// Nothing is lost: the router still has it.
 	rg.drain()
-	if st := rg.stateOf("1000", "5559999"); len(st) != 1 || st[0] != StateBounced {
+	if st := rg.stateOf("1000", "5559999"); len(st) != 1 || st[0] != router.StateBounced {
 		t.Errorf("states %v, want the message bounced (unknown number) after a drain", st)
 	}
 }
@@ -571,7 +572,7 @@ func FuzzAddressNumber(f *testing.F) {
 		if len(n) > len(s) {
 			t.Fatalf("AddressNumber(%q) = %q grew", s, n)
 		}
-		if ValidNumber(n) && strings.ContainsAny(n, "/\n\x00<>@:") {
+		if router.ValidNumber(n) && strings.ContainsAny(n, "/\n\x00<>@:") {
 			t.Fatalf("valid number %q with odd characters", n)
 		}
 	})
