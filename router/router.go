@@ -212,18 +212,18 @@ type Router struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	owner       string // this process's claim folder name
-	myClaim     string
-	lock        *ownerLock
-	notices     map[string]*template.Template
-	mu          sync.Mutex // one pass at a time; held while cfg, notices, dir, journal or channels change
+	owner   string // this process's claim folder name
+	myClaim string
+	lock    *ownerLock
+	notices map[string]*template.Template
+	mu      sync.Mutex // one pass at a time; held while cfg, notices, dir, journal or channels change
 	// loc is cfg.Location for Wake, which runs outside passes (a channel's
 	// event) and so cannot read cfg while Reconfigure may be changing it.
 	loc atomic.Pointer[time.Location]
 	// pending is a configuration waiting for the gap between two batches
 	// (Reconfigure); reconfMu lets one Reconfigure run at a time.
-	pending  atomic.Pointer[reconfig]
-	reconfMu sync.Mutex
+	pending     atomic.Pointer[reconfig]
+	reconfMu    sync.Mutex
 	batchSeq    int
 	lastCleanup time.Time
 	kick        chan struct{} // wakes Serve (Wake)
