@@ -93,24 +93,32 @@ func noDatabase(dsn string) error {
 }
 
 func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
-	rc, err := cfg.routerConfig()
+	p, err := prepareRouting(cfg)
 	if err != nil {
 		return nil, err
 	}
-	rc.Observer = e.observer
 	store, err := openStore(ctx, cfg, router.OpenExisting)
 	if err != nil {
 		return nil, err
 	}
 	store.SetPool(dbPool(cfg, false))
-	s := &system{cfg: cfg, store: store, journal: router.NewJournal(store), dir: router.NewSQLDirectory(store)}
-	chans, err := buildChannels(cfg, rc, store)
+	return newSystem(e, p, store)
+}
+
+// newSystem builds the channels and the router of a prepared configuration
+// over an open store, which it owns from then on (closed on error).
+func newSystem(e *env, p *plan, store *router.Store) (*system, error) {
+	s := &system{cfg: p.cfg, store: store, journal: router.NewJournal(store), dir: router.NewSQLDirectory(store)}
+	chans, err := p.build(store)
 	if err != nil {
 		s.close()
 		return nil, err
 	}
+	rc := p.rc
+	rc.Observer = e.observer
 	s.router, err = router.New(rc, s.dir, s.journal, chans, e.log)
 	if err != nil {
+		closeChannels(chans, e.log)
 		s.close()
 		return nil, err
 	}
@@ -226,42 +234,6 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-func cmdServe(ctx context.Context, e *env, c *common) int {
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	m := serveMetrics(e) // before openSystem: the router reports every fate to it
-	s, err := openSystem(ctx, e, cfg)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	defer s.close()
-	s.store.SetPool(dbPool(cfg, cfg.AGI.Listen != ""))
-	e.log.Info("serving", "spool", cfg.Spool, "db", s.store.String(), "version", version)
-	// The FastAGI server shares ctx: SIGTERM stops both, and serve returns only
-	// after the server has let its running requests finish.
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	waitAGI, err := startAGI(ctx, e, s)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	waitOps, err := startOps(ctx, e, s, m) // metrics, HTTP send API, delivery evidence
-	if err != nil {
-		stop()
-		return fail(e, exitUsage, errors.Join(err, waitAGI()))
-	}
-	waitWatch := watchSpool(ctx, e, s.chans)
-	serveErr := s.router.Serve(ctx, cfg.Queue.Rescan.Duration)
-	stop()
-	waitWatch()
-	if err := errors.Join(serveErr, waitAGI(), waitOps()); err != nil {
-		return fail(e, exitPartial, err)
-	}
-	return exitOK
 }
 
 // dbPool is how many queries one process may have running at once, so that

@@ -39,6 +39,9 @@ type Config struct {
 
 	// Command holds the rules of the command services (letter C).
 	Command commandch.Config `toml:"command"`
+
+	// Dialplan is what `smsrouter dialplan` prints and doctor compares.
+	Dialplan DialplanConfig `toml:"dialplan"`
 }
 
 // QueueConfig tunes the queue.
@@ -197,20 +200,19 @@ func (c Config) routerConfig() (router.Config, error) {
 	if err != nil {
 		return router.Config{}, err
 	}
+	if err := c.checkSpool(); err != nil {
+		return router.Config{}, err
+	}
+	return c.routerSettings(loc), nil
+}
+
+// checkSpool says whether the spool is set and is a folder.
+func (c Config) checkSpool() error {
 	if c.Spool == "" {
-		return router.Config{}, errors.New("no spool folder: set spool in the config or pass --spool")
+		return errors.New("no spool folder: set spool in the config or pass --spool")
 	}
 	if st, err := os.Stat(c.Spool); err != nil || !st.IsDir() {
-		return router.Config{}, fmt.Errorf("spool %s is not a folder (is Asterisk installed? pass --spool)", c.Spool)
+		return fmt.Errorf("spool %s is not a folder (is Asterisk installed? pass --spool)", c.Spool)
 	}
-	sync := true
-	if c.Queue.Sync != nil {
-		sync = *c.Queue.Sync
-	}
-	return router.Config{
-		Spool: c.Spool, WorkDir: c.WorkDir, SMSCNumber: c.SMSCNumber, Location: loc,
-		DefaultValidity: c.Queue.DefaultValidity.Duration, RetryMin: c.Queue.RetryMin.Duration,
-		RetryMax: c.Queue.RetryMax.Duration, ConcatTimeout: c.Queue.ConcatTimeout.Duration, Settle: c.Queue.Settle.Duration,
-		BatchSize: c.Queue.BatchSize, Parallel: c.Queue.Parallel, DeliveryTimeout: c.Queue.DeliveryTimeout.Duration, Sync: sync, RepairUTF8: c.Queue.RepairUTF8, Notices: c.Notices,
-	}, nil
+	return nil
 }

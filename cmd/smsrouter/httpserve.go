@@ -3,12 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"smsrouter/asteriskconf/agi"
@@ -16,114 +13,6 @@ import (
 	"smsrouter/metrics"
 	"smsrouter/router"
 )
-
-// startOps starts what serve runs beside the router: the metrics endpoint, the
-// HTTP send API and the periodic reading of delivery evidence. Listening happens
-// before it returns, so a port in use is a configuration error at start-up, not a
-// silent gap later. wait returns once everything stopped after ctx ended.
-func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait func() error, err error) {
-	rc, err := s.cfg.routerConfig()
-	if err != nil {
-		return nil, err
-	}
-	admin, err := router.NewAdmin(rc, s.journal)
-	if err != nil {
-		return nil, err
-	}
-	m.SetStats(admin.Stats)
-	m.AddProbe("db", func(ctx context.Context) error { return s.store.DB.PingContext(ctx) })
-	if addr := s.cfg.SIP.AMIAddr; addr != "" && s.cfg.SIP.Username != "" {
-		m.AddProbe("ami", func(ctx context.Context) error { _, err := amiBanner(ctx, addr); return err })
-	}
-
-	muxes := map[string]*http.ServeMux{}
-	mux := func(addr string) (*http.ServeMux, error) {
-		a, err := localAddr(addr)
-		if err != nil {
-			return nil, err
-		}
-		if muxes[a] == nil {
-			muxes[a] = http.NewServeMux()
-		}
-		return muxes[a], nil
-	}
-	if s.cfg.Metrics.Listen != "" {
-		mx, err := mux(s.cfg.Metrics.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("[metrics] %w", err)
-		}
-		mx.Handle("/metrics", m.Handler())
-		mx.Handle("/healthz", m.Healthz())
-	}
-	if s.cfg.HTTP.Listen != "" {
-		api, err := newAPI(s.cfg, s.router.Inbox(), m, e)
-		if err != nil {
-			return nil, err
-		}
-		mx, err := mux(s.cfg.HTTP.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("[http] %w", err)
-		}
-		mx.Handle("/v1/", api)
-		mx.Handle("/cgi-bin/sendsms", api)
-	}
-
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
-	var servers []*http.Server
-	var capped []*httpapi.CapListener
-	headerTimeout := s.cfg.HTTP.HeaderTimeout.Duration
-	if headerTimeout <= 0 {
-		headerTimeout = httpapi.DefaultHeaderTimeout
-	}
-	for addr, mx := range muxes {
-		raw, err := net.Listen("tcp", addr)
-		if err != nil {
-			for _, srv := range servers {
-				srv.Close()
-			}
-			return nil, fmt.Errorf("listen %s: %w", addr, err)
-		}
-		// net/http serves each connection in a goroutine of its own, so idle
-		// clients do not delay others; the cap bounds how many it holds.
-		l := httpapi.LimitListener(raw, s.cfg.HTTP.MaxConns, func() { m.ObserveConn("http", "refused") })
-		capped = append(capped, l)
-		srv := &http.Server{Handler: mx, ReadHeaderTimeout: headerTimeout, ReadTimeout: 15 * time.Second,
-			WriteTimeout: 15 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
-			ConnState: httpapi.FirstBytesTimeouts(headerTimeout, func() { m.ObserveConn("http", "timeout") }),
-			ErrorLog:  nil, BaseContext: func(net.Listener) context.Context { return ctx }}
-		servers = append(servers, srv)
-		e.log.Info("http listening", "addr", l.Addr().String())
-		wg.Go(func() {
-			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("http %s: %w", addr, err))
-				mu.Unlock()
-			}
-		})
-	}
-	m.TrackOpen("http", func() int {
-		n := 0
-		for _, l := range capped {
-			n += l.Open()
-		}
-		return n
-	})
-	wg.Go(func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, srv := range servers {
-			srv.Shutdown(sctx) //nolint:errcheck // best effort at exit
-		}
-	})
-	wg.Go(func() { evidenceLoop(ctx, e, admin, s.cfg.Evidence) })
-	return func() error {
-		wg.Wait()
-		return errors.Join(errs...)
-	}, nil
-}
 
 // newAPI builds the send API over the inbox folder, queueing exactly like
 // `smsrouter send`.
