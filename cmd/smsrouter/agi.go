@@ -36,7 +36,8 @@ type connMetrics interface {
 // is where postsms queues (router.InboxDir).
 func newAGIServer(cfg Config, addr string, dir router.Directory, journal *router.Journal, inbox string, e *env) (*agi.Server, error) {
 	h, err := fastagi.New(fastagi.Config{
-		Directory: dir, Journal: journal, Inbox: inbox,
+		// Requests that arrive together share their directory queries.
+		Directory: router.NewCoalescing(dir, 0), Journal: journal, Inbox: inbox,
 		RouteTimeout: cfg.AGI.RouteTimeout.Duration, LookupCache: cfg.AGI.LookupCache.Duration, Log: e.log,
 	})
 	if err != nil {

@@ -93,7 +93,7 @@ func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]
 			b.Fatal(err)
 		}
 	}
-	h, err := New(Config{Directory: router.NewSQLDirectory(store), Inbox: b.TempDir(), LookupCache: cache,
+	h, err := New(Config{Directory: router.NewCoalescing(router.NewSQLDirectory(store), 0), Inbox: b.TempDir(), LookupCache: cache,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
