@@ -110,7 +110,7 @@ func cmdAGI(ctx context.Context, e *env, c *common, listen string) int {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
-	store.SetPool(agiHandlers(cfg) + 4)
+	store.SetPool(agiPool + 4)
 	srv, err := newAGIServer(cfg, addr, router.NewSQLDirectory(store), router.NewJournal(store), inbox, e)
 	if err != nil {
 		return fail(e, exitUsage, err)
