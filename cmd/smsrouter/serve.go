@@ -63,6 +63,8 @@ type service struct {
 	jobs    func()             // stops the spool watchers and the evidence reader
 	handled atomic.Int64       // messages that reached a state since start
 	started time.Time
+	// statsOnce sets the queue gauges' source when routing starts.
+	statsOnce sync.Once
 }
 
 func cmdServe(ctx context.Context, e *env, c *common) int {
@@ -495,7 +497,9 @@ func (sv *service) startJobs(ctx context.Context, s *system, p *plan) func() {
 	if err != nil {
 		sv.e.log.Warn("delivery evidence not read", "err", err) // not expected: prepare checked p.rc
 	} else {
-		sv.m.SetStats(admin.Stats)
+		// Once: the queue gauges read the spool, which a reload never moves,
+		// and SetStats must not race a scrape.
+		sv.statsOnce.Do(func() { sv.m.SetStats(admin.Stats) })
 		wg.Go(func() { evidenceLoop(jctx, sv.e, admin, p.cfg.Evidence) })
 	}
 	return func() {

@@ -5,6 +5,7 @@ package main
 // down when serve starts.
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -582,3 +583,109 @@ func TestServeWaitsForDatabase(t *testing.T) {
 func newCmd(args ...string) *exec.Cmd { return exec.Command(binPath, args...) }
 
 func dialTCP(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, 2*time.Second) }
+
+// TestReloadInProcess runs serve inside the test binary, so that the race
+// detector watches a reload: the router, the listeners' servers, the probes
+// and the logger are all swapped while requests and scrapes go on.
+func TestReloadInProcess(t *testing.T) {
+	agiAddr, metAddr := freePort(t), freePort(t)
+	listen := fmt.Sprintf("[agi]\nlisten = %q\n[metrics]\nlisten = %q\n", agiAddr, metAddr)
+	b := newBed(t, "", listen+"[notices]\nunknown = \"OLD {{.To}}\"\n", stdEntries...)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", b.conf}, out, out) }()
+	defer func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != exitOK {
+				t.Errorf("serve exit %d\n%s", code, out.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+	waitOut := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), want); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in:\n%s", want, out.String())
+			}
+		}
+	}
+	waitOut("msg=serving")
+	// Traffic through the reload: scrapes and chaninfo requests.
+	stop := make(chan struct{})
+	traffic := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				traffic <- nil
+				return
+			default:
+			}
+			if opt, err := chaninfo(agiAddr, "5551001"); err != nil || opt != "S" {
+				traffic <- fmt.Errorf("chaninfo during the reload: %q, %v", opt, err)
+				return
+			}
+		}
+	}()
+	b.writeConfig(listen + "[notices]\nunknown = \"NEW {{.To}}\"\n[log]\nlevel = \"debug\"\n")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitOut(`changed="notices, log"`)
+	get(t, "http://"+metAddr+"/metrics", 200)
+	close(stop)
+	if err := <-traffic; err != nil {
+		t.Fatal(err)
+	}
+	id := sendVia(t, b, "5550001", "5559999", "to nobody")
+	waitState(t, b, b.dsn, id, router.StateBounced)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		texts := b.notices()
+		if len(texts) == 1 {
+			for _, text := range texts {
+				if text != "NEW 5559999" {
+					t.Fatalf("notice %q, want the reloaded text", text)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no notice:\n%s", out.String())
+		}
+	}
+	// The reloaded [log] level is in force: debug lines appear.
+	if !strings.Contains(out.String(), "level=DEBUG") {
+		t.Errorf("no debug line after the reload set level = debug")
+	}
+}
+
+// chaninfo asks serve's FastAGI server for a number's letter, playing
+// Asterisk; unlike agiCall it may run outside the test's goroutine.
+func chaninfo(addr, number string) (string, error) {
+	c, err := dialTCP(addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(agiEnv("chaninfo", number))); err != nil {
+		return "", err
+	}
+	opt := ""
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		w := strings.Fields(sc.Text())
+		if len(w) >= 4 && w[0] == "SET" && w[2] == "MSG_CHAN_OPT" {
+			opt = strings.Trim(w[3], `"`)
+		}
+		if _, err := c.Write([]byte("200 result=1\n")); err != nil {
+			return opt, err
+		}
+	}
+	return opt, sc.Err()
+}
