@@ -63,8 +63,6 @@ type service struct {
 	jobs    func()             // stops the spool watchers and the evidence reader
 	handled atomic.Int64       // messages that reached a state since start
 	started time.Time
-	// statsOnce sets the queue gauges' source when routing starts.
-	statsOnce sync.Once
 }
 
 func cmdServe(ctx context.Context, e *env, c *common) int {
@@ -87,6 +85,12 @@ func cmdServe(ctx context.Context, e *env, c *common) int {
 	sv.m = serveMetrics(e)
 	e.observer = countFates{e.observer, &sv.handled}
 	sv.m.AddProbe("db", sv.probeDB)
+	// The queue gauges read the spool alone, which a reload never moves: set
+	// before anything listens (SetStats must not race a scrape), they show
+	// what waits while the database is down too.
+	if a, err := router.NewAdmin(p.rc, nil); err == nil {
+		sv.m.SetStats(a.Stats)
+	}
 	sv.setAMIProbe(p)
 	e.log.Info("smsrouter starting", sv.startAttrs(p)...)
 
@@ -497,9 +501,6 @@ func (sv *service) startJobs(ctx context.Context, s *system, p *plan) func() {
 	if err != nil {
 		sv.e.log.Warn("delivery evidence not read", "err", err) // not expected: prepare checked p.rc
 	} else {
-		// Once: the queue gauges read the spool, which a reload never moves,
-		// and SetStats must not race a scrape.
-		sv.statsOnce.Do(func() { sv.m.SetStats(admin.Stats) })
 		wg.Go(func() { evidenceLoop(jctx, sv.e, admin, p.cfg.Evidence) })
 	}
 	return func() {
