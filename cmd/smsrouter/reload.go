@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -53,9 +52,8 @@ func (sv *service) reload(ctx context.Context) {
 		return
 	}
 	old, s := sv.plan, sv.sys
-	if p.cfg.Spool != old.cfg.Spool || p.cfg.workDir() != old.cfg.workDir() {
-		sv.refuseReload(fmt.Errorf("%w: spool %s and work_dir %s were %s and %s; the queue and this process's claim folder live there (systemctl restart smsrouter)",
-			router.ErrRestartNeeded, p.cfg.Spool, p.cfg.workDir(), old.cfg.Spool, old.cfg.workDir()))
+	if err := movedQueue(old, p); err != nil {
+		sv.refuseReload(err)
 		return
 	}
 
@@ -133,7 +131,7 @@ func (sv *service) reloadWaiting(ctx context.Context) bool {
 		return false
 	}
 	old := sv.plan
-	if err := os.MkdirAll(router.InboxDir(p.cfg.workDir()), 0o770); err != nil {
+	if err := movedQueue(old, p); err != nil {
 		sv.refuseReload(err)
 		return false
 	}
@@ -153,6 +151,16 @@ func (sv *service) reloadWaiting(ctx context.Context) bool {
 	sv.setAMIProbe(p)
 	sv.e.log.Info("configuration reloaded", "config", choice.String(), "changed", changedSections(old.cfg, p.cfg))
 	return true
+}
+
+// movedQueue refuses another spool or work folder: the queue, the inbox the
+// listeners write to and this process's claim folder live there.
+func movedQueue(old, p *plan) error {
+	if p.cfg.Spool != old.cfg.Spool || p.cfg.workDir() != old.cfg.workDir() {
+		return fmt.Errorf("%w: spool %s and work_dir %s were %s and %s; the queue and this process's claim folder live there (systemctl restart smsrouter)",
+			router.ErrRestartNeeded, p.cfg.Spool, p.cfg.workDir(), old.cfg.Spool, old.cfg.workDir())
+	}
+	return nil
 }
 
 // applyLog makes a changed [log] section take effect for every logger.

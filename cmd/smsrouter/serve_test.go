@@ -485,6 +485,15 @@ func TestReloadMovesListenersAndDatabase(t *testing.T) {
 	// A message now goes by the new database's letter.
 	id := sendVia(t, b, "5550001", "5551001", "to the fax now")
 	waitState(t, b, "sqlite:"+other, id, router.StateDelivered)
+
+	// Another spool needs a restart: refused, and nothing changes.
+	elsewhere := t.TempDir()
+	os.MkdirAll(filepath.Join(elsewhere, "sms", "morx"), 0o755)
+	writeFile(t, b.conf, []byte(strings.Replace(conf, b.spool, elsewhere, 1)))
+	p.hup(t, "restart needed: spool "+elsewhere)
+	if opt, err := chaninfo(agi2, "5551001"); err != nil || opt != "F" {
+		t.Fatalf("chaninfo after the refused reload: %q %v", opt, err)
+	}
 }
 
 // sendVia queues a message with `smsrouter send` and returns its id.
