@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,7 +149,7 @@ func (d *doctor) checkDirectoryData(ctx context.Context, store *router.Store, p 
 	case len(findings) == 0:
 		d.add(checkOK, "directory", summary+", every row usable", "")
 	default:
-		d.add(level, "directory", fmt.Sprintf("%s, %d findings:", summary, len(findings)), "the lines below, one per row")
+		d.add(level, "directory", fmt.Sprintf("%s, %d findings:", summary, len(findings)), "see the findings below, each with its fix")
 	}
 	for i, f := range findings {
 		if i == maxFindings {
@@ -249,7 +250,11 @@ func (d *doctor) checkDialplan() {
 	}
 	conf, err := dialplan.ReadExtensions(path)
 	if err != nil {
-		d.add(checkSkip, "dialplan", fmt.Sprintf("cannot read %v; not compared", err), "")
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("%s: %w", pe.Path, pe.Err)
+		}
+		d.add(checkSkip, "dialplan", fmt.Sprintf("not compared: %v (set [dialplan] extensions_conf)", err), "")
 		return
 	}
 	smsc, msgs := orDefault(o.SMSCContext, dialplan.DefaultSMSCContext), orDefault(o.MessagesContext, dialplan.DefaultMessagesContext)
