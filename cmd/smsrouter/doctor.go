@@ -444,7 +444,7 @@ func (d *doctor) checkListener(ctx context.Context, name, addr, fix string) {
 		return
 	}
 	conn.Close()
-	d.add(checkOK, name, a+" answers", "")
+	d.add(checkOK, name, a+" answers (serve runs, or another program holds the port and serve could not start beside it)", "")
 }
 
 // checkTTS looks for the speech engine letter V runs. Without it serve starts
