@@ -57,7 +57,7 @@ func (j *job) outcome() Outcome {
 
 func (j *job) record() Record {
 	rec := Record{ID: j.claim.id, Received: j.received, State: j.state,
-		Attempts: j.claim.attempts, LastError: j.errText, Text: j.text}
+		Attempts: j.claim.attempts, LastError: j.errText, Text: j.text, Parts: j.parts}
 	// A deferral has counted itself in attempts already.
 	rec.Try = j.claim.attempts + 1
 	if j.state == StateDeferred {
