@@ -239,8 +239,8 @@ func TestPruneRemovesOldRowsInChunks(t *testing.T) {
 				id, created.UnixMilli(), created.UnixMilli())
 		}
 		addReq(recs[0].ID, old)
-		addReq(joined.Parts[0], old)                                // a part's request goes with its message
-		addReq(fresh.ID, recent)                                    // kept with its message
+		addReq(joined.Parts[0], old)                                  // a part's request goes with its message
+		addReq(fresh.ID, recent)                                      // kept with its message
 		addReq(fmt.Sprintf("%013d-%010x", old.UnixMilli(), 900), old) // orphan: message never queued
 		addReq(fmt.Sprintf("%013d-%010x", recent.UnixMilli(), 901), recent)
 
