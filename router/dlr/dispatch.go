@@ -13,15 +13,28 @@ import (
 	"smsrouter/router"
 )
 
-// Config tunes a Dispatcher; zero fields get the defaults in brackets.
+// The defaults of Config's fields.
+const (
+	DefaultPoll     = time.Second
+	DefaultTimeout  = 10 * time.Second
+	DefaultRetryMin = 5 * time.Second
+	DefaultRetryMax = 10 * time.Minute
+	DefaultGiveUp   = 24 * time.Hour
+	// DefaultParallel is small: each request handled holds a database
+	// connection beside the router's own queries.
+	DefaultParallel = 4
+	DefaultBatch    = 200
+)
+
+// Config tunes a Dispatcher; zero fields get the defaults.
 type Config struct {
-	Poll     time.Duration // how often the journal is looked at [1s]
-	Timeout  time.Duration // one Send at most [10s]
-	RetryMin time.Duration // the first wait after a failed Send [5s]; it doubles up to RetryMax
-	RetryMax time.Duration // [10m]
-	GiveUp   time.Duration // a report failing this long since its first failure closes the request [24h]
-	Parallel int           // requests handled at once [8]
-	Batch    int           // requests read per pass [200]
+	Poll     time.Duration // how often the journal is looked at
+	Timeout  time.Duration // one Send at most
+	RetryMin time.Duration // the first wait after a failed Send; it doubles up to RetryMax
+	RetryMax time.Duration
+	GiveUp   time.Duration // a report failing this long since its first failure closes the request
+	Parallel int           // requests handled at once
+	Batch    int           // requests read per pass
 	// Owner names this process in the leases it takes (host and pid).
 	Owner   string
 	Senders map[string]Sender // by Request.Kind
@@ -51,17 +64,17 @@ func NewDispatcher(st *router.Store, journal *router.Journal, cfg Config) (*Disp
 			*d = v
 		}
 	}
-	def(&cfg.Poll, time.Second)
-	def(&cfg.Timeout, 10*time.Second)
-	def(&cfg.RetryMin, 5*time.Second)
-	def(&cfg.RetryMax, 10*time.Minute)
-	def(&cfg.GiveUp, 24*time.Hour)
+	def(&cfg.Poll, DefaultPoll)
+	def(&cfg.Timeout, DefaultTimeout)
+	def(&cfg.RetryMin, DefaultRetryMin)
+	def(&cfg.RetryMax, DefaultRetryMax)
+	def(&cfg.GiveUp, DefaultGiveUp)
 	cfg.RetryMax = max(cfg.RetryMax, cfg.RetryMin)
 	if cfg.Parallel <= 0 {
-		cfg.Parallel = 8
+		cfg.Parallel = DefaultParallel
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 200
+		cfg.Batch = DefaultBatch
 	}
 	if cfg.Owner == "" {
 		cfg.Owner = "dlr"
