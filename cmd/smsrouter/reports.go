@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"smsrouter/ingress/httpapi"
@@ -31,12 +35,27 @@ func startReports(ctx context.Context, e *env, s *system, m *metrics.Metrics, lo
 		Poll: c.Poll.Duration, Timeout: c.Timeout.Duration, RetryMin: c.RetryMin.Duration, RetryMax: c.RetryMax.Duration,
 		GiveUp: c.GiveUp.Duration, Parallel: c.Parallel, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()),
 		Senders: map[string]dlr.Sender{httpapi.KindKannel: httpapi.NewCaller(loc)},
-		Log:     e.log, Observe: m.ObserveReport,
+		Log:     e.log, Observe: m.ObserveReport, Alive: leaseHolderAlive(host),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("[dlr] %w", err)
 	}
 	return func() { d.Run(ctx) }, nil
+}
+
+// leaseHolderAlive answers for leases taken on this host ("host/pid"): the
+// process runs if signal 0 reaches it. A lease of another host is assumed
+// alive; it runs out by itself.
+func leaseHolderAlive(host string) func(owner string) bool {
+	return func(owner string) bool {
+		h, p, ok := strings.Cut(owner, "/")
+		pid, err := strconv.Atoi(p)
+		if !ok || err != nil || h != host || pid <= 0 {
+			return true
+		}
+		err = syscall.Kill(pid, 0)
+		return err == nil || errors.Is(err, syscall.EPERM)
+	}
 }
 
 // pruneLoop applies [journal] retention now and every prune_every until ctx

@@ -271,6 +271,12 @@ func (s Source) describe(ctx context.Context, id string) (MessageView, error) {
 						rel[i].State, rel[i].To = string(rr.State), rr.DA
 					}
 				}
+				if rel[i].State == "" && s.Locate != nil {
+					// Made, but not taken by the router yet.
+					if sp, ok, err := s.Locate(rel[i].ID); err == nil && ok {
+						rel[i].State = sp.Where
+					}
+				}
 			}
 			v.Related = rel
 		}

@@ -36,7 +36,12 @@ type Config struct {
 	Parallel int           // requests handled at once
 	Batch    int           // requests read per pass
 	// Owner names this process in the leases it takes (host and pid).
-	Owner   string
+	Owner string
+	// Alive, when set, says whether the process named by a lease's owner still
+	// runs. Run asks it at start, so that requests leased by a process that died
+	// (kill -9, a crash) are taken up at once rather than when the lease runs
+	// out. It must answer true when it cannot tell (another host).
+	Alive   func(owner string) bool
 	Senders map[string]Sender // by Request.Kind
 	Log     *slog.Logger
 	// Observe, when set, is told every send's outcome: "sent", "retry" (failed,
@@ -105,6 +110,13 @@ func (d *Dispatcher) Nudge() {
 func (d *Dispatcher) Run(ctx context.Context) {
 	t := time.NewTicker(d.cfg.Poll)
 	defer t.Stop()
+	if d.cfg.Alive != nil {
+		if n, err := d.ReleaseDead(ctx, d.cfg.Alive); err != nil {
+			d.cfg.Log.Warn("delivery reports: cannot look for leases of dead processes", "err", err)
+		} else if n > 0 {
+			d.cfg.Log.Info("delivery reports: took back requests leased by a process that died", "requests", n)
+		}
+	}
 	failing := false
 	for {
 		_, err := d.Pass(ctx)
@@ -123,6 +135,41 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		case <-d.wake:
 		}
 	}
+}
+
+// ReleaseDead ends the leases held by owners that alive says are gone, and
+// returns how many requests it freed.
+func (d *Dispatcher) ReleaseDead(ctx context.Context, alive func(owner string) bool) (int64, error) {
+	owners, err := d.st.DB.QueryContext(ctx, "SELECT DISTINCT lease_owner FROM smsrouter_dlr WHERE done = 0 AND lease_until >= ?", d.cfg.Now().UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("dlr: read leases: %w", err)
+	}
+	var dead []string
+	for owners.Next() {
+		var o string
+		if err := owners.Scan(&o); err != nil {
+			owners.Close()
+			return 0, fmt.Errorf("dlr: read leases: %w", err)
+		}
+		if o != d.cfg.Owner && !alive(o) {
+			dead = append(dead, o)
+		}
+	}
+	err = owners.Err()
+	owners.Close()
+	if err != nil {
+		return 0, fmt.Errorf("dlr: read leases: %w", err)
+	}
+	var n int64
+	for _, o := range dead {
+		res, err := d.st.DB.ExecContext(ctx, "UPDATE smsrouter_dlr SET lease_until = 0 WHERE done = 0 AND lease_owner = ?", o)
+		if err != nil {
+			return n, fmt.Errorf("dlr: release %s: %w", o, err)
+		}
+		c, _ := res.RowsAffected()
+		n += c
+	}
+	return n, nil
 }
 
 // row is a request as a pass reads it.

@@ -391,3 +391,30 @@ func TestPendingAndForget(t *testing.T) {
 		t.Fatal("an oversized target was stored")
 	}
 }
+
+func TestLeaseOfADeadProcessIsTakenBack(t *testing.T) {
+	b := newBed(t, testdb.SQLite(t))
+	rec := &recorder{}
+	id := router.NewID(b.clock.now())
+	b.request(id, Delivered, true)
+	b.put(id, router.StateDelivered, 0)
+	// A process that died holding the lease, minutes before it would run out.
+	if _, err := b.store.DB.Exec("UPDATE smsrouter_dlr SET lease_until = ?, lease_owner = 'host/4242' WHERE id = ?",
+		b.clock.now().Add(5*time.Minute).UnixMilli(), id); err != nil {
+		t.Fatal(err)
+	}
+	d := b.dispatcher(rec, func(c *Config) { c.Owner = "host/1" })
+	if n := b.pass(d); n != 0 {
+		t.Fatalf("a leased request was sent: %d", n)
+	}
+	alive := func(o string) bool { return o != "host/4242" }
+	if n, err := d.ReleaseDead(context.Background(), func(string) bool { return true }); err != nil || n != 0 {
+		t.Fatalf("released a live lease: %d %v", n, err)
+	}
+	if n, err := d.ReleaseDead(context.Background(), alive); err != nil || n != 1 {
+		t.Fatalf("released %d, %v", n, err)
+	}
+	if n := b.pass(d); n != 1 || !reflect.DeepEqual(rec.types(id), []Type{Delivered}) {
+		t.Fatalf("after release: %d %v", n, rec.types(id))
+	}
+}
