@@ -313,3 +313,25 @@ func TestStatsByPlace(t *testing.T) {
 		t.Fatalf("%+v", places)
 	}
 }
+
+func FuzzConcatUDH(f *testing.F) {
+	for _, s := range [][]byte{{5, 0, 3, 1, 2, 1}, {6, 8, 4, 1, 2, 2, 2}, {6, 5, 4, 0x0b, 0x84, 0x23, 0xf0}, {}, {0}, {255}, {2, 0, 0}} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, udh []byte) {
+		ies, err := ConcatUDH(udh)
+		if err != nil {
+			return
+		}
+		// What it accepts is one valid concatenation element, which the router
+		// then reads as a part.
+		m := smsq.Message{UDH: ies}
+		_, total, seq, ok := m.Concat()
+		if !ok || total < 2 || seq < 1 || seq > total || len(ies) != len(udh)-1 {
+			t.Fatalf("accepted %x: %x total %d seq %d", udh, ies, total, seq)
+		}
+		if _, err := (&smsq.Message{OA: "1", DA: "2", DCS: -1, MR: -1, UDH: ies, HasUDH: true, Text: "x"}).Marshal(); err != nil {
+			t.Fatalf("accepted %x cannot be written: %v", udh, err)
+		}
+	})
+}

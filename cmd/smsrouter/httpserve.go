@@ -19,7 +19,8 @@ import (
 )
 
 // startOps starts what serve runs beside the router: the metrics endpoint, the
-// HTTP send API and the periodic reading of delivery evidence. Listening happens
+// HTTP API, the periodic reading of delivery evidence, the delivery-report
+// dispatcher and journal retention (reports.go). Listening happens
 // before it returns, so a port in use is a configuration error at start-up, not a
 // silent gap later. wait returns once everything stopped after ctx ended.
 func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait func() error, err error) {
