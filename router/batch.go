@@ -212,6 +212,7 @@ type batch struct {
 	id    string // <owner>.<n>: the journal's batch id and the staging folder's name
 	dir   string // the staging folder
 	files []stagedFile
+	open  []*os.File // staged files still open, to be synced (stage)
 	jobs  []*job
 }
 
