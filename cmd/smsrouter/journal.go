@@ -197,6 +197,14 @@ func cmdJournal(ctx context.Context, e *env, c *common, jf journalFlags) int {
 	defer store.Close()
 	j := router.NewJournal(store)
 	start := time.Now()
+	// What was written lately counts as printed: --follow shows what happens
+	// from now on, not the rows a --limit or a filter left out of the listing.
+	var recent []router.Stamp
+	if jf.follow {
+		if recent, err = j.Stamps(ctx, start.Add(-followWindow), 1<<20); err != nil {
+			return fail(e, exitPartial, err)
+		}
+	}
 	recs, err := j.List(ctx, f)
 	if err != nil {
 		return fail(e, exitPartial, err)
@@ -214,7 +222,7 @@ func cmdJournal(ctx context.Context, e *env, c *common, jf journalFlags) int {
 		}
 		return exitOK
 	}
-	if err := follow(ctx, j, p, f, recs, start, jf.poll); err != nil && ctx.Err() == nil {
+	if err := follow(ctx, j, p, f, recs, recent, start, jf.poll); err != nil && ctx.Err() == nil {
 		return fail(e, exitPartial, err)
 	}
 	return exitOK
@@ -230,13 +238,16 @@ const followWindow = 15 * time.Second
 // follow prints rows as they are written until ctx ends (SIGINT). Each poll
 // reads only the ids and write times in the window, through the index on
 // updated, and then the rows that are new or changed.
-func follow(ctx context.Context, j *router.Journal, p *journalPrinter, f router.Filter, printed []router.Record, start time.Time, poll time.Duration) error {
+func follow(ctx context.Context, j *router.Journal, p *journalPrinter, f router.Filter, printed []router.Record, recent []router.Stamp, start time.Time, poll time.Duration) error {
 	if poll <= 0 {
 		poll = 500 * time.Millisecond
 	}
 	seen := map[string]int64{}
+	for _, s := range recent {
+		seen[s.ID] = s.Updated.UnixMilli()
+	}
 	for _, r := range printed {
-		seen[r.ID] = r.Updated.UnixMilli()
+		seen[r.ID] = max(seen[r.ID], r.Updated.UnixMilli())
 	}
 	newest := start
 	t := time.NewTicker(poll)

@@ -520,10 +520,14 @@ func TestJournalFollow(t *testing.T) {
 		j := router.NewJournal(b.store)
 		ctx := context.Background()
 		old := router.NewID(time.Now().Add(-time.Hour))
-		if err := j.Put(ctx, "", []router.Record{{ID: old, Received: time.Now().Add(-time.Hour), OA: "5550001", DA: "5551001", State: router.StateDelivered, Detail: "{}", Text: "before"}}); err != nil {
+		older := router.NewID(time.Now().Add(-2 * time.Hour)) // written just now too, but left out by --limit 1
+		if err := j.Put(ctx, "", []router.Record{
+			{ID: old, Received: time.Now().Add(-time.Hour), OA: "5550001", DA: "5551001", State: router.StateDelivered, Detail: "{}", Text: "before"},
+			{ID: older, Received: time.Now().Add(-2 * time.Hour), OA: "5550001", DA: "5551001", State: router.StateDelivered, Detail: "{}"},
+		}); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(binPath, "journal", "--follow", "--poll", "50ms", "--config", b.conf, "--number", "5551001")
+		cmd := exec.Command(binPath, "journal", "--follow", "--poll", "50ms", "--limit", "1", "--config", b.conf, "--number", "5551001")
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -593,6 +597,9 @@ func TestJournalFollow(t *testing.T) {
 			t.Fatal("follow did not end on SIGINT")
 		}
 		for l := range lines {
+			if strings.Contains(l, older) {
+				t.Fatalf("a row the listing left out came back as new: %q", l)
+			}
 			if strings.Contains(l, other) {
 				t.Fatalf("a row for another number: %q", l)
 			}
