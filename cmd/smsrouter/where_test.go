@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"smsrouter/ingress/httpapi"
 	"smsrouter/internal/testdb"
 	"smsrouter/router"
 	"smsrouter/router/dlr"
@@ -691,5 +692,42 @@ func TestServeAppliesRetention(t *testing.T) {
 	b.writeConfig("[journal]\nretention = \"10m\"\n")
 	if _, errOut, code := b.run(ctx, "journal", "prune", "--config", b.conf); code != 2 || !strings.Contains(errOut, "retention 10m0s is shorter") && !strings.Contains(errOut, "shorter than") {
 		t.Fatalf("a retention under 1h: %d %s", code, errOut)
+	}
+}
+
+// TestReportRequestFirstThenMessage: with the database down, a message asking
+// for reports is refused and nothing is queued; once the request is stored,
+// the file follows.
+func TestReportRequestFirstThenMessage(t *testing.T) {
+	inbox := t.TempDir()
+	st, err := router.OpenStore(testdb.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	reqs := dlr.NewStore(st)
+	e := &env{stdout: io.Discard, stderr: io.Discard, log: newLogger(io.Discard, LogConfig{}, false, 0)}
+	submit := submitWithReports(inbox, reqs, e)
+	m := httpapi.Message{From: "5550001", To: "5551001", Text: "x", Report: &httpapi.ReportRequest{URL: "http://127.0.0.1:9/", Mask: 3, Info: map[string]string{}}}
+	id, err := submit(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sts, err := reqs.Of(context.Background(), id); err != nil || len(sts) != 1 {
+		t.Fatalf("request of %s: %v %v", id, sts, err)
+	}
+	st.Close()
+	if _, err := submit(context.Background(), m); err == nil {
+		t.Fatal("queued with the database down")
+	}
+	if entries, _ := os.ReadDir(inbox); len(entries) != 1 {
+		t.Fatalf("%d files queued, want only the first", len(entries))
+	}
+	// Without a report, the database is not needed at all.
+	m.Report = nil
+	if _, err := submit(context.Background(), m); err != nil {
+		t.Fatalf("a message without reports needs no database: %v", err)
 	}
 }

@@ -418,3 +418,19 @@ func TestLeaseOfADeadProcessIsTakenBack(t *testing.T) {
 		t.Fatalf("after release: %d %v", n, rec.types(id))
 	}
 }
+
+func TestDatabaseDownDelaysReports(t *testing.T) {
+	b := newBed(t, testdb.SQLite(t))
+	rec := &recorder{}
+	id := router.NewID(b.clock.now())
+	b.request(id, Delivered, true)
+	b.put(id, router.StateDelivered, 0)
+	d := b.dispatcher(rec, nil)
+	b.store.DB.Close() // the database is gone
+	if _, err := d.Pass(context.Background()); err == nil {
+		t.Fatal("a pass without a database reported no error")
+	}
+	if len(rec.types(id)) != 0 {
+		t.Fatal("a report was sent without its request being readable")
+	}
+}
