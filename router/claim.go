@@ -25,6 +25,9 @@ type item struct {
 	// write there, so its name tells nothing trusted and it may be incomplete.
 	foreign bool
 	f       *os.File // the open claimed file of a foreign item (see takeForeign); nil otherwise
+	// parts are the ids of the other parts of a joined concatenation (part 1's
+	// is the joined message's own), so the journal can answer for each of them.
+	parts []string
 }
 
 // claimBatch takes up to BatchSize files: first deferred messages that are due, then

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -12,26 +13,75 @@ import (
 	"smsrouter/ingress/httpapi"
 	"smsrouter/metrics"
 	"smsrouter/router"
+	"smsrouter/router/dlr"
 )
 
-// newAPI builds the send API over the inbox folder, queueing exactly like
-// `smsrouter send`.
-func newAPI(cfg Config, inbox string, m *metrics.Metrics, e *env) (*httpapi.API, error) {
+// newAPI builds the HTTP API over the inbox folder, queueing exactly like
+// `smsrouter send`, and answering from the journal and the spool. Before the
+// database is open (serve waiting for it) admin has no journal and reqs is
+// nil: messages are queued all the same, lookups answer 503 and a message that
+// asks for a delivery report is refused, since its request could not be stored.
+func newAPI(cfg Config, inbox string, m *metrics.Metrics, e *env, admin *router.Admin, reqs *dlr.Store) (*httpapi.API, error) {
 	tokens, users, err := cfg.HTTP.credentials()
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpapi.New(httpapi.Config{
+	loc, err := cfg.location()
+	if err != nil {
+		return nil, err
+	}
+	hc := httpapi.Config{
 		Tokens: tokens, Users: users, Rate: cfg.HTTP.Rate, Burst: cfg.HTTP.Burst, MaxBody: cfg.HTTP.MaxBody,
-		Submit: func(from, to, text string) (string, error) {
-			return router.SubmitTo(inbox, from, to, text, time.Now())
-		},
+		Submit:  submitWithReports(inbox, reqs, e),
+		Location: loc, HideText: cfg.HTTP.HideText,
 		Observe: m.ObserveAPI, Log: e.log,
-	})
+	}
+	if j := admin.Journal(); j != nil && reqs != nil {
+		hc.Journal, hc.Locate, hc.Reports = j, admin.Locate, reqs.Of
+	}
+	api, err := httpapi.New(hc)
 	if err != nil {
 		return nil, fmt.Errorf("[http] %w", err)
 	}
 	return api, nil
+}
+
+// submitWithReports queues an API message; a delivery-report request is
+// stored first, so that once the client hears "accepted" the request survives
+// any crash (router/dlr).
+func submitWithReports(inbox string, reqs *dlr.Store, e *env) func(ctx context.Context, m httpapi.Message) (string, error) {
+	return func(ctx context.Context, m httpapi.Message) (string, error) {
+		if m.Report != nil && reqs == nil {
+			return "", errors.New("the database is not open yet: a delivery report request cannot be stored")
+		}
+		sub := router.Submission{From: m.From, To: m.To, Text: m.Text, Validity: m.Validity, UDH: m.UDH}
+		stored := ""
+		if m.Report != nil {
+			sub.Accepted = func(id string) error {
+				if err := reqs.Add(ctx, dlr.Request{ID: id, Kind: httpapi.KindKannel, Target: m.Report.URL, Mask: m.Report.Mask, Info: m.Report.Info}); err != nil {
+					return err
+				}
+				stored = id
+				return nil
+			}
+		}
+		id, err := router.SubmitMessage(inbox, sub, time.Now())
+		if err != nil {
+			if stored != "" {
+				if ferr := reqs.Forget(context.WithoutCancel(ctx), stored); ferr != nil {
+					e.log.Warn("delivery report request of an unqueued message left for retention", "id", stored, "err", ferr)
+				}
+			}
+			return "", err
+		}
+		if stored != "" {
+			if err := reqs.Queued(context.WithoutCancel(ctx), id); err != nil {
+				// The request waits for the message's journal row instead.
+				e.log.Warn("delivery report: accepted report delayed", "id", id, "err", err)
+			}
+		}
+		return id, nil
+	}
 }
 
 // evidenceLoop records delivery evidence every cfg.Every until ctx ends.

@@ -142,7 +142,7 @@ func (sv *service) reloadWaiting(ctx context.Context) bool {
 	}
 	sv.plan = p
 	prev := sv.front
-	sv.front = sv.startFront(ctx, p, nil, nil)
+	sv.front = sv.startFront(ctx, p, nil)
 	if err := prev.stop(); err != nil {
 		sv.e.log.Warn("previous listeners ended with an error", "err", err)
 	}

@@ -30,6 +30,7 @@ import (
 	"smsrouter/ingress/httpapi"
 	"smsrouter/metrics"
 	"smsrouter/router"
+	"smsrouter/router/dlr"
 )
 
 // Waiting for the database at start-up: the first retry after dbRetryMin, each
@@ -91,6 +92,7 @@ func cmdServe(ctx context.Context, e *env, c *common) int {
 	if a, err := router.NewAdmin(p.rc, nil); err == nil {
 		sv.m.SetStats(a.Stats)
 	}
+	sv.m.SetReports(sv.pendingReports)
 	sv.setAMIProbe(p)
 	e.log.Info("smsrouter starting", sv.startAttrs(p)...)
 
@@ -134,7 +136,7 @@ func (sv *service) run(ctx context.Context, hup <-chan os.Signal) (code int, why
 		fail(sv.e, exitUsage, err)
 		return exitUsage, err.Error()
 	}
-	sv.front = sv.startFront(ctx, sv.plan, nil, nil)
+	sv.front = sv.startFront(ctx, sv.plan, nil)
 
 	// Wait for the database; a reload meanwhile may name another one.
 	if err := sv.waitForDatabase(ctx, hup); err != nil {
@@ -275,6 +277,16 @@ func (sv *service) probeDB(ctx context.Context) error {
 	return store.DB.PingContext(ctx)
 }
 
+// pendingReports is the source of the pending delivery-report gauges: the
+// database in force, which a reload may replace.
+func (sv *service) pendingReports(ctx context.Context) (int, time.Time, error) {
+	store := sv.live.Load()
+	if store == nil {
+		return 0, time.Time{}, errors.New("the database is not open yet")
+	}
+	return dlr.NewStore(store).Pending(ctx)
+}
+
 // setAMIProbe reports the AMI dependency while [sip] is configured.
 func (sv *service) setAMIProbe(p *plan) {
 	if p.sip == nil {
@@ -377,13 +389,16 @@ type front struct {
 // sockets. Without a database yet (dir nil), chaninfo answers E (directory
 // unreachable), postsms and the HTTP API queue into the inbox, where the
 // router finds the messages once it runs, and route answers PENDING.
-func (sv *service) startFront(ctx context.Context, p *plan, dir router.Directory, journal *router.Journal) *front {
+func (sv *service) startFront(ctx context.Context, p *plan, s *system) *front {
 	gctx, cancel := context.WithCancel(ctx)
 	f := &front{cancel: cancel}
 	e := sv.e
 	inbox := router.InboxDir(p.cfg.workDir())
-	if dir == nil {
-		dir = waitingDirectory{sv}
+	var dir router.Directory = waitingDirectory{sv}
+	var journal *router.Journal
+	var reqs *dlr.Store
+	if s != nil {
+		dir, journal, reqs = s.dir, s.journal, dlr.NewStore(s.store)
 	}
 	if p.agiAddr != "" {
 		srv, err := newAGIServer(p.cfg, p.agiAddr, dir, journal, inbox, e)
@@ -412,13 +427,17 @@ func (sv *service) startFront(ctx context.Context, p *plan, dir router.Directory
 		mx.Handle("/healthz", sv.m.Healthz())
 	}
 	if p.httpAddr != "" {
-		api, err := newAPI(p.cfg, inbox, sv.m, e)
+		admin, err := router.NewAdmin(p.rc, journal)
+		var api *httpapi.API
+		if err == nil {
+			api, err = newAPI(p.cfg, inbox, sv.m, e, admin, reqs)
+		}
 		if err != nil {
 			f.fail(err) // not expected: prepare checked the settings
 		} else {
-			mx := mux(p.httpAddr)
-			mx.Handle("/v1/", api)
-			mx.Handle("/cgi-bin/sendsms", api)
+			// Everything but the metrics' own paths: the API answers other
+			// paths with its JSON 404.
+			mux(p.httpAddr).Handle("/", api)
 		}
 	}
 	headerTimeout := p.cfg.HTTP.HeaderTimeout.Duration
@@ -482,7 +501,7 @@ func (f *front) stop() error {
 // ones have stopped.
 func (sv *service) switchFront(ctx context.Context, p *plan) {
 	old := sv.front
-	sv.front = sv.startFront(ctx, p, sv.sys.dir, sv.sys.journal)
+	sv.front = sv.startFront(ctx, p, sv.sys)
 	if old != nil {
 		if err := old.stop(); err != nil {
 			sv.e.log.Warn("previous listeners ended with an error", "err", err)
@@ -502,6 +521,14 @@ func (sv *service) startJobs(ctx context.Context, s *system, p *plan) func() {
 		sv.e.log.Warn("delivery evidence not read", "err", err) // not expected: prepare checked p.rc
 	} else {
 		wg.Go(func() { evidenceLoop(jctx, sv.e, admin, p.cfg.Evidence) })
+	}
+	if run, err := startReports(jctx, sv.e, s, sv.m, p.rc.Location); err != nil {
+		sv.e.log.Warn("delivery reports not sent", "err", err) // not expected: the senders are fixed
+	} else {
+		wg.Go(run)
+	}
+	if retention, err := p.cfg.Journal.retention(); err == nil { // prepare checked it
+		wg.Go(func() { pruneLoop(jctx, sv.e, s.journal, retention, p.cfg.Journal.pruneEvery(), sv.m) })
 	}
 	return func() {
 		cancel()

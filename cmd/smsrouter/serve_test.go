@@ -484,7 +484,7 @@ func TestReloadMovesListenersAndDatabase(t *testing.T) {
 	}
 	// A message now goes by the new database's letter.
 	id := sendVia(t, b, "5550001", "5551001", "to the fax now")
-	waitState(t, b, "sqlite:"+other, id, router.StateDelivered)
+	waitJournalState(t, b, "sqlite:"+other, id, router.StateDelivered)
 
 	// Another spool needs a restart: refused, and nothing changes.
 	elsewhere := t.TempDir()
@@ -506,8 +506,8 @@ func sendVia(t *testing.T, b *bed, from, to, text string) string {
 	return strings.TrimSpace(out)
 }
 
-// waitState waits until the journal in dsn has message id in state st.
-func waitState(t *testing.T, b *bed, dsn, id string, st router.State) {
+// waitJournalState waits until the journal in dsn has message id in state st.
+func waitJournalState(t *testing.T, b *bed, dsn, id string, st router.State) {
 	t.Helper()
 	store, err := router.OpenStore(dsn)
 	if err != nil {
@@ -652,7 +652,7 @@ func TestReloadInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := sendVia(t, b, "5550001", "5559999", "to nobody")
-	waitState(t, b, b.dsn, id, router.StateBounced)
+	waitJournalState(t, b, b.dsn, id, router.StateBounced)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		texts := b.notices()
 		if len(texts) == 1 {

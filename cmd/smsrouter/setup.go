@@ -9,6 +9,7 @@ package main
 // same reason.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -166,7 +167,7 @@ func prepare(cfg Config) (*plan, error) {
 			// The API's own checks (token length, users), with a Submit that
 			// is never called.
 			_, err := httpapi.New(httpapi.Config{Tokens: tokens, Users: users, Rate: cfg.HTTP.Rate,
-				Burst: cfg.HTTP.Burst, MaxBody: cfg.HTTP.MaxBody, Submit: func(string, string, string) (string, error) {
+				Burst: cfg.HTTP.Burst, MaxBody: cfg.HTTP.MaxBody, Submit: func(context.Context, httpapi.Message) (string, error) {
 					return "", errors.New("not serving")
 				}})
 			add(prefix("[http]", err), "tokens need at least 16 characters (openssl rand -hex 16); users a name and a password")
@@ -174,6 +175,8 @@ func prepare(cfg Config) (*plan, error) {
 	}
 	_, err = cfg.dialplanOptions()
 	add(prefix("[dialplan]", err), "see [dialplan] in smsrouter.example.toml")
+	_, err = cfg.Journal.retention()
+	add(err, "see [journal] in smsrouter.example.toml")
 	if len(probs) > 0 {
 		return nil, probs
 	}
