@@ -32,7 +32,7 @@ func newAPI(cfg Config, inbox string, m *metrics.Metrics, e *env, admin *router.
 	}
 	hc := httpapi.Config{
 		Tokens: tokens, Users: users, Rate: cfg.HTTP.Rate, Burst: cfg.HTTP.Burst, MaxBody: cfg.HTTP.MaxBody,
-		Submit:  submitWithReports(inbox, reqs, e),
+		Submit:   submitWithReports(inbox, reqs, e),
 		Location: loc, HideText: cfg.HTTP.HideText,
 		Observe: m.ObserveAPI, Log: e.log,
 	}
