@@ -101,6 +101,9 @@ func (sv *service) reload(ctx context.Context) {
 	}
 
 	// In force: the router delivers with the new channels from its next batch.
+	// The old channels' watchers and the jobs over the old database stop
+	// before anything they use changes.
+	sv.jobs()
 	s.closeChannels = attachChannels(chans, s.router, sv.e.log)
 	closeChannels(replaced, sv.e.log)
 	oldStore := s.store
@@ -108,7 +111,6 @@ func (sv *service) reload(ctx context.Context) {
 	store.SetPool(dbPool(p.cfg, p.agiAddr != ""))
 	sv.live.Store(store)
 	sv.plan = p
-	sv.jobs()
 	sv.jobs = sv.startJobs(ctx, s, p)
 	sv.switchFront(ctx, p)
 	sv.closeUnusedSockets(p)

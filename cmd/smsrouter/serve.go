@@ -136,9 +136,11 @@ func (sv *service) run(ctx context.Context, hup <-chan os.Signal) (code int, why
 		fail(sv.e, exitUsage, err)
 		return exitUsage, err.Error()
 	}
-	sv.front = sv.startFront(ctx, sv.plan, nil)
-
-	// Wait for the database; a reload meanwhile may name another one.
+	// Wait for the database; a reload meanwhile may name another one. The
+	// listeners' sockets are open (a port in use stopped us above), but
+	// their servers start only once it is clear whether the database answers:
+	// a healthy start never shows a client the waiting servers, which refuse
+	// what needs the database.
 	if err := sv.waitForDatabase(ctx, hup); err != nil {
 		if ctx.Err() != nil {
 			return exitOK, stopped()
@@ -237,6 +239,9 @@ func (sv *service) waitForDatabase(ctx context.Context, hup <-chan os.Signal) er
 			return err
 		}
 		sv.setDBErr(fmt.Errorf("waiting for the database: %w", err))
+		if sv.front == nil {
+			sv.front = sv.startFront(ctx, sv.plan, nil)
+		}
 		// Every attempt while the delay grows, then one line per capped delay.
 		sv.e.log.Warn("waiting for the database; messages wait in the spool", "err", err, "attempt", attempt, "retry_in", delay.String())
 		t := time.NewTimer(delay)
@@ -527,8 +532,11 @@ func (sv *service) startJobs(ctx context.Context, s *system, p *plan) func() {
 	} else {
 		wg.Go(run)
 	}
+	// What the goroutines use is taken now: a reload changes s once they
+	// have stopped.
+	journal := s.journal
 	if retention, err := p.cfg.Journal.retention(); err == nil { // prepare checked it
-		wg.Go(func() { pruneLoop(jctx, sv.e, s.journal, retention, p.cfg.Journal.pruneEvery(), sv.m) })
+		wg.Go(func() { pruneLoop(jctx, sv.e, journal, retention, p.cfg.Journal.pruneEvery(), sv.m) })
 	}
 	return func() {
 		cancel()
