@@ -698,3 +698,36 @@ func chaninfo(addr, number string) (string, error) {
 	}
 	return opt, sc.Err()
 }
+
+// TestReloadClosesTheOldAMISession: the T channel holds an AMI session; a
+// reload rebuilds the channel and closes the old session, and the new channel
+// logs in afresh (with the new settings) when it next has a T message.
+func TestReloadClosesTheOldAMISession(t *testing.T) {
+	srv := amitest.NewServer(t, amitest.Login("smsrouter", "s3cret", func(s *amitest.Session, req ami.Packet) {
+		// No such endpoint: the message bounces, the session stays.
+		_ = s.Send(amitest.Response(req, "Error", "Message", "Unable to retrieve endpoint 1002"))
+	}))
+	sipConf := func(from string) string {
+		return fmt.Sprintf("[sip]\nami_addr = %q\nusername = \"smsrouter\"\nsecret = \"s3cret\"\nfrom = %q\n", srv.Addr, from)
+	}
+	b := newBed(t, "", sipConf("{{.From}}"), router.Entry{Number: "5550001", Letter: 'S', Extension: "PJSIP/5550001"},
+		router.Entry{Number: "5551002", Letter: 'T', Extension: "PJSIP/1002"})
+	p := startServe(t, b)
+	p.waitLog(t, "msg=serving", 20*time.Second)
+	sendVia(t, b, "5550001", "5551002", "over SIP")
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d accepted, %d open\n%s", what, srv.Accepted(), len(srv.Sessions()), tail(p.out.String(), 2000))
+			}
+		}
+	}
+	waitFor("the T channel's session", func() bool { return len(srv.Sessions()) == 1 })
+
+	b.writeConfig(sipConf("\"SMS {{.From}}\" <sip:{{.From}}@pbx.example.org>"))
+	p.hup(t, "changed=sip")
+	waitFor("the old session closed", func() bool { return srv.Accepted() == 1 && len(srv.Sessions()) == 0 })
+	sendVia(t, b, "5550001", "5551002", "over SIP again")
+	waitFor("a new session for the next T message", func() bool { return srv.Accepted() == 2 && len(srv.Sessions()) == 1 })
+}
