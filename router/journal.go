@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"smsrouter/channels"
 )
 
 // State is a message's fate, or where it is on the way to one.
@@ -49,6 +51,9 @@ type Record struct {
 	// Try, when not 0, says this record ends the message's Try-th try: Put also
 	// writes it to the message's story (Attempts).
 	Try int
+	// Refs are the names another system gave the message's parts (an SMSC's
+	// message ids), written with the record so a receipt can find it.
+	Refs []channels.Ref
 }
 
 // Attempt is one try of a message, as Put recorded it.
@@ -135,6 +140,9 @@ func (j *Journal) Put(ctx context.Context, batch string, recs []Record) error {
 			return fmt.Errorf("journal: write %d records: %w", len(part), err)
 		}
 		if err := j.putAttempts(ctx, tx, part); err != nil {
+			return err
+		}
+		if err := j.putRefs(ctx, tx, part); err != nil {
 			return err
 		}
 	}
