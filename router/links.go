@@ -71,11 +71,11 @@ type Inbound struct {
 func (in Inbound) String() string {
 	switch {
 	case in.FirstWord && in.Fallback != "":
-		return "the first word is the extension, else " + in.Fallback
+		return "to the PBX number in the text's first word, else to " + in.Fallback
 	case in.FirstWord:
-		return "the first word is the extension"
+		return "to the PBX number in the text's first word"
 	}
-	return "always to " + in.To
+	return "to " + in.To
 }
 
 func checkRouting(routes []Route, links map[string]channels.Channel, inbound map[string]Inbound) error {

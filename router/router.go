@@ -377,6 +377,13 @@ func (r *Router) cleanup(ctx context.Context) {
 			}
 		}
 	}
+	for name, ch := range r.cfg.Links {
+		if j, ok := ch.(channels.Janitor); ok {
+			if err := j.Cleanup(ctx, now); err != nil {
+				r.log.Warn("cleanup failed", "link", name, "err", err)
+			}
+		}
+	}
 }
 
 // Wake makes every deferred message for recipient da due now and wakes Serve. A

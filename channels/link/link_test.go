@@ -2,7 +2,6 @@ package link
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf16"
 
 	"smsrouter/channels"
 	"smsrouter/internal/modemsim"
@@ -18,7 +16,6 @@ import (
 	"smsrouter/internal/smsctest"
 	"smsrouter/mobile/modem"
 	"smsrouter/mobile/smpp"
-	"smsrouter/mobile/smstext"
 )
 
 type testWriter struct{ t testing.TB }
@@ -84,7 +81,7 @@ func message(to, text string) channels.Message {
 	}
 }
 
-// submitted decodes what the SMSC got: text per submit, with its UDH.
+// submitted is what the SMSC got in one submit_sm.
 type submitted struct {
 	text   string
 	coding int
@@ -95,30 +92,11 @@ type submitted struct {
 
 func decodeSubmit(t *testing.T, ev map[string]any) submitted {
 	t.Helper()
-	raw, err := hex.DecodeString(ev["sm_hex"].(string))
+	s, err := smsctest.ParseSubmit(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := submitted{coding: smsctest.Num(ev, "data_coding"), source: ev["source_addr"].(string), dest: ev["destination_addr"].(string)}
-	if smsctest.Num(ev, "esm_class")&0x40 != 0 {
-		n := int(raw[0]) + 1
-		s.udh, raw = raw[:n], raw[n:]
-	}
-	switch s.coding {
-	case 8:
-		u := make([]uint16, len(raw)/2)
-		for i := range u {
-			u[i] = uint16(raw[2*i])<<8 | uint16(raw[2*i+1])
-		}
-		s.text = string(utf16.Decode(u))
-	default:
-		txt, _, err := smstext.Decode(byte(s.coding), raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.text = txt
-	}
-	return s
+	return submitted{text: s.Text, coding: s.Coding, udh: s.UDH, source: s.Source, dest: s.Dest}
 }
 
 // waitSubmits returns the next n submits the SMSC reports.

@@ -45,6 +45,8 @@ type journalEntry struct {
 	NextAttempt *time.Time           `json:"next_attempt,omitempty"`
 	LastError   string               `json:"last_error,omitempty"`
 	Calls       []router.CallOutcome `json:"calls,omitempty"`
+	Link        string               `json:"link,omitempty"`
+	Handset     string               `json:"handset,omitempty"` // what the mobile network's receipts said
 	Parent      string               `json:"parent,omitempty"`
 	Detail      json.RawMessage      `json:"detail,omitempty"`
 }
@@ -52,6 +54,7 @@ type journalEntry struct {
 func toEntry(r router.Record, withDetail bool) journalEntry {
 	e := journalEntry{ID: r.ID, Received: r.Received, Updated: r.Updated, From: r.OA, To: r.DA, Letter: r.Letter,
 		State: r.State, Attempts: r.Attempts, LastError: r.LastError, Calls: router.CallsOf(r), Parent: r.ParentID}
+	e.Link, e.Handset = detailString(r.Detail, "link"), detailString(r.Detail, "handset")
 	if !r.NextAttempt.IsZero() {
 		t := r.NextAttempt
 		e.NextAttempt = &t
@@ -62,8 +65,22 @@ func toEntry(r router.Record, withDetail bool) journalEntry {
 	return e
 }
 
-// callSummary is the last call's outcome, "-" when none is recorded.
+// detailString reads one string key of a journal row's detail.
+func detailString(detail, key string) string {
+	var d map[string]any
+	if json.Unmarshal([]byte(detail), &d) != nil {
+		return ""
+	}
+	v, _ := d[key].(string)
+	return v
+}
+
+// callSummary is the last call's outcome (or, for a message sent to the
+// mobile network, what its receipts said), "-" when none is recorded.
 func callSummary(r router.Record) string {
+	if h := detailString(r.Detail, "handset"); h != "" {
+		return h
+	}
 	calls := router.CallsOf(r)
 	if len(calls) == 0 {
 		return "-"
@@ -165,6 +182,24 @@ func journalShow(ctx context.Context, e *env, c *common, asJSON bool, id string)
 	}
 	for _, call := range router.CallsOf(rec) {
 		fmt.Fprintf(w, "call:         %s after %d attempt(s) (%s)\n", call.Status, call.Attempts, call.File)
+	}
+	if l := detailString(rec.Detail, "link"); l != "" {
+		fmt.Fprintf(w, "link:         %s\n", l)
+	}
+	if h := detailString(rec.Detail, "handset"); h != "" {
+		fmt.Fprintf(w, "handset:      %s\n", h)
+	}
+	if parts, err := j.Receipts(ctx, rec.ID); err == nil {
+		for _, p := range parts {
+			rc := "no receipt yet"
+			if !p.Reported.IsZero() {
+				rc = fmt.Sprintf("receipt %s at %s", p.Stat, p.Reported.Local().Format(time.RFC3339))
+				if p.Err != "" {
+					rc += " (error " + p.Err + ")"
+				}
+			}
+			fmt.Fprintf(w, "part %d/%d:     message id %s, %s\n", p.Part, p.Parts, p.Ref, rc)
+		}
 	}
 	if rec.Detail != "" {
 		fmt.Fprintf(w, "detail:       %s\n", rec.Detail)

@@ -50,6 +50,7 @@ type Sim struct {
 	Silent    bool     // swallow everything: a hung modem
 	CMSNext   []int    // answers for the next AT+CMGS
 	StallCMGS bool     // take the PDU and never answer
+	StallCMGD bool     // take AT+CMGD and never answer (nor delete)
 	URCMid    []string // unsolicited lines to slip into the next multi-line answer
 	log       []string // commands seen
 	plugged   chan struct{}
@@ -290,9 +291,14 @@ func (s *Sim) command(m *os.File, cmd string) int {
 	case strings.HasPrefix(up, "AT+CMGD="):
 		i, _ := strconv.Atoi(cmd[8:])
 		s.mu.Lock()
-		delete(s.store, i)
+		stall := s.StallCMGD
+		if !stall {
+			delete(s.store, i)
+		}
 		s.mu.Unlock()
-		s.ok(m)
+		if !stall {
+			s.ok(m)
+		}
 	case strings.HasPrefix(up, "AT+CMGS="):
 		n, err := strconv.Atoi(cmd[8:])
 		if err != nil {

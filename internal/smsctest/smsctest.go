@@ -8,6 +8,7 @@ package smsctest
 
 import (
 	"bufio"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,9 +19,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"smsrouter/mobile/smstext"
 )
 
 // Script is the path of smsc.js, found beside this package's source.
@@ -290,4 +295,86 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Submit is one submit_sm as the SMSC reported it, its short message decoded.
+type Submit struct {
+	Source, Dest string
+	Coding       int    // data_coding
+	UDH          []byte // with its length octet; nil when none
+	Text         string
+	MessageID    string // what the SMSC answered, "" when it did not accept it
+	Registered   bool   // registered_delivery asked for a receipt
+}
+
+// ParseSubmit decodes a "submit" event: GSM 7-bit (the npm package leaves the
+// septets unpacked, one per octet, as SMPP carries them) or UCS-2.
+func ParseSubmit(ev map[string]any) (Submit, error) {
+	raw, err := hex.DecodeString(fmt.Sprint(ev["sm_hex"]))
+	if err != nil {
+		return Submit{}, err
+	}
+	if len(raw) == 0 {
+		if raw, err = hex.DecodeString(fmt.Sprint(ev["payload_hex"])); err != nil {
+			return Submit{}, err
+		}
+	}
+	s := Submit{Source: fmt.Sprint(ev["source_addr"]), Dest: fmt.Sprint(ev["destination_addr"]), Coding: Num(ev, "data_coding"),
+		Registered: Num(ev, "registered_delivery")&1 == 1}
+	if id, ok := ev["message_id"].(string); ok {
+		s.MessageID = id
+	}
+	if Num(ev, "esm_class")&0x40 != 0 && len(raw) > 0 {
+		n := int(raw[0]) + 1
+		if n > len(raw) {
+			return Submit{}, fmt.Errorf("UDH length %d beyond %d octets", n, len(raw))
+		}
+		s.UDH, raw = raw[:n], raw[n:]
+	}
+	txt, _, err := smstext.Decode(byte(s.Coding), raw)
+	if err != nil {
+		return Submit{}, err
+	}
+	s.Text = txt
+	return s, nil
+}
+
+// Concat returns the part's place from its UDH (8- or 16-bit reference).
+func (s Submit) Concat() smstext.Concat {
+	c, _, _ := smstext.ConcatFromUDH(s.UDH)
+	return c
+}
+
+// Joined groups submits by destination and concatenation reference and
+// returns each destination's texts, parts joined in order.
+func Joined(subs []Submit) map[string][]string {
+	type key struct {
+		dest string
+		ref  uint16
+		n    int
+	}
+	groups := map[key][]Submit{}
+	var order []key
+	for i, s := range subs {
+		c := s.Concat()
+		k := key{s.Dest, c.Ref, c.Total}
+		if !c.Valid() {
+			k = key{s.Dest, 0, -i - 1} // a whole message of its own
+		}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], s)
+	}
+	out := map[string][]string{}
+	for _, k := range order {
+		g := groups[k]
+		sort.SliceStable(g, func(i, j int) bool { return g[i].Concat().Seq < g[j].Concat().Seq })
+		var b strings.Builder
+		for _, s := range g {
+			b.WriteString(s.Text)
+		}
+		out[k.dest] = append(out[k.dest], b.String())
+	}
+	return out
 }
