@@ -715,7 +715,9 @@ reconnect_max = "300ms"
 	srv2 := startServe(t, b)
 	waitUntil(t, 30*time.Second, "the SIM emptied", func() bool { return len(sim.Stored()) == 0 })
 	waitUntil(t, 30*time.Second, "the delivery", func() bool {
-		return len(b.rows(func(r router.Record) bool { return r.Text == "read, queued, not deleted" && r.State == router.StateDelivered })) >= 1
+		return len(b.rows(func(r router.Record) bool {
+			return r.Text == "read, queued, not deleted" && r.State == router.StateDelivered
+		})) >= 1
 	})
 	time.Sleep(2 * time.Second) // a second copy would have arrived by now
 	rows := b.rows(func(r router.Record) bool { return r.Text == "read, queued, not deleted" })

@@ -66,20 +66,20 @@ type LinkConfig struct {
 	Kind string `toml:"kind"` // smpp or modem
 
 	// Both kinds.
-	Number          string         `toml:"number"`
-	Numbers         []string       `toml:"numbers"`
-	Inbound         string         `toml:"inbound"`
-	InboundFallback string         `toml:"inbound_fallback"`
-	InboundTo       []InboundTo    `toml:"inbound_to"`
-	Source          string         `toml:"source"`
-	Text            string         `toml:"text"`
-	NotifyFailed    bool           `toml:"notify_failed"`
-	SecretsFile     string         `toml:"secrets_file"`
-	MaxParts        int            `toml:"max_parts"`
-	Receipts        bool           `toml:"receipts"`
-	Validity        duration       `toml:"validity"`
-	ReconnectMin    duration       `toml:"reconnect_min"`
-	ReconnectMax    duration       `toml:"reconnect_max"`
+	Number          string      `toml:"number"`
+	Numbers         []string    `toml:"numbers"`
+	Inbound         string      `toml:"inbound"`
+	InboundFallback string      `toml:"inbound_fallback"`
+	InboundTo       []InboundTo `toml:"inbound_to"`
+	Source          string      `toml:"source"`
+	Text            string      `toml:"text"`
+	NotifyFailed    bool        `toml:"notify_failed"`
+	SecretsFile     string      `toml:"secrets_file"`
+	MaxParts        int         `toml:"max_parts"`
+	Receipts        bool        `toml:"receipts"`
+	Validity        duration    `toml:"validity"`
+	ReconnectMin    duration    `toml:"reconnect_min"`
+	ReconnectMax    duration    `toml:"reconnect_max"`
 
 	// SMPP.
 	Addr            string   `toml:"addr"`
