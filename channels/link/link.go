@@ -232,7 +232,11 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	if err != nil {
 		return channels.Result{}, fmt.Errorf("link %s: %w", c.cfg.Name, err)
 	}
-	defer w.close()
+	defer func() {
+		if err := w.close(); err != nil {
+			c.log.Error("markers not flushed to disk", "id", m.ID, "err", err)
+		}
+	}()
 	var validity time.Duration
 	if !m.Validity.IsZero() {
 		validity = time.Until(m.Validity)
@@ -313,11 +317,15 @@ func (c *Channel) result(m channels.Message, st *sendState, detail map[string]an
 	}
 	detail["parts"] = st.parts
 	detail["message_ids"] = ids
+	id := m.ID
 	if resent := st.resent(); len(resent) > 0 {
 		detail["resent_parts"] = resent
 		detail["note"] = "a part was sent again after an earlier send got no answer: the phone may show it twice"
 	}
-	return channels.Result{Detail: detail, Refs: refs}
+	return channels.Result{Detail: detail, Refs: refs, AfterPublish: func(context.Context) error {
+		// The journal has the fate now: no retry can come for it.
+		return c.markers.forget(id)
+	}}
 }
 
 // refName is how a part's receipt will name it: an SMSC's message id is

@@ -1,6 +1,7 @@
 package link
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -265,9 +266,10 @@ func TestUncertainPartIsResentAndSaid(t *testing.T) {
 func TestCrashMidSendLeavesATrace(t *testing.T) {
 	s := smsctest.Start(t)
 	dir := filepath.Join(t.TempDir(), "link-sent")
-	ch, _ := smppLink(t, s, Config{MarkerDir: dir}, smpp.Config{})
 	m := message("+48600111222", "short")
-	os.WriteFile(filepath.Join(dir, m.ID), []byte("S 1/1 1700000000000\nA 1/1 170000"), 0o640) // torn last line
+	os.MkdirAll(dir, 0o770)
+	os.WriteFile(filepath.Join(dir, markerLog), []byte(m.ID+" S 1/1 1700000000000\n"+m.ID+" A 1/1 170000"), 0o640) // torn last line
+	ch, _ := smppLink(t, s, Config{MarkerDir: dir}, smpp.Config{})
 	res, err := ch.Deliver(context.Background(), m)
 	if err != nil {
 		t.Fatal(err)
@@ -391,27 +393,78 @@ func TestConcatRefIsStable(t *testing.T) {
 	}
 }
 
-func TestMarkersCleanup(t *testing.T) {
+func TestMarkersSurviveRestartAndCompact(t *testing.T) {
 	dir := t.TempDir()
-	mk, _ := newMarkers(dir, false)
-	w, _ := mk.open("old")
-	w.sending(1, 1)
-	w.close()
-	old := time.Now().Add(-8 * 24 * time.Hour)
-	os.Chtimes(filepath.Join(dir, "old"), old, old)
-	w, _ = mk.open("new")
-	w.sending(1, 1)
-	w.close()
-	if err := mk.cleanup(context.Background(), time.Now().Add(-7*24*time.Hour)); err != nil {
+	mk, err := newMarkers(dir, true)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "old")); !os.IsNotExist(err) {
-		t.Fatal("old marker kept")
+	w, _ := mk.open("old")
+	w.sending(1, 2)
+	w.accepted(1, 2, "A1")
+	w, _ = mk.open("done")
+	w.sending(1, 1)
+	w.accepted(1, 1, "B1")
+	mk.forget("done")
+	w, _ = mk.open("../../etc/passwd")
+	w.sending(1, 1)
+	w.uncertain(1, 1, "no answer\nin 10s")
+	if err := w.close(); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "new")); err != nil {
-		t.Fatal("new marker removed")
+	mk.f.Close()
+	// A restart reads it all back.
+	mk, err = newMarkers(dir, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if p := mk.path("../../etc/passwd"); filepath.Dir(p) != dir {
-		t.Fatalf("path escapes: %s", p)
+	if st, _ := mk.load("old"); st.skip() != 1 || st.parts != 2 || st.acc[1].ref != "A1" {
+		t.Fatalf("old: %+v", st)
 	}
+	if st, _ := mk.load("done"); st.parts != 0 {
+		t.Fatalf("forgotten message remembered: %+v", st)
+	}
+	if st, _ := mk.load("../../etc/passwd"); !strings.Contains(st.doubt[1], "no answer in 10s") {
+		t.Fatalf("hostile id: %+v", st)
+	}
+	// Compaction keeps what is young and not done.
+	if err := mk.cleanup(context.Background(), time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := mk.cleanup(context.Background(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, markerLog)); len(b) != 0 {
+		t.Fatalf("log after compacting everything away: %q", b)
+	}
+	w, _ = mk.open("new")
+	w.sending(1, 1)
+	mk.f.Close()
+	mk, _ = newMarkers(dir, false)
+	if st, _ := mk.load("new"); st.doubt[1] == "" {
+		t.Fatal("written after compaction, lost")
+	}
+}
+
+// FuzzMarkerLog: whatever the log holds (torn, hostile), reading it never
+// fails and never yields an impossible state.
+func FuzzMarkerLog(f *testing.F) {
+	f.Add([]byte("1 S 1/2 1700000000000\n1 A 1/2 1700000000001 ABC\n1 U 2/2 1700000000002 no answer\n1 D 0/0 17"))
+	f.Add([]byte("x A 300/2 1 r\n\x00\xff"))
+	f.Add(append(bytes.Repeat([]byte("a"), 70000), []byte("\n1 S 1/1 1")...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, markerLog), data, 0o640)
+		mk, err := newMarkers(dir, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mk.f.Close()
+		for id := range mk.lines {
+			st, _ := mk.load(id)
+			if st.skip() > st.parts || st.parts > 255 || len(st.acc) > 255 {
+				t.Fatalf("%s: %+v", id, st)
+			}
+		}
+	})
 }
