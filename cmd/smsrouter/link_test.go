@@ -736,3 +736,71 @@ reconnect_max = "300ms"
 	}
 	srv2.stop(t)
 }
+
+// TestLinkDoctorAndDrainWithoutServe: with no serve running, doctor binds the
+// SMPP link and opens the modem itself and says so (a refused password is a
+// failure with its fix), and a drain hands a message for a link to serve
+// instead of sending it: deferred for a moment, then sent once serve runs.
+func TestLinkDoctorAndDrainWithoutServe(t *testing.T) {
+	s := smsctest.Start(t)
+	sim := modemsim.New(t)
+	links := func(password string) string {
+		return fmt.Sprintf(`
+[numbers]
+country_code = "48"
+extension_length = 4
+
+[[route]]
+link = "op"
+
+[[link]]
+name = "op"
+kind = "smpp"
+number = "+48221234567"
+addr = %q
+system_id = "smsrouter"
+password = %q
+
+[[link]]
+name = "gsm"
+kind = "modem"
+number = "+48601000000"
+port = %q
+`, s.Addr(), password, sim.Link)
+	}
+	b := newBed(t, "", links("secret"), linkEntries...)
+	out, _, _ := b.run(context.Background(), "doctor", "--config", b.conf)
+	for _, want := range []string{
+		"ok    link op        smpp: bound to " + s.Addr() + " as smsrouter (transceiver; serve is not running it)",
+		"ok    link gsm       modem " + sim.Link + ": open, registered (home), signal -79 dBm, SMSC +48790998250 (serve is not running it)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor lacks %q:\n%s", want, out)
+		}
+	}
+	b.writeConfig(links("wrong"))
+	out, _, code := b.run(context.Background(), "doctor", "--config", b.conf)
+	if code != 1 || !strings.Contains(out, "FAIL  link op") || !strings.Contains(out, "ESME_RINVPASWD") || !strings.Contains(out, "fix: check system_id and the password") {
+		t.Errorf("doctor with a wrong password: %d\n%s", code, out)
+	}
+	b.writeConfig(links("secret"))
+
+	b.morxFrom("1001", "0601000001", "waits for serve", false)
+	out, code = b.drain(context.Background())
+	if code != 1 || !strings.Contains(out, "deferred 1") {
+		t.Fatalf("drain: %d %s", code, out)
+	}
+	rows := b.rows(func(r router.Record) bool { return r.Text == "waits for serve" })
+	if len(rows) != 1 || rows[0].State != router.StateDeferred || !strings.Contains(rows[0].LastError, "runs in smsrouter serve") ||
+		rows[0].NextAttempt.Sub(rows[0].Updated) > 3*time.Second {
+		t.Fatalf("after drain: %+v", rows)
+	}
+	if n := len(s.All("submit")); n != 0 {
+		t.Fatalf("drain sent %d", n)
+	}
+	startServe(t, b)
+	ev, ok := s.WaitFor("submit", nil, 30*time.Second)
+	if !ok || ev["text"] != "waits for serve" {
+		t.Fatalf("serve did not send it: %v", ev)
+	}
+}
