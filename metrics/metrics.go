@@ -1,6 +1,7 @@
 // Package metrics exposes smsrouter's health as Prometheus metrics: message fates
-// by letter, the spool's depth and age, delivery latency, the state of the
-// dependencies (database, AMI), FastAGI request latency, the connections the
+// by letter, the spool's depth and the age of its oldest message in each place,
+// delivery latency, the state of the dependencies (database, AMI), FastAGI and
+// HTTP requests, delivery reports, journal pruning, the connections the
 // FastAGI and HTTP listeners hold or turn away, and the mobile links (bound,
 // registered, signal, what they sent and received).
 //
@@ -8,10 +9,16 @@
 // ObserveAGI is the hook the FastAGI server calls). Everything that describes the
 // spool or a dependency is measured when Prometheus scrapes, so a stuck queue shows
 // even when the router itself is stuck.
+//
+// Every label has a fixed, documented set of values (the README's table lists
+// them): a value from outside its set is counted as "other", so no input can
+// make the number of series grow.
 package metrics
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -21,7 +28,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"smsrouter/asteriskconf/agi"
+	"smsrouter/ingress/httpapi"
 	"smsrouter/router"
+	"smsrouter/router/dlr"
 )
 
 // Probe checks one dependency; nil means up. It gets a context with a short
@@ -36,7 +46,10 @@ type Metrics struct {
 	agi      *prometheus.HistogramVec
 	api      *prometheus.CounterVec
 	conns    *prometheus.CounterVec
+	reports  *prometheus.CounterVec
+	pruned   *prometheus.CounterVec
 	stats    func() (router.QueueStats, error)
+	pending  func(ctx context.Context) (int, time.Time, error)
 	now      func() time.Time
 	mu       sync.Mutex
 	probes   map[string]Probe
@@ -89,8 +102,16 @@ func New(stats func() (router.QueueStats, error)) *Metrics {
 		}, []string{"script", "result"}),
 		api: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsrouter_http_requests_total",
-			Help: "HTTP send API requests by endpoint and status code.",
-		}, []string{"endpoint", "code"}),
+			Help: "HTTP API requests by endpoint (submit, messages, message, openapi, sendsms, other) and result (ok or the API's error code).",
+		}, []string{"endpoint", "result"}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsrouter_delivery_reports_total",
+			Help: "Delivery-report sends by kind (kannel), type (accepted, buffered, delivered, failed, rejected) and result (sent, retry, gave_up).",
+		}, []string{"kind", "type", "result"}),
+		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsrouter_journal_pruned_total",
+			Help: "Rows removed by journal retention, by table (messages, tries, reports, parts, batches).",
+		}, []string{"table"}),
 		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsrouter_connections_turned_away_total",
 			Help: "Connections closed without being served, by listener (agi, http) and reason: refused (over the open-connection cap), timeout (no request within the first-bytes deadline), busy (no handler free in time).",
@@ -115,9 +136,18 @@ func New(stats func() (router.QueueStats, error)) *Metrics {
 			m.conns.WithLabelValues(l, r)
 		}
 	}
-	m.reg.MustRegister(m.fates, m.latency, m.agi, m.api, m.conns, m.linkEv, collectors.NewGoCollector(),
+	for _, t := range prunedTables {
+		m.pruned.WithLabelValues(t)
+	}
+	m.reg.MustRegister(m.fates, m.latency, m.agi, m.api, m.conns, m.reports, m.pruned, m.linkEv, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*spoolCollector)(m))
 	return m
+}
+
+// SetReports sets the source of the pending delivery-report gauges
+// (dlr.Store.Pending), read at each scrape.
+func (m *Metrics) SetReports(pending func(ctx context.Context) (int, time.Time, error)) {
+	m.pending = pending
 }
 
 // SetStats sets the queue gauges' source after construction (the spool is known
@@ -147,14 +177,30 @@ func (m *Metrics) Fate(o router.Outcome, received time.Time) {
 	}
 }
 
+// AGIResults are the values of the FastAGI result label.
+var AGIResults = []string{"ok", "hangup", "timeout", "protocol", "error"}
+
 // ObserveAGI records one FastAGI request; the FastAGI server calls it when a
-// request ends. err nil is "ok".
+// request ends. The error is reduced to a fixed set (AGIResults): err nil is
+// "ok", a caller that hung up "hangup", a deadline "timeout", a peer that
+// spoke no AGI "protocol", anything else "error".
 func (m *Metrics) ObserveAGI(script string, d time.Duration, err error) {
-	result := "ok"
-	if err != nil {
-		result = "error"
+	m.agi.WithLabelValues(script, agiResult(err)).Observe(d.Seconds())
+}
+
+func agiResult(err error) string {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, agi.ErrHangup):
+		return "hangup"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, agi.ErrProtocol), errors.Is(err, agi.ErrInvalidCommand), errors.Is(err, agi.ErrLineTooLong), errors.Is(err, agi.ErrEnvTooLarge):
+		return "protocol"
 	}
-	m.agi.WithLabelValues(script, result).Observe(d.Seconds())
+	return "error"
 }
 
 // ObserveConn counts one connection a listener ("agi", "http") turned away, for
@@ -200,9 +246,47 @@ func (m *Metrics) ObserveLink(link, event string) {
 	m.linkEv.WithLabelValues(link, event).Inc()
 }
 
-// ObserveAPI counts one HTTP send API request.
-func (m *Metrics) ObserveAPI(endpoint string, code int) {
-	m.api.WithLabelValues(endpoint, http.StatusText(code)).Inc()
+// ObserveAPI counts one HTTP API request: its endpoint (httpapi.Endpoints) and
+// result ("ok" or one of httpapi.Codes); anything else is counted as "other".
+func (m *Metrics) ObserveAPI(endpoint, result string) {
+	if !slices.Contains(httpapi.Endpoints, endpoint) {
+		endpoint = "other"
+	}
+	if result != "ok" && !slices.Contains(httpapi.Codes, result) {
+		result = "other"
+	}
+	m.api.WithLabelValues(endpoint, result).Inc()
+}
+
+// reportKinds and reportResults are the label values of the delivery-report counter.
+var (
+	reportKinds   = []string{httpapi.KindKannel}
+	reportResults = []string{"sent", "retry", "gave_up"}
+	prunedTables  = []string{"messages", "tries", "reports", "parts", "batches"}
+)
+
+// ObserveReport counts one delivery-report send (the dlr.Dispatcher's Observe).
+func (m *Metrics) ObserveReport(kind string, t dlr.Type, result string) {
+	if !slices.Contains(reportKinds, kind) {
+		kind = "other"
+	}
+	if !slices.Contains(reportResults, result) {
+		result = "other"
+	}
+	typ := "other"
+	if len(t.Types()) == 1 {
+		typ = t.String()
+	}
+	m.reports.WithLabelValues(kind, typ, result).Inc()
+}
+
+// ObservePrune counts what one retention pass removed.
+func (m *Metrics) ObservePrune(r router.PruneResult, batches int64) {
+	m.pruned.WithLabelValues("messages").Add(float64(r.Messages))
+	m.pruned.WithLabelValues("tries").Add(float64(r.Attempts))
+	m.pruned.WithLabelValues("reports").Add(float64(r.Reports))
+	m.pruned.WithLabelValues("parts").Add(float64(r.Parts))
+	m.pruned.WithLabelValues("batches").Add(float64(batches))
 }
 
 // Handler serves the metrics in the Prometheus exposition format.
@@ -265,9 +349,11 @@ func (m *Metrics) Healthz() http.Handler {
 
 var (
 	descQueue = prometheus.NewDesc("smsrouter_queue_messages",
-		"Messages waiting in the spool, by where they wait (incoming, claimed, deferred, held).", []string{"where"}, nil)
+		"What waits in the spool, by place: incoming (not taken yet), claimed (being processed), deferred (waiting for a retry), held (parts waiting for their siblings), staged (batches being published or waiting for an undecided journal write), rejected (quarantined files waiting for an admin).", []string{"where"}, nil)
+	descPlaceAge = prometheus.NewDesc("smsrouter_queue_oldest_age_seconds",
+		"Age of the oldest message (batch, quarantined file) in each place of smsrouter_queue_messages; 0 when the place is empty.", []string{"where"}, nil)
 	descOldest = prometheus.NewDesc("smsrouter_queue_oldest_message_age_seconds",
-		"Age of the oldest message waiting in the spool; 0 when none waits.", nil, nil)
+		"Age of the oldest message waiting in the spool, any place but rejected; 0 when none waits.", nil, nil)
 	descUp = prometheus.NewDesc("smsrouter_dependency_up",
 		"1 when the dependency (db, ami, …) answered its probe.", []string{"dependency"}, nil)
 	descSpoolUp = prometheus.NewDesc("smsrouter_spool_readable",
@@ -286,41 +372,50 @@ var (
 		"The modem's signal strength in dBm; 0 when it does not know.", []string{"link"}, nil)
 	descModemHeld = prometheus.NewDesc("smsrouter_modem_held_messages",
 		"Messages the modem handed over that are not yet stored and deleted.", []string{"link"}, nil)
+	descReportsPending = prometheus.NewDesc("smsrouter_delivery_reports_pending",
+		"Delivery-report requests still open (their message not final yet, or a report being retried).", nil, nil)
+	descReportsAge = prometheus.NewDesc("smsrouter_delivery_reports_oldest_pending_age_seconds",
+		"Age of the oldest open delivery-report request; 0 when none.", nil, nil)
 )
 
 // spoolCollector measures the spool and the dependencies at scrape time.
 type spoolCollector Metrics
 
 func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descQueue
-	ch <- descOldest
-	ch <- descUp
-	ch <- descSpoolUp
-	ch <- descOpen
-	ch <- descLinkUp
-	ch <- descLinkReconnects
-	ch <- descLinkInFlight
-	ch <- descModemRegistered
-	ch <- descModemSignal
-	ch <- descModemHeld
+	for _, d := range []*prometheus.Desc{descQueue, descPlaceAge, descOldest, descUp, descSpoolUp, descOpen, descReportsPending, descReportsAge,
+		descLinkUp, descLinkReconnects, descLinkInFlight, descModemRegistered, descModemSignal, descModemHeld} {
+		ch <- d
+	}
 }
 
 func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
 	m := (*Metrics)(c)
+	age := func(t time.Time) float64 {
+		if t.IsZero() {
+			return 0
+		}
+		return max(m.now().Sub(t).Seconds(), 0)
+	}
 	if m.stats != nil {
 		s, err := m.stats()
 		if err != nil {
 			ch <- prometheus.MustNewConstMetric(descSpoolUp, prometheus.GaugeValue, 0)
 		} else {
 			ch <- prometheus.MustNewConstMetric(descSpoolUp, prometheus.GaugeValue, 1)
-			for where, n := range map[string]int{"incoming": s.Incoming, "claimed": s.Claimed, "deferred": s.Deferred, "held": s.Held} {
-				ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), where)
+			for _, p := range s.Places() {
+				ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(p.Count), p.Name)
+				ch <- prometheus.MustNewConstMetric(descPlaceAge, prometheus.GaugeValue, age(p.Oldest), p.Name)
 			}
-			age := 0.0
-			if !s.Oldest.IsZero() {
-				age = max(m.now().Sub(s.Oldest).Seconds(), 0)
-			}
-			ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, age)
+			ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, age(s.Oldest))
+		}
+	}
+	if m.pending != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.probeTTL)
+		n, oldest, err := m.pending(ctx)
+		cancel()
+		if err == nil { // the db probe says why not
+			ch <- prometheus.MustNewConstMetric(descReportsPending, prometheus.GaugeValue, float64(n))
+			ch <- prometheus.MustNewConstMetric(descReportsAge, prometheus.GaugeValue, age(oldest))
 		}
 	}
 	for name, err := range m.Check(context.Background()) {

@@ -246,22 +246,46 @@ func placeArtefact(art channels.Artefact) error {
 	return nil
 }
 
-// QueueStats is a snapshot of what waits in the spool.
+// QueueStats is a snapshot of what waits in the spool, by where it waits.
 type QueueStats struct {
 	Incoming int       // files in sms/morx and the inbox not yet claimed
 	Claimed  int       // being processed now
 	Deferred int       // waiting for a retry
 	Held     int       // concatenated parts waiting for their siblings
-	Oldest   time.Time // receive time of the oldest waiting message; zero when none
+	Staged   int       // batches staged for publishing: being published now, or waiting for an undecided journal write
+	Rejected int       // quarantined files (rejected/, each with a .reason) waiting for an admin
+	Oldest   time.Time // receive time of the oldest waiting message (not counting rejected); zero when none
+
+	// The oldest of each place: a message's receive time (from its id, or the
+	// file's time for files Asterisk wrote), a staged batch's or a quarantined
+	// file's time. Zero when the place is empty.
+	OldestIncoming, OldestClaimed, OldestDeferred, OldestHeld, OldestStaged, OldestRejected time.Time
+}
+
+// Place is one place of QueueStats: its name (as the metrics label it), how many
+// wait there and since when the oldest.
+type Place struct {
+	Name   string
+	Count  int
+	Oldest time.Time
+}
+
+// Places lists every place, empty ones too, in the order a message meets them.
+func (s QueueStats) Places() []Place {
+	return []Place{
+		{"incoming", s.Incoming, s.OldestIncoming}, {"claimed", s.Claimed, s.OldestClaimed},
+		{"deferred", s.Deferred, s.OldestDeferred}, {"held", s.Held, s.OldestHeld},
+		{"staged", s.Staged, s.OldestStaged}, {"rejected", s.Rejected, s.OldestRejected},
+	}
 }
 
 // Stats counts the spool's waiting messages (for metrics and doctor). Message ids
 // carry their receive time, so the oldest one is known without the database.
 func (a *Admin) Stats() (QueueStats, error) {
 	var s QueueStats
-	older := func(t time.Time) {
-		if !t.IsZero() && (s.Oldest.IsZero() || t.Before(s.Oldest)) {
-			s.Oldest = t
+	older := func(oldest *time.Time, t time.Time) {
+		if !t.IsZero() && (oldest.IsZero() || t.Before(*oldest)) {
+			*oldest = t
 		}
 	}
 	for _, dir := range []string{a.l.morx, a.l.inbox} {
@@ -274,8 +298,14 @@ func (a *Admin) Stats() (QueueStats, error) {
 				continue
 			}
 			s.Incoming++
+			if id, _, ok := channels.ParseSpoolName(e.Name()); ok && dir == a.l.inbox {
+				if t, ok := idTime(id); ok {
+					older(&s.OldestIncoming, t)
+					continue
+				}
+			}
 			if info, err := e.Info(); err == nil {
-				older(info.ModTime())
+				older(&s.OldestIncoming, info.ModTime())
 			}
 		}
 	}
@@ -284,13 +314,13 @@ func (a *Admin) Stats() (QueueStats, error) {
 		return s, err
 	}
 	for _, w := range ws {
+		t, _ := idTime(w.ID)
 		if w.State == StateDeferred {
 			s.Deferred++
+			older(&s.OldestDeferred, t)
 		} else {
 			s.Held++
-		}
-		if t, ok := idTime(w.ID); ok {
-			older(t)
+			older(&s.OldestHeld, t)
 		}
 	}
 	owners, err := os.ReadDir(a.l.claimed)
@@ -303,10 +333,87 @@ func (a *Admin) Stats() (QueueStats, error) {
 			if c, ok := parseClaimName(f.Name()); ok {
 				s.Claimed++
 				if t, ok := idTime(c.id); ok {
-					older(t)
+					older(&s.OldestClaimed, t)
 				}
 			}
 		}
 	}
+	staged, err := os.ReadDir(a.l.stage)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return s, fmt.Errorf("read %s: %w", a.l.stage, err)
+	}
+	for _, e := range staged {
+		if !e.IsDir() {
+			continue
+		}
+		s.Staged++
+		if info, err := e.Info(); err == nil {
+			older(&s.OldestStaged, info.ModTime())
+		}
+	}
+	rejected, err := os.ReadDir(a.l.rejected)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return s, fmt.Errorf("read %s: %w", a.l.rejected, err)
+	}
+	for _, e := range rejected {
+		if strings.HasSuffix(e.Name(), ".reason") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		s.Rejected++
+		if info, err := e.Info(); err == nil {
+			older(&s.OldestRejected, info.ModTime())
+		}
+	}
+	for _, t := range []time.Time{s.OldestIncoming, s.OldestClaimed, s.OldestDeferred, s.OldestHeld, s.OldestStaged} {
+		older(&s.Oldest, t)
+	}
 	return s, nil
+}
+
+// Spooled is where a message waits in the spool: what Locate finds for a
+// message the journal may not know yet.
+type Spooled struct {
+	ID    string
+	Where string    // "queued" (incoming, not taken yet), "processing" (claimed), "deferred", "held"
+	Due   time.Time // deferred: the next attempt; held: when the parts are routed alone
+}
+
+// Locate finds a message's file in the spool by its id; ok is false when no
+// file carries the id (delivered and gone, never queued, or in morx under a
+// name Asterisk chose). It reads folder listings only.
+func (a *Admin) Locate(id string) (Spooled, bool, error) {
+	if !validID(id) {
+		return Spooled{}, false, nil
+	}
+	entries, err := os.ReadDir(a.l.inbox)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Spooled{}, false, fmt.Errorf("read %s: %w", a.l.inbox, err)
+	}
+	for _, e := range entries {
+		if got, _, ok := channels.ParseSpoolName(e.Name()); ok && got == id && !strings.HasPrefix(e.Name(), ".") {
+			return Spooled{ID: id, Where: "queued"}, true, nil
+		}
+	}
+	owners, err := os.ReadDir(a.l.claimed)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Spooled{}, false, fmt.Errorf("read %s: %w", a.l.claimed, err)
+	}
+	for _, o := range owners {
+		files, _ := os.ReadDir(filepath.Join(a.l.claimed, o.Name()))
+		for _, f := range files {
+			if c, ok := parseClaimName(f.Name()); ok && c.id == id {
+				return Spooled{ID: id, Where: "processing"}, true, nil
+			}
+		}
+	}
+	ws, err := a.Waiting()
+	if err != nil {
+		return Spooled{}, false, err
+	}
+	for _, w := range ws {
+		if w.ID == id {
+			return Spooled{ID: id, Where: string(w.State), Due: w.Due}, true, nil
+		}
+	}
+	return Spooled{}, false, nil
 }

@@ -57,9 +57,18 @@ func (j *job) outcome() Outcome {
 	return o
 }
 
+// planned are the paths the job's artefacts and notice will be published to.
+func (j *job) planned() []string {
+	var out []string
+	for _, a := range append(append([]channels.Artefact(nil), j.result.Artefacts...), j.notice...) {
+		out = append(out, filepath.Join(a.Dir, a.Name))
+	}
+	return out
+}
+
 func (j *job) record() Record {
 	rec := Record{ID: j.claim.id, Received: j.received, State: j.state,
-		Attempts: j.claim.attempts, LastError: j.errText, Text: j.text}
+		Attempts: j.claim.attempts, LastError: j.errText, Text: j.text, Parts: j.parts}
 	// A deferral has counted itself in attempts already.
 	rec.Try = j.claim.attempts + 1
 	if j.state == StateDeferred {
@@ -87,8 +96,12 @@ func (j *job) record() Record {
 	for k, v := range j.detail {
 		d[k] = v
 	}
-	if len(j.published) > 0 {
-		d["files"] = j.published
+	// The files the batch publishes once this record is committed: the journal
+	// is written before they are renamed into place, so it names them then.
+	if files := j.published; len(files) > 0 {
+		d["files"] = files
+	} else if files := j.planned(); len(files) > 0 {
+		d["files"] = files
 	}
 	if b, err := json.Marshal(d); err == nil {
 		rec.Detail = string(b)
@@ -204,6 +217,7 @@ type batch struct {
 	id    string // <owner>.<n>: the journal's batch id and the staging folder's name
 	dir   string // the staging folder
 	files []stagedFile
+	open  []*os.File // staged files still open, to be synced (stage)
 	jobs  []*job
 }
 

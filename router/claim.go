@@ -25,6 +25,9 @@ type item struct {
 	// write there, so its name tells nothing trusted and it may be incomplete.
 	foreign bool
 	f       *os.File // the open claimed file of a foreign item (see takeForeign); nil otherwise
+	// parts are the ids of the other parts of a joined concatenation (part 1's
+	// is the joined message's own), so the journal can answer for each of them.
+	parts []string
 }
 
 // claimBatch takes up to BatchSize files: first deferred messages that are due, then
@@ -72,7 +75,7 @@ func (r *Router) claimBatch() ([]*item, error) {
 	// Asterisk's files, and whatever else lands in morx: never trust the name for an
 	// id (a hostile name could take over another message's journal row), and take a
 	// file only once nobody is writing it any more.
-	err = eachName(r.l.morx, limit-len(items), func(name string) bool {
+	takeMorx := func(name string) bool {
 		if until, ok := r.notBefore[name]; ok && now.Before(until) {
 			r.lookAgainAt(until)
 			return true
@@ -81,9 +84,18 @@ func (r *Router) claimBatch() ([]*item, error) {
 			items = append(items, it)
 		}
 		return len(items) < limit
-	})
+	}
+	resumed := r.morxCursor != nil
+	exhausted, err := r.eachMorx(limit-len(items), takeMorx)
 	if err != nil {
 		return items, err
+	}
+	if exhausted && resumed && len(items) == 0 {
+		// The pass's reading of morx ended: once more from the start for files that
+		// came in behind it, before the pass is allowed to end.
+		if _, err := r.eachMorx(limit, takeMorx); err != nil {
+			return items, err
+		}
 	}
 	if len(items) >= limit {
 		return items, nil
@@ -118,6 +130,48 @@ func eachName(dir string, chunk int, fn func(name string) bool) error {
 			return nil
 		}
 	}
+}
+
+// eachMorx is eachName for morx, but reading on from where the pass's last batch
+// stopped: morx can hold tens of thousands of files, and reading it from the start
+// for every batch made a drain cost grow with the square of the work (on ext4 the
+// names already taken still have to be read past). It reports whether the folder
+// was read to its end, which closes the cursor.
+func (r *Router) eachMorx(chunk int, fn func(name string) bool) (exhausted bool, err error) {
+	if r.morxCursor == nil {
+		if r.morxCursor, err = os.Open(r.l.morx); err != nil {
+			return false, fmt.Errorf("open %s: %w", r.l.morx, err)
+		}
+		r.morxUnread = nil
+	}
+	for {
+		if len(r.morxUnread) == 0 {
+			names, err := r.morxCursor.Readdirnames(max(chunk, 64))
+			if err != nil || len(names) == 0 {
+				r.closeMorxCursor()
+				return true, nil
+			}
+			r.morxUnread = names
+		}
+		for len(r.morxUnread) > 0 {
+			name := r.morxUnread[0]
+			r.morxUnread = r.morxUnread[1:]
+			if strings.HasPrefix(name, ".") {
+				continue
+			}
+			if !fn(name) {
+				return false, nil
+			}
+		}
+	}
+}
+
+func (r *Router) closeMorxCursor() {
+	if r.morxCursor != nil {
+		r.morxCursor.Close()
+		r.morxCursor = nil
+	}
+	r.morxUnread = nil
 }
 
 // writerPoll is how soon a morx file that is still open for writing is looked at

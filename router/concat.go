@@ -214,7 +214,11 @@ func (r *Router) join(g *partGroup, bySeq map[int]partFile) *item {
 		os.Remove(filepath.Join(r.myClaim, asmPrefix+first.id+"~"+p.name))
 	}
 	r.log.Info("concatenated message joined", "id", first.id, "parts", g.total, "group", g.key)
-	return &item{claim: c, path: dst, source: fmt.Sprintf("%d parts %s", g.total, g.key), resumed: true}
+	var others []string
+	for _, p := range taken[1:] {
+		others = append(others, p.claim.id)
+	}
+	return &item{claim: c, path: dst, source: fmt.Sprintf("%d parts %s", g.total, g.key), resumed: true, parts: others}
 }
 
 // recoverAssembling deals with a part a dead process was joining: if the joined

@@ -54,6 +54,10 @@ type Record struct {
 	// Refs are the names another system gave the message's parts (an SMSC's
 	// message ids), written with the record so a receipt can find it.
 	Refs []channels.Ref
+	// Parts are the ids of the other parts of a concatenated message the router
+	// joined into this one: Put records them (smsrouter_part) so that each part's
+	// id finds this record (PartOf).
+	Parts []string
 }
 
 // Attempt is one try of a message, as Put recorded it.
@@ -143,6 +147,9 @@ func (j *Journal) Put(ctx context.Context, batch string, recs []Record) error {
 			return err
 		}
 		if err := j.putRefs(ctx, tx, part); err != nil {
+			return err
+		}
+		if err := j.putParts(ctx, tx, part); err != nil {
 			return err
 		}
 	}
@@ -322,19 +329,36 @@ func (j *Journal) Get(ctx context.Context, id string) (Record, error) {
 
 // Filter selects journal records; zero fields match everything.
 type Filter struct {
-	Since  time.Time
+	Since  time.Time // received at or after
+	Until  time.Time // received before
 	State  State
 	Number string // matches oa or da
-	Limit  int
+	Limit  int    // 0 means 1000
+	// After, when not nil, continues a listing: only records that come after it
+	// in List's order (older, or as old with a smaller id).
+	After *Cursor
 }
 
-// List returns matching records, newest first.
+// Cursor is a position in List's order (newest first): where a page ended.
+type Cursor struct {
+	Received time.Time
+	ID       string
+}
+
+// CursorOf is the position of r, for the next page after it.
+func CursorOf(r Record) Cursor { return Cursor{Received: r.Received, ID: r.ID} }
+
+// List returns matching records, newest first (by received, then id).
 func (j *Journal) List(ctx context.Context, f Filter) ([]Record, error) {
 	var where []string
 	var args []any
 	if !f.Since.IsZero() {
 		where = append(where, "received >= ?")
 		args = append(args, f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "received < ?")
+		args = append(args, f.Until.UnixMilli())
 	}
 	if f.State != "" {
 		where = append(where, "state = ?")
@@ -343,6 +367,11 @@ func (j *Journal) List(ctx context.Context, f Filter) ([]Record, error) {
 	if f.Number != "" {
 		where = append(where, "(oa = ? OR da = ?)")
 		args = append(args, f.Number, f.Number)
+	}
+	if f.After != nil {
+		ms := f.After.Received.UnixMilli()
+		where = append(where, "(received < ? OR (received = ? AND id < ?))")
+		args = append(args, ms, ms, f.After.ID)
 	}
 	clause := ""
 	if len(where) > 0 {
@@ -353,6 +382,117 @@ func (j *Journal) List(ctx context.Context, f Filter) ([]Record, error) {
 		limit = 1000
 	}
 	return j.query(ctx, clause+" ORDER BY received DESC, id DESC", args, limit)
+}
+
+// Stamp is a journal row's id and when it was last written.
+type Stamp struct {
+	ID      string
+	Updated time.Time
+}
+
+// Stamps returns the ids and write times of the rows written at or after since,
+// oldest write first, at most limit of them. It reads only the index on updated,
+// so a tail of the journal (journal --follow) costs what changed, not the table.
+func (j *Journal) Stamps(ctx context.Context, since time.Time, limit int) ([]Stamp, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := j.store.DB.QueryContext(ctx,
+		fmt.Sprintf("SELECT id, updated FROM smsrouter_journal WHERE updated >= ? ORDER BY updated, id LIMIT %d", limit),
+		since.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("journal: changes: %w", err)
+	}
+	defer rows.Close()
+	var out []Stamp
+	for rows.Next() {
+		var s Stamp
+		var ms int64
+		if err := rows.Scan(&s.ID, &ms); err != nil {
+			return nil, fmt.Errorf("journal: changes: %w", err)
+		}
+		s.Updated = time.UnixMilli(ms)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("journal: changes: %w", err)
+	}
+	return out, nil
+}
+
+// GetMany returns the records of the ids that have one, in no particular order.
+func (j *Journal) GetMany(ctx context.Context, ids []string) ([]Record, error) {
+	var out []Record
+	const chunk = 500
+	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		recs, err := j.query(ctx, "WHERE id IN (?"+strings.Repeat(",?", len(part)-1)+")", args, len(part))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+// putParts records which message each joined part went into.
+func (j *Journal) putParts(ctx context.Context, tx *sql.Tx, recs []Record) error {
+	var b strings.Builder
+	var args []any
+	for _, r := range recs {
+		for _, p := range r.Parts {
+			if len(args) > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?)")
+			args = append(args, p, r.ID)
+		}
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	ignore := "INSERT OR IGNORE"
+	if j.store.Dialect == "mysql" {
+		ignore = "INSERT IGNORE"
+	}
+	if _, err := tx.ExecContext(ctx, ignore+" INTO smsrouter_part (id, message_id) VALUES "+b.String(), args...); err != nil {
+		return fmt.Errorf("journal: write parts: %w", err)
+	}
+	return nil
+}
+
+// PartOf returns the id of the message a joined part went into; sql.ErrNoRows
+// when id is not a joined part.
+func (j *Journal) PartOf(ctx context.Context, id string) (string, error) {
+	var m string
+	err := j.store.DB.QueryRowContext(ctx, "SELECT message_id FROM smsrouter_part WHERE id = ?", id).Scan(&m)
+	if err != nil {
+		return "", fmt.Errorf("journal: part %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// Parts returns the ids of the parts joined into a message (part 1's id is the
+// message's own and is not listed).
+func (j *Journal) Parts(ctx context.Context, id string) ([]string, error) {
+	rows, err := j.store.DB.QueryContext(ctx, "SELECT id FROM smsrouter_part WHERE message_id = ? ORDER BY id", id)
+	if err != nil {
+		return nil, fmt.Errorf("journal: parts of %s: %w", id, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("journal: parts of %s: %w", id, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 func (j *Journal) query(ctx context.Context, clause string, args []any, limit int) ([]Record, error) {

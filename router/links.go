@@ -249,19 +249,16 @@ func SubmitVia(work, link, from, to, text string, now time.Time) (string, error)
 	if !ValidLinkName(link) {
 		return "", fmt.Errorf("link name %q: use a-z, 0-9, - and _", link)
 	}
-	id := NewID(now)
 	dir := viaDir(work)
 	if err := os.MkdirAll(dir, 0o770); err != nil {
 		return "", fmt.Errorf("queue message: %w", err)
 	}
-	if err := writeNew(filepath.Join(dir, id), []byte(link+"\n"), 0o640, false); err != nil {
-		return "", fmt.Errorf("queue message: %w", err)
-	}
-	if err := submitAs(InboxDir(work), id, from, to, text, now); err != nil {
-		os.Remove(filepath.Join(dir, id))
-		return "", err
-	}
-	return id, nil
+	return SubmitMessage(InboxDir(work), Submission{From: from, To: to, Text: text, Accepted: func(id string) error {
+		if err := writeNew(filepath.Join(dir, id), []byte(link+"\n"), 0o640, false); err != nil {
+			return fmt.Errorf("queue message: %w", err)
+		}
+		return nil
+	}}, now)
 }
 
 // Way is how a message to one number would go now, for `smsrouter route`.

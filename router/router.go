@@ -191,6 +191,10 @@ type Router struct {
 	// nextLook is the earliest of those times in the current pass.
 	notBefore map[string]time.Time
 	nextLook  time.Time
+	// morxCursor reads morx on from batch to batch within one pass (eachMorx);
+	// morxUnread are names it has read that no batch has looked at yet.
+	morxCursor *os.File
+	morxUnread []string
 }
 
 // New prepares the spool folders and takes this process's claim folder.
@@ -292,6 +296,8 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 	sum := &Summary{}
 	r.nextLook = time.Time{}
 	r.forgetOldLooks()
+	r.closeMorxCursor() // every pass reads morx from the start
+	defer r.closeMorxCursor()
 	if err := r.adoptOrphans(ctx, sum); err != nil {
 		return sum, err
 	}

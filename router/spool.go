@@ -170,21 +170,23 @@ func writeNew(path string, data []byte, mode os.FileMode, sync bool) error {
 	return f.Close()
 }
 
-// syncAll makes the contents of the named files and folders durable, all at once:
-// a journaling filesystem commits concurrent fsyncs together, so a batch costs about
-// one device flush rather than one per file, and nothing but these files is flushed
-// (syncfs would wait for every other program's writes on the filesystem too).
-func syncAll(paths []string) error {
-	errs := make([]error, len(paths))
+// syncAll makes durable the contents of the open files and of the named files and
+// folders, all at once: a journaling filesystem commits concurrent fsyncs together,
+// so a batch costs about one device flush rather than one per file, and nothing but
+// these files is flushed (syncfs would wait for every other program's writes on the
+// filesystem too).
+func syncAll(open []*os.File, paths ...string) error {
+	errs := make([]error, len(open)+len(paths))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
+	for i, f := range open {
+		wg.Go(func() {
+			if err := unix.Fdatasync(int(f.Fd())); err != nil {
+				errs[i] = fmt.Errorf("fdatasync %s: %w", f.Name(), err)
+			}
+		})
+	}
 	for i, p := range paths {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			errs[i] = syncDir(p)
-		}()
+		wg.Go(func() { errs[len(open)+i] = syncDir(p) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -65,11 +65,9 @@ func (r *Router) stage(b *batch) error {
 		// The staged files, the manifest and the folder's entries are durable before
 		// the journal is written: one round of fsyncs side by side, which the
 		// filesystem commits together.
-		paths := []string{mf, b.dir, r.l.stage}
-		for _, f := range b.files {
-			paths = append(paths, filepath.Join(b.dir, f.File))
-		}
-		if err := syncAll(paths); err != nil {
+		err := syncAll(b.open, mf, b.dir, r.l.stage)
+		b.closeOpen()
+		if err != nil {
 			r.discard(b)
 			return fmt.Errorf("stage sync: %w", err)
 		}
@@ -88,13 +86,23 @@ func (r *Router) stageFile(b *batch, id string, a channels.Artefact, n *int) err
 		mode = 0o644
 	}
 	p := filepath.Join(b.dir, f.File)
-	// Synced with the rest of the batch, side by side (syncAll).
-	if err := writeNew(p, a.Data, mode, false); err != nil {
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	// Kept open until the batch is synced (syncAll), so the fsync needs no second
+	// open; closed at once when nothing is to be synced.
+	if r.cfg.Sync {
+		b.open = append(b.open, out)
+	} else {
+		defer out.Close()
+	}
+	if _, err := out.Write(a.Data); err != nil {
 		return err
 	}
 	// Set the mode explicitly: the umask must not make a call file unreadable to
 	// Asterisk.
-	if err := os.Chmod(p, mode); err != nil {
+	if err := out.Chmod(mode); err != nil {
 		return err
 	}
 	if !a.NotBefore.IsZero() && a.NotBefore.After(r.now()) {
@@ -117,8 +125,17 @@ func checkArtefact(a channels.Artefact) error {
 	return nil
 }
 
+// closeOpen closes the staged files kept open for syncing.
+func (b *batch) closeOpen() {
+	for _, f := range b.open {
+		f.Close()
+	}
+	b.open = nil
+}
+
 // discard throws a batch's staged files away: its journal write never happened.
 func (r *Router) discard(b *batch) {
+	b.closeOpen()
 	if err := os.RemoveAll(b.dir); err != nil {
 		r.log.Error("cannot remove staging folder", "dir", b.dir, "err", err)
 	}
@@ -164,7 +181,7 @@ func (r *Router) publish(b *batch, keep func(id string) bool) map[string][]strin
 		for d := range touched {
 			dirs = append(dirs, d)
 		}
-		if err := syncAll(dirs); err != nil {
+		if err := syncAll(nil, dirs...); err != nil {
 			r.log.Warn("sync failed", "err", err)
 		}
 	}

@@ -36,7 +36,8 @@ type connMetrics interface {
 // is where postsms queues (router.InboxDir).
 func newAGIServer(cfg Config, addr string, dir router.Directory, journal *router.Journal, inbox string, e *env) (*agi.Server, error) {
 	h, err := fastagi.New(fastagi.Config{
-		Directory: dir, Journal: journal, Inbox: inbox,
+		// Requests that arrive together share their directory queries.
+		Directory: router.NewCoalescing(dir, 0), Journal: journal, Inbox: inbox,
 		RouteTimeout: cfg.AGI.RouteTimeout.Duration, LookupCache: cfg.AGI.LookupCache.Duration, Log: e.log,
 	})
 	if err != nil {
@@ -109,7 +110,7 @@ func cmdAGI(ctx context.Context, e *env, c *common, listen string) int {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
-	store.SetPool(agiHandlers(cfg) + 4)
+	store.SetPool(agiPool + 4)
 	srv, err := newAGIServer(cfg, addr, router.NewSQLDirectory(store), router.NewJournal(store), inbox, e)
 	if err != nil {
 		return fail(e, exitUsage, err)

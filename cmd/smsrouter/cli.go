@@ -387,54 +387,6 @@ or with --create-database a MySQL/MariaDB database that does not exist yet.`,
 	return cmd
 }
 
-func journalCommand(e *env) *cobra.Command {
-	var c common
-	var f journalFlags
-	cmd := &cobra.Command{
-		Use:     "journal",
-		GroupID: groupJournal,
-		Short:   "List messages with their fate, newest first (or show one)",
-		Long: `journal lists what happened to messages: when each arrived, its id, state,
-letter, sender and recipient, attempts, the outcome of its last call and its last
-error. States: ` + strings.Join(stateNames(), ", ") + `.
-It only reads: it never creates the database.`,
-		Example: `  smsrouter journal --since 1h
-  smsrouter journal --state deferred
-  smsrouter journal --number 5551001 --json
-  smsrouter journal show 1795239855123-0a1b2c3d4e`,
-		Args: cobra.NoArgs,
-		RunE: runs(e, func(ctx context.Context, _ []string) int { return cmdJournal(ctx, e, &c, f) }),
-	}
-	c.register(cmd, withSpoolDB)
-	fl := cmd.Flags()
-	fl.DurationVar(&f.since, "since", 0, "only messages received within this long (e.g. 30m, 1h)")
-	fl.StringVar(&f.state, "state", "", "only messages in this state ("+strings.Join(stateNames(), ", ")+")")
-	fl.StringVar(&f.number, "number", "", "only messages from or to this number")
-	fl.IntVar(&f.limit, "limit", 100, "at most this many rows, newest first")
-	fl.BoolVar(&f.json, "json", false, "one JSON object per line")
-	_ = cmd.RegisterFlagCompletionFunc("state", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return stateNames(), cobra.ShellCompDirectiveNoFileComp
-	})
-
-	var sc common
-	var asJSON bool
-	show := &cobra.Command{
-		Use:   "show ID",
-		Short: "Show one message: its fate, attempts, calls and related notices",
-		Long: `show prints everything the journal knows about one message: sender and
-recipient, letter, state and what it means, times, attempts, the outcome of each
-call Asterisk made for it, and the notices or replies it caused.`,
-		Example: `  smsrouter journal show 1795239855123-0a1b2c3d4e
-  smsrouter journal show --json 1795239855123-0a1b2c3d4e`,
-		Args: cobra.ExactArgs(1),
-		RunE: runs(e, func(ctx context.Context, args []string) int { return journalShow(ctx, e, &sc, asJSON, args[0]) }),
-	}
-	sc.register(show, withSpoolDB)
-	show.Flags().BoolVar(&asJSON, "json", false, "print the record as JSON")
-	cmd.AddCommand(show)
-	return cmd
-}
-
 func retryCommand(e *env) *cobra.Command {
 	var c common
 	var state string

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"smsrouter/asteriskconf/agi"
 	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
 	"smsrouter/metrics"
@@ -297,16 +295,16 @@ func dbPool(cfg Config, withAGI bool) int {
 		n = 8 // router.Config's default
 	}
 	if withAGI {
-		n += agiHandlers(cfg)
+		n += agiPool
 	}
 	return n + 4
 }
 
-// agiHandlers is how many FastAGI handlers run at once, each with at most one
-// query: max_handlers, or max_conns when that is lower.
-func agiHandlers(cfg Config) int {
-	return min(cmp.Or(max(cfg.AGI.MaxHandlers, 0), agi.DefaultMaxHandlers), cmp.Or(max(cfg.AGI.MaxConns, 0), agi.DefaultMaxConns))
-}
+// agiPool is how many database connections the FastAGI handlers use at once. Their
+// directory lookups share queries (router.Coalescing: one query out at a time),
+// so what remains is the journal reads of `route` and `postsms`: a few, however
+// many handlers run, which keeps the pool far below MariaDB's max_connections.
+const agiPool = 8
 
 // watchSpool runs the channels' spool watchers while serve runs. A watcher that
 // fails is logged and its channel carries on without it: it stays correct, it

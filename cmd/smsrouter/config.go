@@ -36,6 +36,9 @@ type Config struct {
 	Evidence EvidenceConfig `toml:"evidence"`
 	HTTP     HTTPConfig     `toml:"http"`
 	Metrics  MetricsConfig  `toml:"metrics"`
+	// The journal's retention (journal_config.go) and delivery reports (reports.go).
+	Journal JournalConfig `toml:"journal"`
+	DLR     DLRConfig     `toml:"dlr"`
 
 	// Command holds the rules of the command services (letter C).
 	Command commandch.Config `toml:"command"`

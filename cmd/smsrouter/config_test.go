@@ -14,6 +14,7 @@ import (
 	"smsrouter/asteriskconf/agi"
 	"smsrouter/ingress/httpapi"
 	"smsrouter/router"
+	"smsrouter/router/dlr"
 )
 
 func TestExampleConfigLoadsAndMatchesDefaults(t *testing.T) {
@@ -54,6 +55,15 @@ func TestExampleConfigLoadsAndMatchesDefaults(t *testing.T) {
 		{"[agi] env_timeout", cfg.AGI.EnvTimeout.Duration, agi.DefaultEnvTimeout},
 		{"[http] max_conns", cfg.HTTP.MaxConns, httpapi.DefaultMaxConns},
 		{"[http] header_timeout", cfg.HTTP.HeaderTimeout.Duration, httpapi.DefaultHeaderTimeout},
+		{"[http] hide_text", cfg.HTTP.HideText, false},
+		{"[journal] retention", mustRetention(t, cfg.Journal), router.DefaultRetention},
+		{"[journal] prune_every", cfg.Journal.pruneEvery(), (JournalConfig{}).pruneEvery()},
+		{"[dlr] poll", cfg.DLR.Poll.Duration, dlr.DefaultPoll},
+		{"[dlr] timeout", cfg.DLR.Timeout.Duration, dlr.DefaultTimeout},
+		{"[dlr] retry_min", cfg.DLR.RetryMin.Duration, dlr.DefaultRetryMin},
+		{"[dlr] retry_max", cfg.DLR.RetryMax.Duration, dlr.DefaultRetryMax},
+		{"[dlr] give_up", cfg.DLR.GiveUp.Duration, dlr.DefaultGiveUp},
+		{"[dlr] parallel", cfg.DLR.Parallel, dlr.DefaultParallel},
 	} {
 		if c.got != c.want {
 			t.Errorf("example %s = %v, default %v", c.key, c.got, c.want)
@@ -125,6 +135,14 @@ func TestExampleLinksAreReal(t *testing.T) {
 	if len(rc.Routes) != 1 || len(rc.Inbound) != 2 || rc.Inbound["+48221234567"].Link != "operator" {
 		t.Fatalf("routes %+v inbound %+v", rc.Routes, rc.Inbound)
 	}
+}
+
+func mustRetention(t *testing.T, j JournalConfig) time.Duration {
+	r, err := j.retention()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func withSpool(t *testing.T, c Config) Config {

@@ -15,10 +15,12 @@ import (
 	"smsrouter/ingress/httpapi"
 	"smsrouter/metrics"
 	"smsrouter/router"
+	"smsrouter/router/dlr"
 )
 
 // startOps starts what serve runs beside the router: the metrics endpoint, the
-// HTTP send API and the periodic reading of delivery evidence. Listening happens
+// HTTP API, the periodic reading of delivery evidence, the delivery-report
+// dispatcher and journal retention (reports.go). Listening happens
 // before it returns, so a port in use is a configuration error at start-up, not a
 // silent gap later. wait returns once everything stopped after ctx ended.
 func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait func() error, err error) {
@@ -31,7 +33,17 @@ func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait 
 		return nil, err
 	}
 	m.SetStats(admin.Stats)
+	reqs := dlr.NewStore(s.store)
+	m.SetReports(reqs.Pending)
 	m.AddProbe("db", func(ctx context.Context) error { return s.store.DB.PingContext(ctx) })
+	retention, err := s.cfg.Journal.retention()
+	if err != nil {
+		return nil, err
+	}
+	runReports, err := startReports(ctx, e, s, m, rc.Location)
+	if err != nil {
+		return nil, err
+	}
 	if addr := s.cfg.SIP.AMIAddr; addr != "" && s.cfg.SIP.Username != "" {
 		m.AddProbe("ami", func(ctx context.Context) error { _, err := amiBanner(ctx, addr); return err })
 	}
@@ -56,7 +68,7 @@ func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait 
 		mx.Handle("/healthz", m.Healthz())
 	}
 	if s.cfg.HTTP.Listen != "" {
-		api, err := newAPI(s.cfg, s.router.Inbox(), m, e)
+		api, err := newAPI(s.cfg, s.router.Inbox(), m, e, admin, reqs)
 		if err != nil {
 			return nil, err
 		}
@@ -64,8 +76,9 @@ func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait 
 		if err != nil {
 			return nil, fmt.Errorf("[http] %w", err)
 		}
-		mx.Handle("/v1/", api)
-		mx.Handle("/cgi-bin/sendsms", api)
+		// Everything but the metrics' own paths: the API answers other paths
+		// with its JSON 404.
+		mx.Handle("/", api)
 	}
 
 	var wg sync.WaitGroup
@@ -119,30 +132,70 @@ func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait 
 		}
 	})
 	wg.Go(func() { evidenceLoop(ctx, e, admin, s.cfg.Evidence) })
+	wg.Go(runReports)
+	wg.Go(func() { pruneLoop(ctx, e, s.journal, retention, s.cfg.Journal.pruneEvery(), m) })
 	return func() error {
 		wg.Wait()
 		return errors.Join(errs...)
 	}, nil
 }
 
-// newAPI builds the send API over the inbox folder, queueing exactly like
-// `smsrouter send`.
-func newAPI(cfg Config, inbox string, m *metrics.Metrics, e *env) (*httpapi.API, error) {
+// newAPI builds the HTTP API over the inbox folder, queueing exactly like
+// `smsrouter send`, and answering from the journal and the spool.
+func newAPI(cfg Config, inbox string, m *metrics.Metrics, e *env, admin *router.Admin, reqs *dlr.Store) (*httpapi.API, error) {
 	tokens, users, err := cfg.HTTP.credentials()
+	if err != nil {
+		return nil, err
+	}
+	loc, err := cfg.location()
 	if err != nil {
 		return nil, err
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Tokens: tokens, Users: users, Rate: cfg.HTTP.Rate, Burst: cfg.HTTP.Burst, MaxBody: cfg.HTTP.MaxBody,
-		Submit: func(from, to, text string) (string, error) {
-			return router.SubmitTo(inbox, from, to, text, time.Now())
-		},
+		Submit:  submitWithReports(inbox, reqs, e),
+		Journal: admin.Journal(), Locate: admin.Locate, Reports: reqs.Of, Location: loc, HideText: cfg.HTTP.HideText,
 		Observe: m.ObserveAPI, Log: e.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("[http] %w", err)
 	}
 	return api, nil
+}
+
+// submitWithReports queues an API message; a delivery-report request is
+// stored first, so that once the client hears "accepted" the request survives
+// any crash (router/dlr).
+func submitWithReports(inbox string, reqs *dlr.Store, e *env) func(ctx context.Context, m httpapi.Message) (string, error) {
+	return func(ctx context.Context, m httpapi.Message) (string, error) {
+		sub := router.Submission{From: m.From, To: m.To, Text: m.Text, Validity: m.Validity, UDH: m.UDH}
+		stored := ""
+		if m.Report != nil {
+			sub.Accepted = func(id string) error {
+				if err := reqs.Add(ctx, dlr.Request{ID: id, Kind: httpapi.KindKannel, Target: m.Report.URL, Mask: m.Report.Mask, Info: m.Report.Info}); err != nil {
+					return err
+				}
+				stored = id
+				return nil
+			}
+		}
+		id, err := router.SubmitMessage(inbox, sub, time.Now())
+		if err != nil {
+			if stored != "" {
+				if ferr := reqs.Forget(context.WithoutCancel(ctx), stored); ferr != nil {
+					e.log.Warn("delivery report request of an unqueued message left for retention", "id", stored, "err", ferr)
+				}
+			}
+			return "", err
+		}
+		if stored != "" {
+			if err := reqs.Queued(context.WithoutCancel(ctx), id); err != nil {
+				// The request waits for the message's journal row instead.
+				e.log.Warn("delivery report: accepted report delayed", "id", id, "err", err)
+			}
+		}
+		return id, nil
+	}
 }
 
 // evidenceLoop records delivery evidence every cfg.Every until ctx ends.

@@ -88,7 +88,9 @@ func TestServeRunsMetricsAndSendAPI(t *testing.T) {
 		`smsrouter_queue_messages{where="deferred"} 0`,
 		`smsrouter_queue_oldest_message_age_seconds 0`,
 		`smsrouter_dependency_up{dependency="db"} 1`,
-		`smsrouter_http_requests_total{code="Accepted",endpoint="v1"} 1`,
+		`smsrouter_http_requests_total{endpoint="submit",result="ok"} 1`,
+		`smsrouter_delivery_reports_pending 0`,
+		`smsrouter_queue_oldest_age_seconds{where="held"} 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)

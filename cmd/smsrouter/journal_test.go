@@ -118,7 +118,7 @@ func TestJournalVerbs(t *testing.T) {
 			t.Fatalf("show: %d\n%s", code, out)
 		}
 		out, code = runHere(t, "journal", "show", "--config", conf, "--json", s.delivered)
-		var e journalEntry
+		var e showView
 		if code != 0 || json.Unmarshal([]byte(out), &e) != nil || len(e.Calls) != 1 || e.Calls[0].Status != "Expired" || len(e.Detail) == 0 {
 			t.Fatalf("show --json: %d %s", code, out)
 		}

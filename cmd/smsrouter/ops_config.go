@@ -27,6 +27,8 @@ type HTTPConfig struct {
 	Rate        float64        `toml:"rate"`         // requests per second per client address
 	Burst       int            `toml:"burst"`
 	MaxBody     int64          `toml:"max_body"` // bytes
+	// HideText leaves messages' texts out of the API's answers (GET /v1/messages…).
+	HideText bool `toml:"hide_text"`
 	// The HTTP server, for the API and the metrics alike.
 	MaxConns      int      `toml:"max_conns"`      // open connections; beyond it a new one gets 503 and is closed
 	HeaderTimeout duration `toml:"header_timeout"` // deadline for a request's first bytes (line and headers)

@@ -75,7 +75,8 @@ func BenchmarkChaninfoPaced(b *testing.B) {
 
 // chaninfoServer runs smsrouter's FastAGI server over a fresh directory of
 // numbers and returns its address and one environment block per number. The
-// store's pool is sized as serve sizes it for the default [agi] max_handlers.
+// store's pool is sized as serve sizes it: parallel (8) + the FastAGI handlers'
+// 8 + 4, their lookups shared (router.Coalescing).
 func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]byte) {
 	const numbers = 1000
 	store, err := router.OpenStore(dsn)
@@ -83,7 +84,7 @@ func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	store.SetPool(agi.DefaultMaxHandlers + 8 + 4)
+	store.SetPool(8 + 8 + 4)
 	ctx := context.Background()
 	if _, err := store.Migrate(ctx); err != nil {
 		b.Fatal(err)
@@ -93,7 +94,7 @@ func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]
 			b.Fatal(err)
 		}
 	}
-	h, err := New(Config{Directory: router.NewSQLDirectory(store), Inbox: b.TempDir(), LookupCache: cache,
+	h, err := New(Config{Directory: router.NewCoalescing(router.NewSQLDirectory(store), 0), Inbox: b.TempDir(), LookupCache: cache,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -48,8 +49,8 @@ func BenchmarkSendAPI(b *testing.B) {
 func benchSendAPI(b *testing.B, morx string) {
 	api, err := New(Config{
 		Tokens: []string{token}, Rate: 1e9, Burst: 1e9,
-		Submit: func(from, to, text string) (string, error) {
-			return router.SubmitTo(morx, from, to, text, time.Now())
+		Submit: func(_ context.Context, m Message) (string, error) {
+			return router.SubmitTo(morx, m.From, m.To, m.Text, time.Now())
 		},
 	})
 	if err != nil {

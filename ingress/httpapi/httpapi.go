@@ -1,32 +1,35 @@
-// Package httpapi is the HTTP send API: scripts and monitoring systems queue a
-// message with `POST /v1/messages` (JSON) or Kannel's `GET /cgi-bin/sendsms`, and
-// get back the id the journal will know it by.
+// Package httpapi is the HTTP API: scripts and monitoring systems queue a message
+// with `POST /v1/messages` (JSON) or Kannel's `GET /cgi-bin/sendsms`, get back the
+// id the journal will know it by, and ask what became of it with
+// `GET /v1/messages/{id}` and `GET /v1/messages`. `GET /v1/openapi.json`
+// describes it all.
 //
 // It is an ingress like FastAGI's postsms, so it lives beside the router: a
-// message accepted here is written into the morx spool exactly as `smsrouter
-// send` does (router.SubmitTo) and from then on is an ordinary message. Every
+// message accepted here is written into the inbox exactly as `smsrouter send`
+// does (router.SubmitMessage) and from then on is an ordinary message. Every
 // request is authenticated (bearer tokens or users, compared in constant time),
 // rate limited per client address before the credentials are even looked at (so
-// guessing passwords is slow too) and bounded in size.
+// guessing passwords is slow too) and bounded in size. Every refusal says why in
+// words and with a stable machine code (errors.go); Kannel's sendsms answers in
+// Kannel's own plain-text dialect (kannel.go), and Kannel's dlr-url callbacks are
+// made by Caller (dlrcall.go) for the router/dlr dispatcher.
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"smsrouter/router"
+	"smsrouter/router/dlr"
 )
 
 // User is a username and password, as Kannel's sendsms takes them (and as HTTP
@@ -34,6 +37,33 @@ import (
 type User struct {
 	Name     string `toml:"name"`
 	Password string `toml:"password"`
+}
+
+// Message is what a client asks to queue, checked.
+type Message struct {
+	From, To, Text string
+	Validity       time.Duration // 0: the configured default
+	UDH            []byte        // a concatenation element (router.ConcatUDH): the message is one part
+	Report         *ReportRequest
+}
+
+// ReportRequest asks for delivery reports (Kannel's dlr-url and dlr-mask).
+type ReportRequest struct {
+	URL  string
+	Mask dlr.Type
+	// Info is what the callback's escape codes need beyond the journal: the
+	// sendsms user, coding, charset, udh (see Caller).
+	Info map[string]string
+}
+
+// Journal is where the API reads messages from (*router.Journal).
+type Journal interface {
+	Get(ctx context.Context, id string) (router.Record, error)
+	GetMany(ctx context.Context, ids []string) ([]router.Record, error)
+	Attempts(ctx context.Context, id string) ([]router.Attempt, error)
+	List(ctx context.Context, f router.Filter) ([]router.Record, error)
+	PartOf(ctx context.Context, id string) (string, error)
+	Parts(ctx context.Context, id string) ([]string, error)
 }
 
 // Config configures the API.
@@ -47,11 +77,24 @@ type Config struct {
 	// MaxBody bounds a request body; 0 means 64 KiB, far more than the longest
 	// message (router.MaxSubmitText characters, at most 4 bytes each, as JSON).
 	MaxBody int64
-	// Submit queues a message and returns its id (router.SubmitTo into the morx
-	// folder).
-	Submit func(from, to, text string) (string, error)
-	// Observe, when set, is told every request's endpoint and status (metrics).
-	Observe func(endpoint string, code int)
+	// Submit queues a checked message and returns its id (router.SubmitMessage
+	// into the inbox, with the report request stored first when there is one).
+	// Its errors are the server's (the spool, the database), never the client's.
+	Submit func(ctx context.Context, m Message) (string, error)
+	// Journal, Locate and Reports answer GET /v1/messages/…; without Journal
+	// those routes answer 503 "unavailable". Locate finds a message the journal
+	// does not know yet in the spool (router.Admin.Locate); Reports lists the
+	// delivery reports asked for it (dlr.Store.Of).
+	Journal  Journal
+	Locate   func(id string) (router.Spooled, bool, error)
+	Reports  func(ctx context.Context, id string) ([]dlr.Status, error)
+	Location *time.Location // times in answers are given in this zone; nil: Local
+	// HideText leaves messages' texts out of every answer: an API token then
+	// lets a script follow messages without reading what people wrote.
+	HideText bool
+	// Observe, when set, is told every request's endpoint and result: "ok" or
+	// the error code. Both come from fixed sets (Endpoints, Codes).
+	Observe func(endpoint, result string)
 	Log     *slog.Logger
 	Now     func() time.Time // for tests; default time.Now
 }
@@ -59,7 +102,11 @@ type Config struct {
 // HeaderMessageID carries the accepted message's journal id in every answer.
 const HeaderMessageID = "X-Message-Id"
 
-// API is the http.Handler of the send API.
+// HeaderErrorCode carries the error code in every refusal, Kannel's plain-text
+// ones included.
+const HeaderErrorCode = "X-Error-Code"
+
+// API is the http.Handler of the API.
 type API struct {
 	cfg    Config
 	tokens [][32]byte
@@ -92,6 +139,9 @@ func New(cfg Config) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Location == nil {
+		cfg.Location = time.Local
+	}
 	a := &API{cfg: cfg, users: map[string][32]byte{}, mux: http.NewServeMux()}
 	for i, t := range cfg.Tokens {
 		if len(t) < 16 {
@@ -109,9 +159,85 @@ func New(cfg Config) (*API, error) {
 		a.users[u.Name] = sha256.Sum256([]byte(u.Password))
 	}
 	a.limit = newLimiter(cfg.Rate, float64(cfg.Burst), cfg.Now)
-	a.mux.HandleFunc("/v1/messages", a.postMessage)
-	a.mux.HandleFunc("/cgi-bin/sendsms", a.sendsms)
+	a.routes()
 	return a, nil
+}
+
+// route is one operation the API serves: the routing table and the OpenAPI
+// description are checked against each other (TestOpenAPIDescribesEveryRoute).
+type route struct {
+	method, path string // path in the mux's pattern syntax ({id})
+	endpoint     string // the metrics label
+	auth         bool   // needs credentials (checked before the handler runs)
+	handle       func(w http.ResponseWriter, r *http.Request)
+}
+
+func (a *API) table() []route {
+	return []route{
+		{"POST", "/v1/messages", "submit", true, a.postMessage},
+		{"GET", "/v1/messages", "messages", true, a.listMessages},
+		{"GET", "/v1/messages/{id}", "message", true, a.getMessage},
+		{"GET", "/v1/openapi.json", "openapi", false, a.openAPI},
+		{"GET", "/cgi-bin/sendsms", "sendsms", false, a.sendsms},
+		{"POST", "/cgi-bin/sendsms", "sendsms", false, a.sendsms},
+	}
+}
+
+// Endpoints are the values of the endpoint label Observe gets.
+var Endpoints = []string{"submit", "messages", "message", "openapi", "sendsms", "other"}
+
+// routes registers the table, plus, for each path, an answer for the other
+// methods (405 with Allow) and, below /v1/, a JSON 404: every answer of the API
+// is in its own dialect, never net/http's plain text.
+func (a *API) routes() {
+	allow := map[string][]string{}
+	var paths []string
+	for _, rt := range a.table() {
+		rt := rt
+		if _, ok := allow[rt.path]; !ok {
+			paths = append(paths, rt.path)
+		}
+		allow[rt.path] = append(allow[rt.path], rt.method)
+		a.mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
+			r = withEndpoint(r, rt.endpoint)
+			if rt.auth && !a.authorized(r, "", "") {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="smsrouter"`)
+				a.fail(w, r, errUnauthorized)
+				return
+			}
+			rt.handle(w, r)
+		})
+	}
+	for _, p := range paths {
+		methods := strings.Join(allow[p], ", ")
+		endpoint := "other"
+		for _, rt := range a.table() {
+			if rt.path == p {
+				endpoint = rt.endpoint
+			}
+		}
+		a.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			r = withEndpoint(r, endpoint)
+			w.Header().Set("Allow", methods)
+			a.fail(w, r, apiErr(http.StatusMethodNotAllowed, "method_not_allowed", "use "+strings.Replace(methods, ", ", " or ", 1)))
+		})
+	}
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.fail(w, withEndpoint(r, "other"), apiErr(http.StatusNotFound, "not_found", "no such path; GET /v1/openapi.json lists them"))
+	})
+}
+
+type endpointKey struct{}
+
+func withEndpoint(r *http.Request, e string) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), endpointKey{}, e))
+}
+
+func endpointOf(r *http.Request) string {
+	if e, ok := r.Context().Value(endpointKey{}).(string); ok {
+		return e
+	}
+	return "other"
 }
 
 // ServeHTTP rate-limits, then routes.
@@ -122,114 +248,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !a.limit.allow(host) {
 		w.Header().Set("Retry-After", "1")
-		a.reply(w, r, http.StatusTooManyRequests, "too many requests", "")
+		if strings.HasPrefix(r.URL.Path, "/cgi-bin/") {
+			r = withEndpoint(r, "sendsms")
+		}
+		a.fail(w, r, apiErr(http.StatusTooManyRequests, "rate_limited", "too many requests; slow down"))
 		return
 	}
 	a.mux.ServeHTTP(w, r)
-}
-
-// Accepted is the JSON answer of POST /v1/messages.
-type Accepted struct {
-	ID    string `json:"id,omitempty"`
-	Error string `json:"error,omitempty"`
-}
-
-// Submission is the JSON body of POST /v1/messages.
-type Submission struct {
-	From string `json:"from"`
-	To   string `json:"to"`
-	Text string `json:"text"`
-}
-
-func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		a.reply(w, r, http.StatusMethodNotAllowed, "use POST", "")
-		return
-	}
-	if !a.authorized(r, "", "") {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="smsrouter"`)
-		a.reply(w, r, http.StatusUnauthorized, "authorization failed", "")
-		return
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		a.reply(w, r, http.StatusUnsupportedMediaType, "send Content-Type: application/json", "")
-		return
-	}
-	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	var s Submission
-	if err := dec.Decode(&s); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			a.reply(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", a.cfg.MaxBody), "")
-			return
-		}
-		a.reply(w, r, http.StatusBadRequest, "bad JSON: "+err.Error(), "")
-		return
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		a.reply(w, r, http.StatusBadRequest, "bad JSON: more than one object", "")
-		return
-	}
-	a.submit(w, r, s)
-}
-
-// sendsms is Kannel's interface: GET (or POST form) with username, password,
-// from, to and text. Kannel's replies are plain text starting with a status.
-func (a *API) sendsms(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		a.reply(w, r, http.StatusMethodNotAllowed, "use GET", "")
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBody)
-	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			a.reply(w, r, http.StatusRequestEntityTooLarge, "request too large", "")
-			return
-		}
-		a.reply(w, r, http.StatusBadRequest, "bad request: "+err.Error(), "")
-		return
-	}
-	if !a.authorized(r, r.Form.Get("username"), r.Form.Get("password")) {
-		a.reply(w, r, http.StatusForbidden, "Authorization failed for sendsms", "")
-		return
-	}
-	a.submit(w, r, Submission{From: r.Form.Get("from"), To: r.Form.Get("to"), Text: r.Form.Get("text")})
-}
-
-func (a *API) submit(w http.ResponseWriter, r *http.Request, s Submission) {
-	if !utf8.ValidString(s.Text) {
-		a.reply(w, r, http.StatusBadRequest, "text is not valid UTF-8", "")
-		return
-	}
-	for _, c := range []struct{ role, v string }{{"sender", s.From}, {"recipient", s.To}} {
-		if err := router.CheckNumber(c.role, c.v); err != nil {
-			a.reply(w, r, http.StatusBadRequest, err.Error(), "")
-			return
-		}
-	}
-	if s.Text == "" {
-		a.reply(w, r, http.StatusBadRequest, "text is missing", "")
-		return
-	}
-	if n := utf8.RuneCountInString(s.Text); n > router.MaxSubmitText {
-		a.reply(w, r, http.StatusBadRequest, fmt.Sprintf("text has %d characters; at most %d fit in one concatenated SMS", n, router.MaxSubmitText), "")
-		return
-	}
-	id, err := a.cfg.Submit(s.From, s.To, s.Text)
-	if err != nil {
-		// Validation happened above, so what is left is the spool: our problem,
-		// not the client's.
-		a.cfg.Log.Error("http send: cannot queue", "from", s.From, "to", s.To, "err", err)
-		a.reply(w, r, http.StatusServiceUnavailable, "cannot queue the message now", "")
-		return
-	}
-	a.cfg.Log.Info("http send: queued", "id", id, "from", s.From, "to", s.To, "remote", r.RemoteAddr)
-	a.reply(w, r, http.StatusAccepted, "", id)
 }
 
 // authorized accepts a bearer token, HTTP Basic credentials or the given
@@ -257,38 +282,6 @@ func (a *API) authorized(r *http.Request, user, pass string) bool {
 	sum := sha256.Sum256([]byte(pass))
 	ok := subtle.ConstantTimeCompare(sum[:], want[:]) == 1
 	return known && ok
-}
-
-// reply answers in the dialect of the endpoint: JSON for /v1, Kannel's plain
-// text ("0: Accepted for delivery", "3: …") for sendsms. The journal id is in the
-// body and in the X-Message-Id header for both.
-func (a *API) reply(w http.ResponseWriter, r *http.Request, code int, msg, id string) {
-	endpoint := "v1"
-	if strings.HasPrefix(r.URL.Path, "/cgi-bin/") {
-		endpoint = "sendsms"
-	} else if r.URL.Path != "/v1/messages" {
-		endpoint = "other"
-	}
-	if a.cfg.Observe != nil {
-		a.cfg.Observe(endpoint, code)
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	if id != "" {
-		w.Header().Set(HeaderMessageID, id)
-	}
-	if endpoint == "sendsms" {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(code)
-		if id != "" {
-			fmt.Fprintf(w, "0: Accepted for delivery %s\n", id)
-		} else {
-			fmt.Fprintf(w, "3: %s\n", msg)
-		}
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(Accepted{ID: id, Error: msg}) //nolint:errcheck // the client went away
 }
 
 // limiter is a token bucket per client address. Buckets that are full again are

@@ -1,23 +1,22 @@
 // Package tomlduration is a time.Duration that configuration files write as
-// text ("30s", "10m", "24h"); both the main config and the command rules use it.
+// text ("30s", "10m", "24h", "90d", "1w"); both the main config and the command
+// rules use it.
 package tomlduration
 
 import (
-	"fmt"
 	"time"
+
+	"smsrouter/internal/timespec"
 )
 
 // Duration decodes from TOML text; negative durations are refused.
 type Duration struct{ time.Duration }
 
-// UnmarshalText parses a Go duration string.
+// UnmarshalText parses a Go duration string, with days (d) and weeks (w) too.
 func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
+	v, err := timespec.ParseDuration(string(b))
 	if err != nil {
 		return err
-	}
-	if v < 0 {
-		return fmt.Errorf("negative duration %s", b)
 	}
 	d.Duration = v
 	return nil

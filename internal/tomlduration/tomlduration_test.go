@@ -16,3 +16,13 @@ func TestUnmarshalText(t *testing.T) {
 		}
 	}
 }
+
+func TestDaysAndWeeks(t *testing.T) {
+	var d Duration
+	if err := d.UnmarshalText([]byte("90d")); err != nil || d.Duration != 90*24*time.Hour {
+		t.Fatalf("%v %v", d, err)
+	}
+	if err := d.UnmarshalText([]byte("1w3d")); err != nil || d.Duration != 10*24*time.Hour {
+		t.Fatalf("%v %v", d, err)
+	}
+}
