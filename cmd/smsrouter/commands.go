@@ -13,6 +13,7 @@ import (
 
 	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
+	"smsrouter/metrics"
 	"smsrouter/migrations"
 	"smsrouter/router"
 )
@@ -27,6 +28,8 @@ type system struct {
 	chans   map[byte]channels.Channel
 	// closeChannels ends channels holding a connection (the T channel's AMI session).
 	closeChannels func()
+	// links are the mobile links this process runs (serve only).
+	links *mobileLinks
 }
 
 func (s *system) close() {
@@ -90,7 +93,10 @@ func noDatabase(dsn string) error {
 	return fmt.Errorf("database %s does not exist yet: create it with `smsrouter migrate` (same --config/--db), as the user the service runs as", dsn)
 }
 
-func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
+// openSystem wires the router. With runLinks (serve) it also builds the mobile
+// links, to be started with s.links.run; without, messages for a link are
+// handed to the serve process that runs it.
+func openSystem(ctx context.Context, e *env, cfg Config, runLinks bool) (*system, error) {
 	rc, err := cfg.routerConfig()
 	if err != nil {
 		return nil, err
@@ -106,6 +112,14 @@ func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
 	if err != nil {
 		s.close()
 		return nil, err
+	}
+	rc.Links = elsewhereLinks(cfg)
+	if runLinks {
+		s.links, rc.Links, err = buildLinks(cfg, rc, s.journal, e.log)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
 	}
 	s.router, err = router.New(rc, s.dir, s.journal, chans, e.log)
 	if err != nil {
@@ -123,7 +137,7 @@ func cmdDrain(ctx context.Context, e *env, c *common, quiet bool) int {
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	s, err := openSystem(ctx, e, cfg)
+	s, err := openSystem(ctx, e, cfg, false)
 	if errors.Is(err, errDatabaseDown) {
 		return fail(e, exitPartial, fmt.Errorf("%w; messages wait in the spool until it answers", err))
 	}
@@ -232,7 +246,7 @@ func cmdServe(ctx context.Context, e *env, c *common) int {
 		return fail(e, exitUsage, err)
 	}
 	m := serveMetrics(e) // before openSystem: the router reports every fate to it
-	s, err := openSystem(ctx, e, cfg)
+	s, err := openSystem(ctx, e, cfg, true)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -253,9 +267,16 @@ func cmdServe(ctx context.Context, e *env, c *common) int {
 		return fail(e, exitUsage, errors.Join(err, waitAGI()))
 	}
 	waitWatch := watchSpool(ctx, e, s.chans)
+	waitLinks, err := startLinks(ctx, s, m)
+	if err != nil {
+		stop()
+		waitWatch()
+		return fail(e, exitUsage, errors.Join(err, waitAGI(), waitOps()))
+	}
 	serveErr := s.router.Serve(ctx, cfg.Queue.Rescan.Duration)
 	stop()
 	waitWatch()
+	waitLinks()
 	if err := errors.Join(serveErr, waitAGI(), waitOps()); err != nil {
 		return fail(e, exitPartial, err)
 	}
@@ -302,7 +323,7 @@ func watchSpool(ctx context.Context, e *env, chans map[byte]channels.Channel) (w
 	return wg.Wait
 }
 
-func cmdSend(ctx context.Context, e *env, c *common, from, to string, args []string) int {
+func cmdSend(ctx context.Context, e *env, c *common, from, to, via string, args []string) int {
 	if from == "" || to == "" {
 		fmt.Fprintln(e.stderr, "usage: smsrouter send --from A --to B TEXT (use - to read the text from standard input)")
 		return exitUsage
@@ -326,12 +347,93 @@ func cmdSend(ctx context.Context, e *env, c *common, from, to string, args []str
 	if err := os.MkdirAll(inbox, 0o770); err != nil {
 		return fail(e, exitUsage, err)
 	}
+	if via != "" {
+		return sendVia(ctx, e, c, cfg, from, to, via, text)
+	}
 	id, err := router.SubmitTo(inbox, from, to, text, time.Now())
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	fmt.Fprintln(e.stdout, id)
 	return exitOK
+}
+
+// sendVia queues a message for the named mobile link, after checking that the
+// link exists and the number is not a PBX number (which keeps its letter).
+func sendVia(ctx context.Context, e *env, c *common, cfg Config, from, to, via, text string) int {
+	rc, err := cfg.routerConfig()
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	known := false
+	for _, l := range cfg.Links {
+		known = known || l.Name == via
+	}
+	if !known {
+		return fail(e, exitUsage, fmt.Errorf("--via %q: no [[link]] of that name (configured: %s)", via, strings.Join(sortedLinks(cfg), ", ")))
+	}
+	if err := router.CheckNumber("recipient", to); err != nil {
+		return fail(e, exitUsage, err)
+	}
+	store, err := openStore(ctx, cfg, router.OpenReadOnly)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	defer store.Close()
+	canonical := rc.Plan.Normalize(to)
+	switch _, err := router.NewSQLDirectory(store).Lookup(ctx, canonical); {
+	case err == nil:
+		return fail(e, exitUsage, fmt.Errorf("--via: %s is a PBX number (in PBXNumbers); it keeps its own letter", canonical))
+	case !errors.Is(err, router.ErrUnknownNumber):
+		return fail(e, exitPartial, err)
+	}
+	if _, ok := rc.Inbound[canonical]; ok {
+		return fail(e, exitUsage, fmt.Errorf("--via: %s is a number of a mobile link; a message to it comes back to the PBX", canonical))
+	}
+	id, err := router.SubmitVia(cfg.workDir(), via, from, to, text, time.Now())
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	fmt.Fprintln(e.stdout, id)
+	return exitOK
+}
+
+func cmdRoute(ctx context.Context, e *env, c *common, numbers []string) int {
+	cfg, err := c.load(e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	rc, err := cfg.routerConfig()
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	store, err := openStore(ctx, cfg, router.OpenReadOnly)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	defer store.Close()
+	dir := router.NewSQLDirectory(store)
+	code := exitOK
+	for _, n := range numbers {
+		w, err := router.Explain(ctx, rc, dir, n)
+		switch {
+		case errors.Is(err, router.ErrNotNumber):
+			fmt.Fprintf(e.stdout, "%s: %v\n", n, err)
+			code = exitPartial
+			continue
+		case err != nil:
+			return fail(e, exitPartial, err)
+		}
+		head := n
+		if w.Canonical != n {
+			head = fmt.Sprintf("%s → %s", n, w.Canonical)
+		}
+		fmt.Fprintf(e.stdout, "%s\n  plan:  %s\n  way:   %s\n", head, w.Plan, w.Why)
+		if w.Unknown || (w.Entry != nil && w.Entry.Problem != "") {
+			code = exitPartial
+		}
+	}
+	return code
 }
 
 func cmdLookup(ctx context.Context, e *env, c *common, numbers []string) int {
@@ -380,6 +482,8 @@ func letterMeaning(l byte) string {
 		return "SIP message"
 	case 'N':
 		return "messaging disabled"
+	case router.LetterLink:
+		return "mobile network, through a link"
 	}
 	return "unknown letter"
 }
@@ -526,4 +630,22 @@ func cmdInspect(ctx context.Context, e *env, c *common, files []string) int {
 		}
 	}
 	return code
+}
+
+// startLinks runs the mobile links beside the router, their state in the
+// metrics and /healthz.
+func startLinks(ctx context.Context, s *system, m *metrics.Metrics) (wait func(), err error) {
+	if s.links == nil || len(s.links.list) == 0 {
+		return func() {}, nil
+	}
+	rc, err := s.cfg.routerConfig()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := router.NewAdmin(rc, s.journal)
+	if err != nil {
+		return nil, err
+	}
+	s.links.track(m)
+	return s.links.run(ctx, admin), nil
 }

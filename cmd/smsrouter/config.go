@@ -42,6 +42,12 @@ type Config struct {
 
 	// Command holds the rules of the command services (letter C).
 	Command commandch.Config `toml:"command"`
+
+	// The mobile network (links_config.go): the numbering plan, the links
+	// (SMPP accounts, GSM modems) and the routes to them.
+	Numbers NumbersConfig `toml:"numbers"`
+	Links   []LinkConfig  `toml:"link"`
+	Routes  []RouteConfig `toml:"route"`
 }
 
 // QueueConfig tunes the queue.
@@ -210,7 +216,24 @@ func (c Config) routerConfig() (router.Config, error) {
 	if c.Queue.Sync != nil {
 		sync = *c.Queue.Sync
 	}
+	plan, err := c.Numbers.plan()
+	if err != nil {
+		return router.Config{}, err
+	}
+	specs, err := c.linkSpecs(plan, false)
+	if err != nil {
+		return router.Config{}, err
+	}
+	names := map[string]bool{}
+	for _, s := range specs {
+		names[s.Name] = true
+	}
+	routes, err := c.routes(plan, names)
+	if err != nil {
+		return router.Config{}, err
+	}
 	return router.Config{
+		Plan: plan, Routes: routes, Inbound: inboundMap(plan, specs),
 		Spool: c.Spool, WorkDir: c.WorkDir, SMSCNumber: c.SMSCNumber, Location: loc,
 		DefaultValidity: c.Queue.DefaultValidity.Duration, RetryMin: c.Queue.RetryMin.Duration,
 		RetryMax: c.Queue.RetryMax.Duration, ConcatTimeout: c.Queue.ConcatTimeout.Duration, Settle: c.Queue.Settle.Duration,
