@@ -10,8 +10,8 @@ LDFLAGS := -X main.version=$(VERSION)
 BENCH   ?= .
 BENCHTIME ?= 1s
 COUNT   ?= 1
-E2E     ?= ^Benchmark(DrainThroughput|DrainFloor|DrainGrowth|ServeHandoff|Chaninfo|ChaninfoPaced|SendAPI|OneShotDrain)$$
-E2E_ALL := ^Benchmark(DrainThroughput|DrainFloor|DrainGrowth|ServeHandoff|Chaninfo|ChaninfoPaced|SendAPI|OneShotDrain)$$
+E2E     ?= ^Benchmark(DrainThroughput|DrainFloor|DrainGrowth|ServeHandoff|Chaninfo|ChaninfoPaced|SendAPI|OneShotDrain|LinkSubmit|LinkMOLatency)$$
+E2E_ALL := ^Benchmark(DrainThroughput|DrainFloor|DrainGrowth|ServeHandoff|Chaninfo|ChaninfoPaced|SendAPI|OneShotDrain|LinkSubmit|LinkMOLatency)$$
 FUZZTIME ?= 15s
 
 PREFIX  ?= /usr/local

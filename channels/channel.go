@@ -48,6 +48,19 @@ type Result struct {
 	Detail map[string]any
 	// AfterPublish, when set, runs once the artefacts are in place.
 	AfterPublish func(ctx context.Context) error
+	// Refs are the names another system gave the delivery (an SMSC's message id
+	// per part), recorded with the message's fate so that a later report from
+	// that system (a delivery receipt) finds the message.
+	Refs []Ref
+}
+
+// Ref is one name another system gave (a part of) a delivered message.
+type Ref struct {
+	System string    // who named it, e.g. "link:gsm"
+	Ref    string    // the name, e.g. the SMSC's message id
+	Part   int       // which part, 1-based
+	Parts  int       // of how many
+	At     time.Time // when the system took it
 }
 
 // Channel delivers messages for one service letter.
@@ -79,6 +92,33 @@ type permanentError struct {
 
 func (e permanentError) Error() string { return e.err.Error() }
 func (e permanentError) Unwrap() error { return e.err }
+
+type retryAfter struct {
+	err error
+	d   time.Duration
+}
+
+func (e retryAfter) Error() string { return e.err.Error() }
+func (e retryAfter) Unwrap() error { return e.err }
+
+// RetryAfter marks a temporary failure that is worth trying again after d
+// rather than at the message's next backoff slot: the delivery belongs to
+// another process (a mobile link runs in serve, not in a one-shot drain).
+func RetryAfter(d time.Duration, err error) error {
+	if err == nil {
+		return nil
+	}
+	return retryAfter{err: err, d: d}
+}
+
+// RetryDelay reports the delay a RetryAfter error asks for.
+func RetryDelay(err error) (time.Duration, bool) {
+	var r retryAfter
+	if errors.As(err, &r) {
+		return r.d, true
+	}
+	return 0, false
+}
 
 // Permanent marks err as a definite failure: retrying cannot help, the sender is told.
 // The sender's notice says only that delivery failed; use PermanentBecause to tell

@@ -1,8 +1,9 @@
 // Package metrics exposes smsrouter's health as Prometheus metrics: message fates
 // by letter, the spool's depth and the age of its oldest message in each place,
 // delivery latency, the state of the dependencies (database, AMI), FastAGI and
-// HTTP requests, delivery reports, journal pruning and the connections the
-// FastAGI and HTTP listeners hold or turn away.
+// HTTP requests, delivery reports, journal pruning, the connections the
+// FastAGI and HTTP listeners hold or turn away, and the mobile links (bound,
+// registered, signal, what they sent and received).
 //
 // Counters and histograms are fed as things happen (Fate is a router.Observer;
 // ObserveAGI is the hook the FastAGI server calls). Everything that describes the
@@ -54,7 +55,24 @@ type Metrics struct {
 	probes   map[string]Probe
 	probeTTL time.Duration
 	open     map[string]func() int // open connections by listener
+	links    func() []LinkState
+	linkEv   *prometheus.CounterVec
 }
+
+// LinkState is a mobile link's state at scrape time.
+type LinkState struct {
+	Name, Kind string
+	Up         bool // bound (SMPP) or open and registered (modem)
+	Reconnects int  // sessions lost since serve started
+	InFlight   int  // SMPP: submits awaiting their answer
+	Modem      bool // the fields below are a modem's
+	Registered bool
+	SignalDBm  int // 0 when unknown
+	Held       int // messages handed over and not yet stored
+}
+
+// LinkEvents are the label values of smsrouter_link_events_total.
+var LinkEvents = []string{"sent", "message", "receipt", "duplicate", "rejected", "failed"}
 
 // Listeners and the reasons a connection is turned away: the label values of
 // smsrouter_connections_turned_away_total, fixed so a flood cannot grow them.
@@ -98,6 +116,10 @@ func New(stats func() (router.QueueStats, error)) *Metrics {
 			Name: "smsrouter_connections_turned_away_total",
 			Help: "Connections closed without being served, by listener (agi, http) and reason: refused (over the open-connection cap), timeout (no request within the first-bytes deadline), busy (no handler free in time).",
 		}, []string{"listener", "reason"}),
+		linkEv: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsrouter_link_events_total",
+			Help: "Mobile link events by link: sent (parts the network accepted), message (texts or parts received and queued), receipt (delivery receipts stored), duplicate (received again after a crash, not queued twice), rejected (unreadable, quarantined), failed (could not be stored; the network keeps it).",
+		}, []string{"link", "event"}),
 		stats:    stats,
 		now:      time.Now,
 		probes:   map[string]Probe{},
@@ -117,7 +139,7 @@ func New(stats func() (router.QueueStats, error)) *Metrics {
 	for _, t := range prunedTables {
 		m.pruned.WithLabelValues(t)
 	}
-	m.reg.MustRegister(m.fates, m.latency, m.agi, m.api, m.conns, m.reports, m.pruned, collectors.NewGoCollector(),
+	m.reg.MustRegister(m.fates, m.latency, m.agi, m.api, m.conns, m.reports, m.pruned, m.linkEv, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*spoolCollector)(m))
 	return m
 }
@@ -207,6 +229,28 @@ func (m *Metrics) TrackOpen(listener string, open func() int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.open[listener] = open
+}
+
+// TrackLinks exports the mobile links' states, read at each scrape, and
+// makes every link a probe of /healthz. names are the links, so that their
+// event counters exist from the start.
+func (m *Metrics) TrackLinks(names []string, states func() []LinkState) {
+	m.mu.Lock()
+	m.links = states
+	m.mu.Unlock()
+	for _, n := range names {
+		for _, ev := range LinkEvents {
+			m.linkEv.WithLabelValues(n, ev)
+		}
+	}
+}
+
+// ObserveLink counts one event of a link (one of LinkEvents).
+func (m *Metrics) ObserveLink(link, event string) {
+	if !slices.Contains(LinkEvents, event) {
+		event = "other"
+	}
+	m.linkEv.WithLabelValues(link, event).Inc()
 }
 
 // ObserveAPI counts one HTTP API request: its endpoint (httpapi.Endpoints) and
@@ -323,6 +367,18 @@ var (
 		"1 when the spool folders could be read at scrape time.", nil, nil)
 	descOpen = prometheus.NewDesc("smsrouter_connections_open",
 		"Connections open now, by listener (agi, http).", []string{"listener"}, nil)
+	descLinkUp = prometheus.NewDesc("smsrouter_link_up",
+		"1 when the mobile link can send: bound to its SMSC, or its modem open and registered.", []string{"link", "kind"}, nil)
+	descLinkReconnects = prometheus.NewDesc("smsrouter_link_reconnects_total",
+		"Sessions (SMPP binds, modem opens) lost since serve started.", []string{"link"}, nil)
+	descLinkInFlight = prometheus.NewDesc("smsrouter_link_in_flight",
+		"SMPP submits awaiting their submit_sm_resp.", []string{"link"}, nil)
+	descModemRegistered = prometheus.NewDesc("smsrouter_modem_registered",
+		"1 when the modem is registered on a network (home or roaming).", []string{"link"}, nil)
+	descModemSignal = prometheus.NewDesc("smsrouter_modem_signal_dbm",
+		"The modem's signal strength in dBm; 0 when it does not know.", []string{"link"}, nil)
+	descModemHeld = prometheus.NewDesc("smsrouter_modem_held_messages",
+		"Messages the modem handed over that are not yet stored and deleted.", []string{"link"}, nil)
 	descReportsPending = prometheus.NewDesc("smsrouter_delivery_reports_pending",
 		"Delivery-report requests still open (their message not final yet, or a report being retried).", nil, nil)
 	descReportsAge = prometheus.NewDesc("smsrouter_delivery_reports_oldest_pending_age_seconds",
@@ -333,7 +389,8 @@ var (
 type spoolCollector Metrics
 
 func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueue, descPlaceAge, descOldest, descUp, descSpoolUp, descOpen, descReportsPending, descReportsAge} {
+	for _, d := range []*prometheus.Desc{descQueue, descPlaceAge, descOldest, descUp, descSpoolUp, descOpen, descReportsPending, descReportsAge,
+		descLinkUp, descLinkReconnects, descLinkInFlight, descModemRegistered, descModemSignal, descModemHeld} {
 		ch <- d
 	}
 }
@@ -383,5 +440,28 @@ func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Unlock()
 	for listener, n := range open {
 		ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(n()), listener)
+	}
+	m.mu.Lock()
+	links := m.links
+	m.mu.Unlock()
+	if links == nil {
+		return
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, l := range links() {
+		ch <- prometheus.MustNewConstMetric(descLinkUp, prometheus.GaugeValue, b(l.Up), l.Name, l.Kind)
+		ch <- prometheus.MustNewConstMetric(descLinkReconnects, prometheus.CounterValue, float64(l.Reconnects), l.Name)
+		if l.Modem {
+			ch <- prometheus.MustNewConstMetric(descModemRegistered, prometheus.GaugeValue, b(l.Registered), l.Name)
+			ch <- prometheus.MustNewConstMetric(descModemSignal, prometheus.GaugeValue, float64(l.SignalDBm), l.Name)
+			ch <- prometheus.MustNewConstMetric(descModemHeld, prometheus.GaugeValue, float64(l.Held), l.Name)
+		} else {
+			ch <- prometheus.MustNewConstMetric(descLinkInFlight, prometheus.GaugeValue, float64(l.InFlight), l.Name)
+		}
 	}
 }

@@ -42,6 +42,8 @@ type job struct {
 	wasFinal  bool           // the journal already had its final state (a crash came after the commit)
 	published []string       // files placed for it
 	dueAt     time.Time
+	inbound   bool   // sent to a mobile link's own number: never routed back out
+	via       string // the mobile link it was handed to
 }
 
 func (j *job) outcome() Outcome {
@@ -80,6 +82,9 @@ func (j *job) record() Record {
 	}
 	if j.state == StateDeferred {
 		rec.NextAttempt = j.dueAt
+	}
+	if j.state == StateDelivered {
+		rec.Refs = j.result.Refs
 	}
 	d := map[string]any{"source": j.source}
 	if j.claim.depth > 0 {
@@ -395,6 +400,8 @@ func (r *Router) prepare(j *job) {
 		r.reject(j, err.Error())
 		return
 	}
+	// Numbers are compared only in their canonical form, from here on.
+	r.normalize(j)
 	if r.cfg.RepairUTF8 {
 		if fixed, ok := smsq.RepairDoubleDecoded(j.text); ok {
 			j.text = fixed
@@ -419,6 +426,12 @@ func (r *Router) prepare(j *job) {
 			r.hold(j)
 			return
 		}
+	}
+	// A whole message (or a part that waited too long) to a mobile link's own
+	// number is readdressed now: the first word of a concatenated text is in
+	// its first part only.
+	if r.mapInbound(j); j.state != "" {
+		return
 	}
 	if !now.Before(j.validity) {
 		r.settleUndeliverable(j, StateExpired, "expired", "validity ended before delivery")
@@ -532,6 +545,9 @@ func (r *Router) reject(j *job, reason string) {
 func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry) {
 	e, ok := entries[j.msg.DA]
 	if !ok {
+		if r.deliverByRoute(ctx, j) {
+			return
+		}
 		r.settleUndeliverable(j, StateBounced, "unknown", "unknown number")
 		return
 	}
@@ -590,6 +606,9 @@ func (r *Router) deferJob(j *job, err error) {
 	j.notice, j.result = nil, channels.Result{}
 	j.claim.attempts++
 	due := now.Add(r.backoff(j.claim.attempts))
+	if d, ok := channels.RetryDelay(err); ok {
+		due = now.Add(d)
+	}
 	if !j.validity.IsZero() && due.After(j.validity) && now.Before(j.validity) {
 		due = j.validity // one last try when it expires, which then tells the sender
 	}
@@ -652,6 +671,9 @@ func (r *Router) finish(j *job) {
 		}
 		r.log.Info("message deferred", append(fields, "attempts", j.claim.attempts, "next", j.dueAt.Format(time.RFC3339), "err", j.errText)...)
 	case j.state.Final():
+		if j.via != "" {
+			forgetVia(r.l.work, j.claim.id)
+		}
 		if j.state != StateRejected {
 			if err := os.Remove(j.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				r.log.Error("cannot remove finished file", "id", j.claim.id, "err", err)

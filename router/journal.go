@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"smsrouter/channels"
 )
 
 // State is a message's fate, or where it is on the way to one.
@@ -49,6 +51,9 @@ type Record struct {
 	// Try, when not 0, says this record ends the message's Try-th try: Put also
 	// writes it to the message's story (Attempts).
 	Try int
+	// Refs are the names another system gave the message's parts (an SMSC's
+	// message ids), written with the record so a receipt can find it.
+	Refs []channels.Ref
 	// Parts are the ids of the other parts of a concatenated message the router
 	// joined into this one: Put records them (smsrouter_part) so that each part's
 	// id finds this record (PartOf).
@@ -139,6 +144,9 @@ func (j *Journal) Put(ctx context.Context, batch string, recs []Record) error {
 			return fmt.Errorf("journal: write %d records: %w", len(part), err)
 		}
 		if err := j.putAttempts(ctx, tx, part); err != nil {
+			return err
+		}
+		if err := j.putRefs(ctx, tx, part); err != nil {
 			return err
 		}
 		if err := j.putParts(ctx, tx, part); err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
+	"smsrouter/internal/numplan"
 )
 
 // Config is everything the router needs to know.
@@ -55,6 +56,18 @@ type Config struct {
 	Rescan   time.Duration
 	Notices  Notices
 	Observer Observer // optional: told every fate (metrics)
+
+	// Plan is the numbering plan every recipient and sender is read with before
+	// anything compares it (numplan.Plan; the zero value compares as written).
+	Plan numplan.Plan
+	// Routes carry numbers the directory does not know to a mobile link, tried in
+	// order (see links.go).
+	Routes []Route
+	// Links are the delivery channels of the mobile links, by name.
+	Links map[string]channels.Channel
+	// Inbound maps the canonical numbers the mobile links own to the PBX numbers
+	// their messages go to.
+	Inbound map[string]Inbound
 }
 
 // Notices are the texts sent to a sender when a message cannot be delivered. They are
@@ -108,6 +121,12 @@ func (c *Config) fill() error {
 	}
 	if c.SMSCNumber != "" && !ValidNumber(c.SMSCNumber) {
 		return fmt.Errorf("router: %w", CheckNumber("SMSC number", c.SMSCNumber))
+	}
+	if err := c.Plan.Check(); err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	if err := checkRouting(c.Routes, c.Links, c.Inbound); err != nil {
+		return fmt.Errorf("router: %w", err)
 	}
 	if c.Location == nil {
 		c.Location = time.Local
@@ -420,6 +439,13 @@ func (r *Router) cleanup(ctx context.Context) {
 		if j, ok := ch.(channels.Janitor); ok {
 			if err := j.Cleanup(ctx, now); err != nil {
 				r.log.Warn("cleanup failed", "letter", string(letter), "err", err)
+			}
+		}
+	}
+	for name, ch := range r.cfg.Links {
+		if j, ok := ch.(channels.Janitor); ok {
+			if err := j.Cleanup(ctx, now); err != nil {
+				r.log.Warn("cleanup failed", "link", name, "err", err)
 			}
 		}
 	}

@@ -145,3 +145,138 @@ func SubmitMessage(inbox string, s Submission, now time.Time) (string, error) {
 	}
 	return id, nil
 }
+
+// seenDir holds one entry per message an ingress queued with SubmitOnce, named
+// by the ingress's key for it. Each is a hard link to the queued spool file as
+// it was written, which is what makes "queued" and "seen" one step.
+func seenDir(work string) string { return filepath.Join(work, "seen") }
+
+// SubmitOnce queues msg (a spool file's content, for recipient to) unless a
+// message with the same key was queued before, and reports which. It is how a
+// mobile link's ingress stores what the network hands it before telling the
+// network so: after a crash between the two, the network hands the message
+// over again, and the key (sender, time stamp, reference, text…) says it is
+// already queued.
+//
+// Queueing and remembering the key are one atomic step: the file is written
+// under a dot name, hard-linked as the key (which fails if the key exists),
+// and only then renamed into the inbox. A crash after the link and before the
+// rename leaves the dot file, which the next SubmitOnce with the key finds
+// and renames in: nothing lost, nothing queued twice.
+func SubmitOnce(work, key, to string, msg []byte, sync bool, now time.Time) (id string, dup bool, err error) {
+	if !validKey(key) {
+		return "", false, fmt.Errorf("submit once: key %q is not a file name", key)
+	}
+	if err := CheckNumber("recipient", to); err != nil {
+		return "", false, err
+	}
+	inbox, seen := InboxDir(work), seenDir(work)
+	if err := os.MkdirAll(seen, 0o770); err != nil {
+		return "", false, fmt.Errorf("submit once: %w", err)
+	}
+	if err := os.MkdirAll(inbox, 0o770); err != nil {
+		return "", false, fmt.Errorf("submit once: %w", err)
+	}
+	marker := filepath.Join(seen, key)
+	tmp := filepath.Join(inbox, ".once-"+key)
+	place := func() (string, error) {
+		id := NewID(now)
+		if err := renameNoReplace(tmp, filepath.Join(inbox, channels.SpoolName(to, id, 0))); err != nil {
+			return "", fmt.Errorf("submit once: %w", err)
+		}
+		if sync {
+			if err := syncAll(nil, inbox, seen); err != nil {
+				return "", fmt.Errorf("submit once: %w", err)
+			}
+		}
+		return id, nil
+	}
+	for range 3 {
+		if mi, err := os.Lstat(marker); err == nil {
+			if ti, err := os.Lstat(tmp); err == nil && os.SameFile(mi, ti) {
+				// Linked but never renamed in: finish what a crash interrupted.
+				id, err := place()
+				return id, false, err
+			}
+			return "", true, nil
+		}
+		os.Remove(tmp) // written before a crash but never linked: never announced
+		if err := writeNew(tmp, msg, 0o640, sync); err != nil {
+			return "", false, fmt.Errorf("submit once: %w", err)
+		}
+		if err := os.Link(tmp, marker); err != nil {
+			os.Remove(tmp)
+			if errors.Is(err, os.ErrExist) {
+				continue // a twin got there first: look again
+			}
+			return "", false, fmt.Errorf("submit once: %w", err)
+		}
+		id, err := place()
+		return id, false, err
+	}
+	return "", true, nil
+}
+
+// ForgetSeen drops a key SubmitOnce remembered: for a network that never hands
+// over a message again once told it is stored (an SMSC after deliver_sm_resp),
+// so that the same text sent again later is a new message.
+func ForgetSeen(work, key string) {
+	if validKey(key) {
+		os.Remove(filepath.Join(seenDir(work), key))
+	}
+}
+
+// CleanSeen forgets keys remembered before cut.
+func CleanSeen(work string, cut time.Time) error {
+	entries, err := os.ReadDir(seenDir(work))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("clean seen: %w", err)
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.ModTime().Before(cut) {
+			os.Remove(filepath.Join(seenDir(work), e.Name()))
+		}
+	}
+	return nil
+}
+
+func validKey(k string) bool {
+	if k == "" || len(k) > 128 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Quarantine puts data an ingress cannot queue (an unreadable PDU) into the
+// rejected folder with the reason beside it, like a malformed spool file, and
+// returns where.
+func Quarantine(work, name string, data []byte, reason string) (string, error) {
+	dir := filepath.Join(work, "rejected")
+	if err := os.MkdirAll(dir, 0o770); err != nil {
+		return "", fmt.Errorf("quarantine: %w", err)
+	}
+	base := safeName(name)
+	dst := filepath.Join(dir, base)
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(dst); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		dst = filepath.Join(dir, fmt.Sprintf("%s~%d", base, i))
+	}
+	if err := os.WriteFile(dst+".reason", []byte(reason+"\n"), 0o640); err != nil {
+		return "", fmt.Errorf("quarantine: %w", err)
+	}
+	if err := writeNew(dst, data, 0o640, false); err != nil {
+		return "", fmt.Errorf("quarantine: %w", err)
+	}
+	return dst, nil
+}

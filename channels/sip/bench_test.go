@@ -14,8 +14,8 @@ import (
 // AMI connection to the fake server; reported as msgs/s.
 func BenchmarkSIPDeliver(b *testing.B) {
 	pbx := newPBX(b)
-	pbx.set("1000", "Reachable")
-	cfg := pbx.config(b, nil)
+	pbx.Set("1000", "Reachable")
+	cfg := pbxConfig(pbx, b, nil)
 	cfg.ReachableTTL = 0 // the default cache, as in production
 	ch := newChannel(b, cfg)
 	ctx := context.Background()

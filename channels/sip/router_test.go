@@ -64,7 +64,7 @@ func newWorld(t *testing.T, validity time.Duration) *world {
 // start builds a fresh channel and router, as a daemon start does.
 func (w *world) start() {
 	w.t.Helper()
-	cfg := w.pbx.config(w.t, func(number string) {
+	cfg := pbxConfig(w.pbx, w.t, func(number string) {
 		if r := w.rp.Load(); r != nil {
 			if _, err := r.Wake(number); err != nil {
 				w.t.Errorf("wake %s: %v", number, err)
@@ -120,7 +120,7 @@ func TestOfflineMessageIsHeldThenSentOnceWhenReachable(t *testing.T) {
 	w := newWorld(t, 2*time.Hour)
 	// An hour's backoff: only the wake-up can bring the message out in time.
 	w.cfg.RetryMin, w.cfg.RetryMax = time.Hour, time.Hour
-	w.pbx.set("1000", "Unreachable")
+	w.pbx.Set("1000", "Unreachable")
 	w.start()
 	id, err := w.r.Submit("5552000", "5551000", "Are you there?")
 	if err != nil {
@@ -134,7 +134,7 @@ func TestOfflineMessageIsHeldThenSentOnceWhenReachable(t *testing.T) {
 	if rec.LastError != "held: 1000 has no reachable contact" {
 		t.Fatalf("journal error %q", rec.LastError)
 	}
-	if n := len(w.pbx.sent()); n != 0 {
+	if n := len(w.pbx.Sent()); n != 0 {
 		t.Fatalf("%d MessageSends to an offline phone", n)
 	}
 	if due := w.r.NextDue(); due.Before(time.Now().Add(30 * time.Minute)) {
@@ -143,14 +143,14 @@ func TestOfflineMessageIsHeldThenSentOnceWhenReachable(t *testing.T) {
 
 	// The softphone registers: the event wakes the message long before its
 	// next backoff slot.
-	w.pbx.online("1000")
+	w.pbx.Online("1000")
 	waitFor(t, "wake", func() bool { due := w.r.NextDue(); return !due.IsZero() && !due.After(time.Now()) })
 	sum = w.drain()
 	if sum.Counts[router.StateDelivered] != 1 || w.state(id) != router.StateDelivered {
 		t.Fatalf("after wake %+v, state %s", sum.Counts, w.state(id))
 	}
 	w.drain()
-	got := w.pbx.sent()
+	got := w.pbx.Sent()
 	if len(got) != 1 || got[0].To != "pjsip:1000" || got[0].Body != "Are you there?" ||
 		got[0].From != `"SMS 5552000" <sip:5552000@pbx.example>` {
 		t.Fatalf("sent %+v", got)
@@ -161,8 +161,8 @@ func TestOfflineMessageIsHeldThenSentOnceWhenReachable(t *testing.T) {
 // from the SMS Centre routed by the sender's letter.
 func TestValidityExpiryNotifiesTSenderOverSIP(t *testing.T) {
 	w := newWorld(t, 700*time.Millisecond)
-	w.pbx.set("1000", "Unreachable")
-	w.pbx.set("2000", "Reachable")
+	w.pbx.Set("1000", "Unreachable")
+	w.pbx.Set("2000", "Reachable")
 	w.start()
 	id, err := w.r.Submit("5552000", "5551000", "hello")
 	if err != nil {
@@ -177,7 +177,7 @@ func TestValidityExpiryNotifiesTSenderOverSIP(t *testing.T) {
 	if w.state(id) != router.StateExpired || sum.Counts[router.StateDelivered] != 1 {
 		t.Fatalf("state %s, pass %+v", w.state(id), sum.Counts)
 	}
-	got := w.pbx.sent()
+	got := w.pbx.Sent()
 	want := sentMsg{To: "pjsip:2000", From: `"SMS 9001" <sip:9001@pbx.example>`,
 		Body: "Cannot deliver SMS to 5551000. Delivery failed until the message expired."}
 	if len(got) != 1 || got[0].To != want.To || got[0].From != want.From || got[0].Body != want.Body {
@@ -187,7 +187,7 @@ func TestValidityExpiryNotifiesTSenderOverSIP(t *testing.T) {
 
 func TestRestartWhileHeldStillDeliversOnce(t *testing.T) {
 	w := newWorld(t, time.Hour)
-	w.pbx.set("1000", "")
+	w.pbx.Set("1000", "")
 	w.start()
 	id, err := w.r.Submit("5552000", "5551000", "after the restart")
 	if err != nil {
@@ -200,7 +200,7 @@ func TestRestartWhileHeldStillDeliversOnce(t *testing.T) {
 	w.stop() // the daemon dies; the in-memory held map is gone
 
 	w.start()
-	w.pbx.online("1000") // nobody here knows 1000 was holding anything
+	w.pbx.Online("1000") // nobody here knows 1000 was holding anything
 	// The deferred file persists; its backoff slot comes and the retry sends.
 	waitFor(t, "backoff slot", func() bool { due := w.r.NextDue(); return !due.IsZero() && !due.After(time.Now()) })
 	w.drain()
@@ -208,7 +208,7 @@ func TestRestartWhileHeldStillDeliversOnce(t *testing.T) {
 	if w.state(id) != router.StateDelivered {
 		t.Fatalf("state %s", w.state(id))
 	}
-	if got := w.pbx.sent(); len(got) != 1 || got[0].Body != "after the restart" {
+	if got := w.pbx.Sent(); len(got) != 1 || got[0].Body != "after the restart" {
 		t.Fatalf("sent %+v", got)
 	}
 }
@@ -235,7 +235,7 @@ func (c *commitLost) Deliver(ctx context.Context, m channels.Message) (channels.
 
 func TestCrashAfterSuccessBeforeCommitDoesNotSendTwice(t *testing.T) {
 	w := newWorld(t, time.Hour)
-	w.pbx.set("1000", "Reachable")
+	w.pbx.Set("1000", "Reachable")
 	w.wrap = func(ch channels.Channel) channels.Channel { return &commitLost{Channel: ch} }
 	w.start()
 	id, err := w.r.Submit("5552000", "5551000", "exactly once")
@@ -243,8 +243,8 @@ func TestCrashAfterSuccessBeforeCommitDoesNotSendTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.drain()
-	if w.state(id) != router.StateDeferred || len(w.pbx.sent()) != 1 {
-		t.Fatalf("state %s, %d sends", w.state(id), len(w.pbx.sent()))
+	if w.state(id) != router.StateDeferred || len(w.pbx.Sent()) != 1 {
+		t.Fatalf("state %s, %d sends", w.state(id), len(w.pbx.Sent()))
 	}
 	// Restart too, so nothing in memory helps: only the marker on disk.
 	w.stop()
@@ -256,7 +256,7 @@ func TestCrashAfterSuccessBeforeCommitDoesNotSendTwice(t *testing.T) {
 		t.Fatalf("state %s", w.state(id))
 	}
 	rec, _ := w.journal.Get(context.Background(), id)
-	if got := w.pbx.sent(); len(got) != 1 {
+	if got := w.pbx.Sent(); len(got) != 1 {
 		t.Fatalf("%d MessageSends, want 1 (detail %s)", len(got), rec.Detail)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -146,23 +147,21 @@ func FuzzMessageURI(f *testing.F) {
 
 func TestDeliverSendsExactMessageSend(t *testing.T) {
 	pbx := newPBX(t)
-	pbx.set("1000", "Reachable")
-	ch := newChannel(t, pbx.config(t, nil))
+	pbx.Set("1000", "Reachable")
+	ch := newChannel(t, pbxConfig(pbx, t, nil))
 	text := "Zażółć gęślą jaźń 😀\nline 2"
 	res, err := ch.Deliver(context.Background(), msg("1795240000123-8f3a2c1d0e", text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := pbx.sent()
+	got := pbx.Sent()
 	want := []sentMsg{{To: "pjsip:1000", From: `"SMS 5550001" <sip:5550001@pbx.example>`, Body: text,
 		B64: base64.StdEncoding.EncodeToString([]byte(text))}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("sent %+v\nwant %+v", got, want)
 	}
 	// Nothing else rides along: Body must not be sent besides Base64Body.
-	pbx.mu.Lock()
-	req := pbx.sends[0]
-	pbx.mu.Unlock()
+	req := pbx.Requests()[0]
 	if req.Has("Body") || req.Has("Destination") || req.Has("Variable") {
 		t.Fatalf("unexpected headers in %s", req)
 	}
@@ -173,13 +172,13 @@ func TestDeliverSendsExactMessageSend(t *testing.T) {
 
 func TestDeliverSplitsLongText(t *testing.T) {
 	pbx := newPBX(t)
-	pbx.set("1000", "NonQualified") // registered, qualify off: usable
-	ch := newChannel(t, pbx.config(t, nil))
+	pbx.Set("1000", "NonQualified") // registered, qualify off: usable
+	ch := newChannel(t, pbxConfig(pbx, t, nil))
 	text := strings.Repeat("Zażółć gęślą jaźń – ", 80) // 2,480 bytes
 	if _, err := ch.Deliver(context.Background(), msg("1795240000123-000000000a", text)); err != nil {
 		t.Fatal(err)
 	}
-	got := pbx.sent()
+	got := pbx.Sent()
 	bodies := make([]string, len(got))
 	for i, s := range got {
 		bodies[i] = s.Body
@@ -195,15 +194,15 @@ func TestDeliverSplitsLongText(t *testing.T) {
 
 func TestDeliverRefusesTooManyParts(t *testing.T) {
 	pbx := newPBX(t)
-	pbx.set("1000", "Reachable")
-	cfg := pbx.config(t, nil)
+	pbx.Set("1000", "Reachable")
+	cfg := pbxConfig(pbx, t, nil)
 	cfg.MaxParts = 2
 	ch := newChannel(t, cfg)
 	_, err := ch.Deliver(context.Background(), msg("1795240000123-000000000b", strings.Repeat("a ", 1000)))
 	if !channels.IsPermanent(err) || !strings.Contains(err.Error(), "3 parts, at most 2") {
 		t.Fatalf("err %v", err)
 	}
-	if n := len(pbx.sent()); n != 0 {
+	if n := len(pbx.Sent()); n != 0 {
 		t.Fatalf("%d MessageSends", n)
 	}
 }
@@ -232,14 +231,14 @@ func TestDeliverErrorClassification(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			pbx := newPBX(t)
 			if c.status != "-" {
-				pbx.set("1000", c.status)
+				pbx.Set("1000", c.status)
 			}
 			if c.reply != "" {
-				pbx.reply = func(_ *amitest.Session, req ami.Packet) ami.Packet {
+				pbx.SetReply(func(_ *amitest.Session, req ami.Packet) ami.Packet {
 					return amitest.Response(req, "Error", "Message", c.reply)
-				}
+				})
 			}
-			ch := newChannel(t, pbx.config(t, nil))
+			ch := newChannel(t, pbxConfig(pbx, t, nil))
 			m := msg("1795240000123-00000000c1", "hello")
 			m.Extension = c.ext
 			_, err := ch.Deliver(context.Background(), m)
@@ -249,8 +248,8 @@ func TestDeliverErrorClassification(t *testing.T) {
 			if got := ch.Held("1000"); c.held != (len(got) == 1 && got[0] == "5551000") {
 				t.Fatalf("held %v, want held=%v", got, c.held)
 			}
-			if c.reply == "" && len(pbx.sent()) != 0 {
-				t.Fatalf("a message was sent: %+v", pbx.sent())
+			if c.reply == "" && len(pbx.Sent()) != 0 {
+				t.Fatalf("a message was sent: %+v", pbx.Sent())
 			}
 		})
 	}
@@ -258,33 +257,34 @@ func TestDeliverErrorClassification(t *testing.T) {
 
 func TestDisconnectMidRequestIsTemporary(t *testing.T) {
 	pbx := newPBX(t)
-	pbx.set("1000", "Reachable")
+	pbx.Set("1000", "Reachable")
 	drop := true
-	pbx.reply = func(s *amitest.Session, req ami.Packet) ami.Packet {
-		pbx.mu.Lock()
+	var mu sync.Mutex
+	pbx.SetReply(func(s *amitest.Session, req ami.Packet) ami.Packet {
+		mu.Lock()
 		d := drop
 		drop = false
-		pbx.mu.Unlock()
+		mu.Unlock()
 		if d {
 			s.Close() // Asterisk went away after reading the request
 			return nil
 		}
 		return amitest.Response(req, "Success", "Message", amitest.MsgSent)
-	}
-	ch := newChannel(t, pbx.config(t, nil))
+	})
+	ch := newChannel(t, pbxConfig(pbx, t, nil))
 	m := msg("1795240000123-00000000d1", "hello")
 	_, err := ch.Deliver(context.Background(), m)
 	if err == nil || channels.IsPermanent(err) || !errors.Is(err, ami.ErrDisconnected) {
 		t.Fatalf("err %v, want a temporary ErrDisconnected", err)
 	}
 	// The outcome was unknown, so no marker: the retry sends (at least once).
-	waitFor(t, "reconnect", func() bool { return pbx.srv.Accepted() >= 2 && len(pbx.srv.Sessions()) == 1 })
+	waitFor(t, "reconnect", func() bool { return pbx.Server.Accepted() >= 2 && len(pbx.Server.Sessions()) == 1 })
 	var res channels.Result
 	waitFor(t, "delivery after reconnect", func() bool {
 		res, err = ch.Deliver(context.Background(), m)
 		return err == nil
 	})
-	if n := len(pbx.sent()); n != 2 || res.Detail["already_sent"] != nil {
+	if n := len(pbx.Sent()); n != 2 || res.Detail["already_sent"] != nil {
 		t.Fatalf("%d MessageSends, detail %v", n, res.Detail)
 	}
 }
@@ -297,7 +297,7 @@ func TestAMIDownIsTemporary(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
 	pbx := newPBX(t)
-	cfg := pbx.config(t, nil)
+	cfg := pbxConfig(pbx, t, nil)
 	cfg.AMI.Addr = addr
 	ch := newChannel(t, cfg)
 	for range 2 { // the second fails fast from the remembered dial error
@@ -310,7 +310,7 @@ func TestAMIDownIsTemporary(t *testing.T) {
 
 func TestAuthFailureIsTemporary(t *testing.T) {
 	pbx := newPBX(t)
-	cfg := pbx.config(t, nil)
+	cfg := pbxConfig(pbx, t, nil)
 	cfg.AMI.Secret = "wrong"
 	ch := newChannel(t, cfg)
 	_, err := ch.Deliver(context.Background(), msg("1795240000123-00000000e2", "hello"))
@@ -321,8 +321,8 @@ func TestAuthFailureIsTemporary(t *testing.T) {
 
 func TestSentMarkerStopsSecondSendAndJanitorRemovesIt(t *testing.T) {
 	pbx := newPBX(t)
-	pbx.set("1000", "Reachable")
-	ch := newChannel(t, pbx.config(t, nil))
+	pbx.Set("1000", "Reachable")
+	ch := newChannel(t, pbxConfig(pbx, t, nil))
 	m := msg("1795240000123-00000000f1", strings.Repeat("word ", 400)) // 3 parts
 	if _, err := ch.Deliver(context.Background(), m); err != nil {
 		t.Fatal(err)
@@ -331,36 +331,36 @@ func TestSentMarkerStopsSecondSendAndJanitorRemovesIt(t *testing.T) {
 	if err != nil || res.Detail["already_sent"] != true {
 		t.Fatalf("second delivery: %v %v", res.Detail, err)
 	}
-	if n := len(pbx.sent()); n != 3 {
+	if n := len(pbx.Sent()); n != 3 {
 		t.Fatalf("%d MessageSends, want 3", n)
 	}
 	// Young markers survive a cleanup; old ones go.
 	if err := ch.Cleanup(context.Background(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ch.Deliver(context.Background(), m); err != nil || len(pbx.sent()) != 3 {
-		t.Fatalf("after a young cleanup: %v, %d sends", err, len(pbx.sent()))
+	if _, err := ch.Deliver(context.Background(), m); err != nil || len(pbx.Sent()) != 3 {
+		t.Fatalf("after a young cleanup: %v, %d sends", err, len(pbx.Sent()))
 	}
 	if err := ch.Cleanup(context.Background(), time.Now().Add(8*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ch.Deliver(context.Background(), m); err != nil || len(pbx.sent()) != 6 {
-		t.Fatalf("after the markers expired: %v, %d sends", err, len(pbx.sent()))
+	if _, err := ch.Deliver(context.Background(), m); err != nil || len(pbx.Sent()) != 6 {
+		t.Fatalf("after the markers expired: %v, %d sends", err, len(pbx.Sent()))
 	}
 }
 
 func TestPartialSendResumesAtFailedPart(t *testing.T) {
 	pbx := newPBX(t)
-	pbx.set("1000", "Reachable")
+	pbx.Set("1000", "Reachable")
 	n := 0
-	pbx.reply = func(_ *amitest.Session, req ami.Packet) ami.Packet {
+	pbx.SetReply(func(_ *amitest.Session, req ami.Packet) ami.Packet {
 		n++ // handler calls of one session are sequential
 		if n == 2 {
 			return amitest.Response(req, "Error", "Message", "Message failed to send.")
 		}
 		return amitest.Response(req, "Success", "Message", amitest.MsgSent)
-	}
-	ch := newChannel(t, pbx.config(t, nil))
+	})
+	ch := newChannel(t, pbxConfig(pbx, t, nil))
 	m := msg("1795240000123-00000000f2", strings.Repeat("word ", 400))
 	if _, err := ch.Deliver(context.Background(), m); err == nil || channels.IsPermanent(err) {
 		t.Fatalf("first attempt: %v", err)
@@ -370,7 +370,7 @@ func TestPartialSendResumesAtFailedPart(t *testing.T) {
 		t.Fatalf("second attempt: %v %v", res.Detail, err)
 	}
 	var prefixes []string
-	for _, s := range pbx.sent() {
+	for _, s := range pbx.Sent() {
 		prefixes = append(prefixes, s.Body[:6])
 	}
 	if want := []string{"(1/3) ", "(2/3) ", "(2/3) ", "(3/3) "}; !slices.Equal(prefixes, want) {
@@ -380,17 +380,17 @@ func TestPartialSendResumesAtFailedPart(t *testing.T) {
 
 func TestContactStatusEventWakesHeldNumbers(t *testing.T) {
 	pbx := newPBX(t)
-	pbx.set("1000", "Unreachable")
+	pbx.Set("1000", "Unreachable")
 	var w wakes
-	ch := newChannel(t, pbx.config(t, w.wake))
+	ch := newChannel(t, pbxConfig(pbx, t, w.wake))
 	_, err := ch.Deliver(context.Background(), msg("1795240000123-0000000101", "hello"))
 	if err == nil || !strings.Contains(err.Error(), "held: 1000 has no reachable contact") {
 		t.Fatalf("err %v", err)
 	}
 	// An unrelated endpoint and a non-usable status wake nothing.
-	pbx.srv.Broadcast(amitest.ContactStatusEvent("2000", "sip:2000@127.0.0.1", "Reachable"))
-	pbx.srv.Broadcast(amitest.ContactStatusEvent("1000", "sip:1000@127.0.0.1", "Unreachable"))
-	pbx.online("1000")
+	pbx.Server.Broadcast(amitest.ContactStatusEvent("2000", "sip:2000@127.0.0.1", "Reachable"))
+	pbx.Server.Broadcast(amitest.ContactStatusEvent("1000", "sip:1000@127.0.0.1", "Unreachable"))
+	pbx.Online("1000")
 	waitFor(t, "wake", func() bool { return len(w.got()) > 0 })
 	time.Sleep(20 * time.Millisecond)
 	if got := w.got(); !slices.Equal(got, []string{"5551000"}) {
@@ -403,26 +403,26 @@ func TestContactStatusEventWakesHeldNumbers(t *testing.T) {
 
 func TestReconnectRechecksHeldEndpoints(t *testing.T) {
 	pbx := newPBX(t)
-	pbx.set("1000", "")
+	pbx.Set("1000", "")
 	var w wakes
-	ch := newChannel(t, pbx.config(t, w.wake))
+	ch := newChannel(t, pbxConfig(pbx, t, w.wake))
 	if _, err := ch.Deliver(context.Background(), msg("1795240000123-0000000102", "hello")); err == nil {
 		t.Fatal("delivered to an endpoint without contacts")
 	}
 	// The phone registers while the AMI connection is down: the event is lost,
 	// so the re-check after the reconnect must find it.
-	pbx.set("1000", "Reachable")
-	pbx.srv.DropAll()
+	pbx.Set("1000", "Reachable")
+	pbx.Server.DropAll()
 	waitFor(t, "wake after reconnect", func() bool { return len(w.got()) == 1 })
-	if pbx.srv.Accepted() < 2 {
+	if pbx.Server.Accepted() < 2 {
 		t.Fatalf("no reconnect")
 	}
 }
 
 func TestDeliverAfterCloseIsTemporary(t *testing.T) {
 	pbx := newPBX(t)
-	pbx.set("1000", "Reachable")
-	ch := newChannel(t, pbx.config(t, nil))
+	pbx.Set("1000", "Reachable")
+	ch := newChannel(t, pbxConfig(pbx, t, nil))
 	if _, err := ch.Deliver(context.Background(), msg("1795240000123-0000000103", "a")); err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ type namedCommand struct {
 func commands() []namedCommand {
 	return []namedCommand{
 		{"drain", drainCommand}, {"serve", serveCommand}, {"send", sendCommand}, {"agi", agiCommand},
-		{"lookup", lookupCommand}, {"number", numberCommand}, {"migrate", migrateCommand},
+		{"lookup", lookupCommand}, {"route", routeCommand}, {"number", numberCommand}, {"migrate", migrateCommand},
 		{"journal", journalCommand}, {"retry", retryCommand}, {"drop", dropCommand}, {"evidence", evidenceCommand},
 		{"doctor", doctorCommand}, {"dialplan", dialplanCommand}, {"render", renderCommand}, {"inspect", inspectCommand},
 		{"demo", demoCommand}, {"version", versionCommand},
@@ -231,23 +231,30 @@ finishing the batch at hand.`,
 
 func sendCommand(e *env) *cobra.Command {
 	var c common
-	var from, to string
+	var from, to, via string
 	cmd := &cobra.Command{
-		Use:     "send --from A --to B TEXT…",
+		Use:     "send --from A --to B [--via LINK] TEXT…",
 		GroupID: groupMessages,
 		Short:   "Queue a message as if it had been received from A; prints its journal id",
 		Long: `send writes a message into sms/morx exactly as Asterisk's SMS() would, so it
 takes the same way as any other: a running serve or the next drain delivers it.
 The words of TEXT are joined with spaces; TEXT "-" reads the text from standard
-input (one trailing newline dropped). It prints the message's journal id.`,
+input (one trailing newline dropped). It prints the message's journal id.
+
+--via LINK sends a message for a number outside the PBX through that mobile
+link ([[link]] name), whatever the [[route]]s say: it is queued, retried and
+journaled like any other, and the serve process that runs the link sends it.
+A PBX number keeps its own letter, so --via refuses one.`,
 		Example: `  smsrouter send --from 5550001 --to 5551001 Hello there
-  echo "Server room too hot" | smsrouter send --from 9001 --to 5551001 -`,
+  echo "Server room too hot" | smsrouter send --from 9001 --to 5551001 -
+  smsrouter send --from 1001 --to +48600111222 --via gsm "Test through the modem"`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: runs(e, func(ctx context.Context, args []string) int { return cmdSend(ctx, e, &c, from, to, args) }),
+		RunE: runs(e, func(ctx context.Context, args []string) int { return cmdSend(ctx, e, &c, from, to, via, args) }),
 	}
 	c.register(cmd, withSpoolDB)
 	cmd.Flags().StringVar(&from, "from", "", "sender number (required)")
 	cmd.Flags().StringVar(&to, "to", "", "recipient number (required)")
+	cmd.Flags().StringVar(&via, "via", "", "send through this mobile link ([[link]] name) whatever the routes say")
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
@@ -287,6 +294,26 @@ create it). Exit code 1 when some number is unknown or invalid.`,
 		Example: `  smsrouter lookup 5551001 5551002`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE:    runs(e, func(ctx context.Context, args []string) int { return cmdLookup(ctx, e, &c, args) }),
+	}
+	c.register(cmd, withSpoolDB)
+	return cmd
+}
+
+func routeCommand(e *env) *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:     "route NUMBER…",
+		GroupID: groupDir,
+		Short:   "Say which way a message to each number would go now, and why (a dry run)",
+		Long: `route prints, for each number, how the numbering plan ([numbers]) reads it,
+then the way a message to it would take now: its PBXNumbers row and letter, a
+mobile link's own number and where messages to it go, the [[route]] and link
+that would carry it to the mobile network, or "unknown" (the sender would get
+the unknown notice). Nothing is sent or queued. Exit code 1 when some number
+goes nowhere or is not a number.`,
+		Example: `  smsrouter route 1001 0601234567 +4915112345678`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE:    runs(e, func(ctx context.Context, args []string) int { return cmdRoute(ctx, e, &c, args) }),
 	}
 	c.register(cmd, withSpoolDB)
 	return cmd

@@ -27,6 +27,11 @@ type system struct {
 	chans   map[byte]channels.Channel
 	// closeChannels ends channels holding a connection (the T channel's AMI session).
 	closeChannels func()
+	// links are the mobile links this process runs (serve only), and
+	// linkChans the channels the router reaches every link through (those of
+	// links, or link.Elsewhere's that hand messages to serve).
+	links     *mobileLinks
+	linkChans map[string]channels.Channel
 }
 
 func (s *system) close() {
@@ -90,7 +95,10 @@ func noDatabase(dsn string) error {
 	return fmt.Errorf("database %s does not exist yet: create it with `smsrouter migrate` (same --config/--db), as the user the service runs as", dsn)
 }
 
-func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
+// openSystem wires the router. With runLinks (serve) it also builds the mobile
+// links, to be started with startLinks; without, messages for a link are
+// handed to the serve process that runs it.
+func openSystem(ctx context.Context, e *env, cfg Config, runLinks bool) (*system, error) {
 	p, err := prepareRouting(cfg)
 	if err != nil {
 		return nil, err
@@ -100,12 +108,13 @@ func openSystem(ctx context.Context, e *env, cfg Config) (*system, error) {
 		return nil, err
 	}
 	store.SetPool(dbPool(cfg, false))
-	return newSystem(e, p, store)
+	return newSystem(e, p, store, runLinks)
 }
 
 // newSystem builds the channels and the router of a prepared configuration
-// over an open store, which it owns from then on (closed on error).
-func newSystem(e *env, p *plan, store *router.Store) (*system, error) {
+// over an open store, which it owns from then on (closed on error). With
+// runLinks (serve) it builds the mobile links too, to be started by the caller.
+func newSystem(e *env, p *plan, store *router.Store, runLinks bool) (*system, error) {
 	s := &system{cfg: p.cfg, store: store, journal: router.NewJournal(store), dir: router.NewSQLDirectory(store)}
 	chans, err := p.build(store)
 	if err != nil {
@@ -114,6 +123,15 @@ func newSystem(e *env, p *plan, store *router.Store) (*system, error) {
 	}
 	rc := p.rc
 	rc.Observer = e.observer
+	s.linkChans = elsewhereLinks(p.cfg)
+	if runLinks {
+		if s.links, s.linkChans, err = buildLinks(p.cfg, rc, s.journal, e.log); err != nil {
+			closeChannels(chans, e.log)
+			s.close()
+			return nil, err
+		}
+	}
+	rc.Links = s.linkChans
 	s.router, err = router.New(rc, s.dir, s.journal, chans, e.log)
 	if err != nil {
 		closeChannels(chans, e.log)
@@ -131,7 +149,7 @@ func cmdDrain(ctx context.Context, e *env, c *common, quiet bool) int {
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	s, err := openSystem(ctx, e, cfg)
+	s, err := openSystem(ctx, e, cfg, false)
 	if errors.Is(err, errDatabaseDown) {
 		return fail(e, exitPartial, fmt.Errorf("%w; messages wait in the spool until it answers", err))
 	}
@@ -274,7 +292,7 @@ func watchSpool(ctx context.Context, e *env, chans map[byte]channels.Channel) (w
 	return wg.Wait
 }
 
-func cmdSend(ctx context.Context, e *env, c *common, from, to string, args []string) int {
+func cmdSend(ctx context.Context, e *env, c *common, from, to, via string, args []string) int {
 	if from == "" || to == "" {
 		fmt.Fprintln(e.stderr, "usage: smsrouter send --from A --to B TEXT (use - to read the text from standard input)")
 		return exitUsage
@@ -298,12 +316,93 @@ func cmdSend(ctx context.Context, e *env, c *common, from, to string, args []str
 	if err := os.MkdirAll(inbox, 0o770); err != nil {
 		return fail(e, exitUsage, err)
 	}
+	if via != "" {
+		return sendVia(ctx, e, c, cfg, from, to, via, text)
+	}
 	id, err := router.SubmitTo(inbox, from, to, text, time.Now())
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	fmt.Fprintln(e.stdout, id)
 	return exitOK
+}
+
+// sendVia queues a message for the named mobile link, after checking that the
+// link exists and the number is not a PBX number (which keeps its letter).
+func sendVia(ctx context.Context, e *env, c *common, cfg Config, from, to, via, text string) int {
+	rc, err := cfg.routerConfig()
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	known := false
+	for _, l := range cfg.Links {
+		known = known || l.Name == via
+	}
+	if !known {
+		return fail(e, exitUsage, fmt.Errorf("--via %q: no [[link]] of that name (configured: %s)", via, strings.Join(sortedLinks(cfg), ", ")))
+	}
+	if err := router.CheckNumber("recipient", to); err != nil {
+		return fail(e, exitUsage, err)
+	}
+	store, err := openStore(ctx, cfg, router.OpenReadOnly)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	defer store.Close()
+	canonical := rc.Plan.Normalize(to)
+	switch _, err := router.NewSQLDirectory(store).Lookup(ctx, canonical); {
+	case err == nil:
+		return fail(e, exitUsage, fmt.Errorf("--via: %s is a PBX number (in PBXNumbers); it keeps its own letter", canonical))
+	case !errors.Is(err, router.ErrUnknownNumber):
+		return fail(e, exitPartial, err)
+	}
+	if _, ok := rc.Inbound[canonical]; ok {
+		return fail(e, exitUsage, fmt.Errorf("--via: %s is a number of a mobile link; a message to it comes back to the PBX", canonical))
+	}
+	id, err := router.SubmitVia(cfg.workDir(), via, from, to, text, time.Now())
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	fmt.Fprintln(e.stdout, id)
+	return exitOK
+}
+
+func cmdRoute(ctx context.Context, e *env, c *common, numbers []string) int {
+	cfg, err := c.load(e)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	rc, err := cfg.routerConfig()
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	store, err := openStore(ctx, cfg, router.OpenReadOnly)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
+	defer store.Close()
+	dir := router.NewSQLDirectory(store)
+	code := exitOK
+	for _, n := range numbers {
+		w, err := router.Explain(ctx, rc, dir, n)
+		switch {
+		case errors.Is(err, router.ErrNotNumber):
+			fmt.Fprintf(e.stdout, "%s: %v\n", n, err)
+			code = exitPartial
+			continue
+		case err != nil:
+			return fail(e, exitPartial, err)
+		}
+		head := n
+		if w.Canonical != n {
+			head = fmt.Sprintf("%s → %s", n, w.Canonical)
+		}
+		fmt.Fprintf(e.stdout, "%s\n  plan:  %s\n  way:   %s\n", head, w.Plan, w.Why)
+		if w.Unknown || (w.Entry != nil && w.Entry.Problem != "") {
+			code = exitPartial
+		}
+	}
+	return code
 }
 
 func cmdLookup(ctx context.Context, e *env, c *common, numbers []string) int {
@@ -352,6 +451,8 @@ func letterMeaning(l byte) string {
 		return "SIP message"
 	case 'N':
 		return "messaging disabled"
+	case router.LetterLink:
+		return "mobile network, through a link"
 	}
 	return "unknown letter"
 }

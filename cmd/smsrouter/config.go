@@ -45,6 +45,12 @@ type Config struct {
 
 	// Dialplan is what `smsrouter dialplan` prints and doctor compares.
 	Dialplan DialplanConfig `toml:"dialplan"`
+
+	// The mobile network (links_config.go): the numbering plan, the links
+	// (SMPP accounts, GSM modems) and the routes to them.
+	Numbers NumbersConfig `toml:"numbers"`
+	Links   []LinkConfig  `toml:"link"`
+	Routes  []RouteConfig `toml:"route"`
 }
 
 // QueueConfig tunes the queue.
@@ -206,7 +212,35 @@ func (c Config) routerConfig() (router.Config, error) {
 	if err := c.checkSpool(); err != nil {
 		return router.Config{}, err
 	}
-	return c.routerSettings(loc), nil
+	rc := c.routerSettings(loc)
+	if err := c.linkSettings(&rc); err != nil {
+		return router.Config{}, err
+	}
+	return rc, nil
+}
+
+// linkSettings sets the router's numbering plan, routes and inbound numbers
+// from [numbers], [[link]] and [[route]] (what runs a link, with its secrets,
+// is checked by prepare).
+func (c Config) linkSettings(rc *router.Config) error {
+	plan, err := c.Numbers.plan()
+	if err != nil {
+		return err
+	}
+	specs, err := c.linkSpecs(plan, false)
+	if err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	for _, s := range specs {
+		names[s.Name] = true
+	}
+	routes, err := c.routes(plan, names)
+	if err != nil {
+		return err
+	}
+	rc.Plan, rc.Routes, rc.Inbound = plan, routes, inboundMap(plan, specs)
+	return nil
 }
 
 // checkSpool says whether the spool is set and is a folder.

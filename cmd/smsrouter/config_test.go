@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,72 @@ func TestExampleConfigLoadsAndMatchesDefaults(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("example %s = %v, default %v", c.key, c.got, c.want)
 		}
+	}
+}
+
+// TestExampleLinksAreReal uncomments the example's [[link]] and [[route]] keys
+// (both kinds merged into one SMPP and one modem link) and checks that every
+// documented key exists and the values given are accepted.
+func TestExampleLinksAreReal(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "smsrouter.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	start := strings.Index(text, "# [[link]]\n")
+	if start < 0 {
+		t.Fatal("no commented [[link]] in the example")
+	}
+	var common, smppKeys, modemKeys, route []string
+	part := &common
+	for _, line := range strings.Split(text[start:], "\n") {
+		line = strings.TrimPrefix(line, "# ")
+		switch {
+		case strings.HasPrefix(line, "# SMPP only"):
+			part = &smppKeys
+			continue
+		case strings.HasPrefix(line, "# Modem only"):
+			part = &modemKeys
+			continue
+		case strings.HasPrefix(line, "[[route]]"):
+			part = &route
+			continue
+		case line == "[[link]]" || !strings.Contains(line, " = ") || strings.HasPrefix(line, "#"):
+			continue
+		}
+		*part = append(*part, line)
+	}
+	if len(common) < 10 || len(smppKeys) < 15 || len(modemKeys) < 8 || len(route) < 3 {
+		t.Fatalf("keys found: %d common, %d smpp, %d modem, %d route", len(common), len(smppKeys), len(modemKeys), len(route))
+	}
+	drop := func(lines []string, keys ...string) []string {
+		var out []string
+		for _, l := range lines {
+			k, _, _ := strings.Cut(l, " ")
+			if !slices.Contains(keys, k) {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	// One link of each kind; pattern and prefix are alternatives.
+	body := "[numbers]\ncountry_code = \"48\"\n\n[[link]]\n" + strings.Join(common, "\n") + "\n" + strings.Join(smppKeys, "\n") +
+		"\n\n[[link]]\n" + strings.Join(drop(common, "name", "kind", "number", "source", "text", "numbers", "inbound_to"), "\n") +
+		"\nname = \"gsm\"\nkind = \"modem\"\nnumber = \"+48600000001\"\n" + strings.Join(modemKeys, "\n") +
+		"\n\n[[route]]\n" + strings.Join(drop(route, "pattern"), "\n") + "\n"
+	p := filepath.Join(t.TempDir(), "links.toml")
+	os.WriteFile(p, []byte(body), 0o644)
+	cfg, err := loadConfig(p)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	cfg = withSpool(t, cfg)
+	rc, err := cfg.routerConfig()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	if len(rc.Routes) != 1 || len(rc.Inbound) != 2 || rc.Inbound["+48221234567"].Link != "operator" {
+		t.Fatalf("routes %+v inbound %+v", rc.Routes, rc.Inbound)
 	}
 }
 

@@ -133,6 +133,7 @@ func (d *doctor) run(ctx context.Context) {
 		vNumbers = d.checkDirectoryData(ctx, store, p)
 	}
 	d.checkAMI(ctx)
+	d.checkLinks(ctx)
 	d.checkListener(ctx, "fastagi", d.cfg.AGI.Listen, "run `smsrouter serve` (or `smsrouter agi`) with [agi] listen set")
 	d.checkListener(ctx, "http api", d.cfg.HTTP.Listen, "start `smsrouter serve`; the API runs inside it")
 	d.checkListener(ctx, "metrics", d.cfg.Metrics.Listen, "start `smsrouter serve`; /metrics runs inside it")

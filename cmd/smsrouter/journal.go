@@ -50,12 +50,15 @@ type journalEntry struct {
 	LastError   string               `json:"last_error,omitempty"`
 	Text        *string              `json:"text,omitempty"`
 	Calls       []router.CallOutcome `json:"calls,omitempty"`
+	Link        string               `json:"link,omitempty"`
+	Handset     string               `json:"handset,omitempty"` // what the mobile network's receipts said
 	Parent      string               `json:"parent,omitempty"`
 }
 
 func toEntry(r router.Record, loc *time.Location, withText bool) journalEntry {
 	e := journalEntry{ID: r.ID, Received: r.Received.In(loc), Updated: r.Updated.In(loc), From: r.OA, To: r.DA, Letter: r.Letter,
 		State: r.State, Attempts: r.Attempts, LastError: r.LastError, Calls: router.CallsOf(r), Parent: r.ParentID}
+	e.Link, e.Handset = detailString(r.Detail, "link"), detailString(r.Detail, "handset")
 	if !r.NextAttempt.IsZero() && r.State == router.StateDeferred {
 		t := r.NextAttempt.In(loc)
 		e.NextAttempt = &t
@@ -67,8 +70,22 @@ func toEntry(r router.Record, loc *time.Location, withText bool) journalEntry {
 	return e
 }
 
-// callSummary is the last call's outcome, "-" when none is recorded.
+// detailString reads one string key of a journal row's detail.
+func detailString(detail, key string) string {
+	var d map[string]any
+	if json.Unmarshal([]byte(detail), &d) != nil {
+		return ""
+	}
+	v, _ := d[key].(string)
+	return v
+}
+
+// callSummary is the last call's outcome (or, for a message sent to the
+// mobile network, what its receipts said), "-" when none is recorded.
 func callSummary(r router.Record) string {
+	if h := detailString(r.Detail, "handset"); h != "" {
+		return h
+	}
 	calls := router.CallsOf(r)
 	if len(calls) == 0 {
 		return "-"
@@ -366,7 +383,44 @@ func journalShow(ctx context.Context, e *env, c *common, asJSON, noText bool, id
 		return exitOK
 	}
 	printView(e, v, loc)
+	msgID := v.ID
+	if v.JoinedInto != "" {
+		msgID = v.JoinedInto
+	}
+	printLinkFacts(ctx, e, j, msgID, loc)
 	return exitOK
+}
+
+// printLinkFacts adds, for a message sent to the mobile network, its link,
+// what the receipts said, and each part's message id and receipt.
+func printLinkFacts(ctx context.Context, e *env, j *router.Journal, id string, loc *time.Location) {
+	rec, err := j.Get(ctx, id)
+	if err != nil {
+		return
+	}
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(e.stdout, "%-13s %s\n", label+":", fmt.Sprintf(format, args...))
+	}
+	if l := detailString(rec.Detail, "link"); l != "" {
+		line("link", "%s", l)
+	}
+	if h := detailString(rec.Detail, "handset"); h != "" {
+		line("handset", "%s", h)
+	}
+	parts, err := j.Receipts(ctx, rec.ID)
+	if err != nil {
+		return
+	}
+	for _, p := range parts {
+		rc := "no receipt yet"
+		if !p.Reported.IsZero() {
+			rc = fmt.Sprintf("receipt %s at %s", p.Stat, p.Reported.In(loc).Format(tableTime))
+			if p.Err != "" {
+				rc += " (error " + p.Err + ")"
+			}
+		}
+		line(fmt.Sprintf("part %d/%d", p.Part, p.Parts), "message id %s, %s", p.Ref, rc)
+	}
 }
 
 // printView writes a message's story for a person, one fact a line.

@@ -92,6 +92,19 @@ func (sv *service) reload(ctx context.Context) {
 	}
 	rc := p.rc
 	rc.Observer = sv.e.observer
+	// The mobile links are rebuilt only when what they are made of changed;
+	// otherwise they keep their sessions with the network.
+	links, linkChans := s.links, s.linkChans
+	relink := linksChanged(old.cfg, p.cfg)
+	if relink {
+		if links, linkChans, err = buildLinks(p.cfg, rc, journal, sv.e.log); err != nil {
+			closeChannels(chans, sv.e.log)
+			undo()
+			sv.refuseReload(err)
+			return
+		}
+	}
+	rc.Links = linkChans
 	replaced, err := s.router.Reconfigure(ctx, rc, newDir, newJournal, chans)
 	if err != nil {
 		closeChannels(chans, sv.e.log)
@@ -104,6 +117,15 @@ func (sv *service) reload(ctx context.Context) {
 	// The old channels' watchers and the jobs over the old database stop
 	// before anything they use changes.
 	sv.jobs()
+	if relink {
+		sv.stopLinks()
+		if s.links != nil {
+			for _, name := range s.links.names() {
+				sv.m.RemoveProbe("link " + name)
+			}
+		}
+		s.links, s.linkChans = links, linkChans
+	}
 	s.closeChannels = attachChannels(chans, s.router, sv.e.log)
 	closeChannels(replaced, sv.e.log)
 	oldStore := s.store
@@ -112,6 +134,9 @@ func (sv *service) reload(ctx context.Context) {
 	sv.live.Store(store)
 	sv.plan = p
 	sv.jobs = sv.startJobs(ctx, s, p)
+	if relink {
+		sv.stopLinks = sv.startLinks(ctx, s, p)
+	}
 	sv.switchFront(ctx, p)
 	sv.closeUnusedSockets(p)
 	if newStore != nil {
@@ -153,6 +178,13 @@ func (sv *service) reloadWaiting(ctx context.Context) bool {
 	sv.setAMIProbe(p)
 	sv.e.log.Info("configuration reloaded", "config", choice.String(), "changed", changedSections(old.cfg, p.cfg))
 	return true
+}
+
+// linksChanged says whether the mobile links must be rebuilt: their own
+// settings, the numbering plan, or what they record receipts in and write with.
+func linksChanged(a, b Config) bool {
+	return !reflect.DeepEqual(a.Links, b.Links) || !reflect.DeepEqual(a.Numbers, b.Numbers) ||
+		a.dsn() != b.dsn() || a.Timezone != b.Timezone || !reflect.DeepEqual(a.Queue.Sync, b.Queue.Sync)
 }
 
 // movedQueue refuses another spool or work folder: the queue, the inbox the

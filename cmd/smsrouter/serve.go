@@ -62,8 +62,12 @@ type service struct {
 	sockets map[string]*socket // by address
 	front   *front             // the servers on the sockets
 	jobs    func()             // stops the spool watchers and the evidence reader
-	handled atomic.Int64       // messages that reached a state since start
-	started time.Time
+	// stopLinks stops the mobile links; they are restarted by a reload only
+	// when their own settings changed (a session with an operator is not
+	// dropped for a new notice text).
+	stopLinks func()
+	handled   atomic.Int64 // messages that reached a state since start
+	started   time.Time
 }
 
 func cmdServe(ctx context.Context, e *env, c *common) int {
@@ -148,7 +152,7 @@ func (sv *service) run(ctx context.Context, hup <-chan os.Signal) (code int, why
 		fail(sv.e, exitUsage, err)
 		return exitUsage, err.Error()
 	}
-	s, err := newSystem(sv.e, sv.plan, sv.store)
+	s, err := newSystem(sv.e, sv.plan, sv.store, true)
 	if err != nil {
 		sv.store = nil // newSystem closed it
 		fail(sv.e, exitUsage, err)
@@ -157,6 +161,7 @@ func (sv *service) run(ctx context.Context, hup <-chan os.Signal) (code int, why
 	sv.sys = s
 	sv.switchFront(ctx, sv.plan)
 	sv.jobs = sv.startJobs(ctx, s, sv.plan)
+	sv.stopLinks = sv.startLinks(ctx, s, sv.plan)
 	sv.e.log.Info("serving", "db", s.store.String(), "letters", letters(s.chans))
 
 	rctx, stopRouter := context.WithCancel(ctx)
@@ -190,6 +195,9 @@ func (sv *service) run(ctx context.Context, hup <-chan os.Signal) (code int, why
 
 // shutdown stops whatever is still running, in the reverse order of start.
 func (sv *service) shutdown() {
+	if sv.stopLinks != nil {
+		sv.stopLinks()
+	}
 	if sv.jobs != nil {
 		sv.jobs()
 	}
@@ -542,6 +550,26 @@ func (sv *service) startJobs(ctx context.Context, s *system, p *plan) func() {
 		cancel()
 		waitWatch()
 		wg.Wait()
+	}
+}
+
+// startLinks runs s's mobile links beside the router, their state in the
+// metrics and /healthz; the returned function stops them and waits.
+func (sv *service) startLinks(ctx context.Context, s *system, p *plan) func() {
+	if s.links == nil || len(s.links.list) == 0 {
+		return func() {}
+	}
+	admin, err := router.NewAdmin(p.rc, s.journal)
+	if err != nil {
+		sv.e.log.Warn("mobile links not run", "err", err) // not expected: prepare checked p.rc
+		return func() {}
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	s.links.track(sv.m)
+	wait := s.links.run(lctx, admin)
+	return func() {
+		cancel()
+		wait()
 	}
 }
 

@@ -483,7 +483,7 @@ func TestReloadMovesListenersAndDatabase(t *testing.T) {
 		}
 	}
 	// A message now goes by the new database's letter.
-	id := sendVia(t, b, "5550001", "5551001", "to the fax now")
+	id := sendCLI(t, b, "5550001", "5551001", "to the fax now")
 	waitJournalState(t, b, "sqlite:"+other, id, router.StateDelivered)
 
 	// Another spool needs a restart: refused, and nothing changes.
@@ -496,8 +496,8 @@ func TestReloadMovesListenersAndDatabase(t *testing.T) {
 	}
 }
 
-// sendVia queues a message with `smsrouter send` and returns its id.
-func sendVia(t *testing.T, b *bed, from, to, text string) string {
+// sendCLI queues a message with `smsrouter send` and returns its id.
+func sendCLI(t *testing.T, b *bed, from, to, text string) string {
 	t.Helper()
 	out, errOut, code := runBin(t, context.Background(), nil, "send", "--config", b.conf, "--from", from, "--to", to, text)
 	if code != 0 {
@@ -651,7 +651,7 @@ func TestReloadInProcess(t *testing.T) {
 	if err := <-traffic; err != nil {
 		t.Fatal(err)
 	}
-	id := sendVia(t, b, "5550001", "5559999", "to nobody")
+	id := sendCLI(t, b, "5550001", "5559999", "to nobody")
 	waitJournalState(t, b, b.dsn, id, router.StateBounced)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		texts := b.notices()
@@ -714,7 +714,7 @@ func TestReloadClosesTheOldAMISession(t *testing.T) {
 		router.Entry{Number: "5551002", Letter: 'T', Extension: "PJSIP/1002"})
 	p := startServe(t, b)
 	p.waitLog(t, "msg=serving", 20*time.Second)
-	sendVia(t, b, "5550001", "5551002", "over SIP")
+	sendCLI(t, b, "5550001", "5551002", "over SIP")
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
@@ -728,6 +728,6 @@ func TestReloadClosesTheOldAMISession(t *testing.T) {
 	b.writeConfig(sipConf("\"SMS {{.From}}\" <sip:{{.From}}@pbx.example.org>"))
 	p.hup(t, "changed=sip")
 	waitFor("the old session closed", func() bool { return srv.Accepted() == 1 && len(srv.Sessions()) == 0 })
-	sendVia(t, b, "5550001", "5551002", "over SIP again")
+	sendCLI(t, b, "5550001", "5551002", "over SIP again")
 	waitFor("a new session for the next T message", func() bool { return srv.Accepted() == 2 && len(srv.Sessions()) == 1 })
 }

@@ -21,10 +21,13 @@ import (
 	"smsrouter/channels"
 	commandch "smsrouter/channels/command"
 	"smsrouter/channels/fax"
+	"smsrouter/channels/link"
 	"smsrouter/channels/sip"
 	"smsrouter/channels/sms"
 	"smsrouter/channels/voice"
 	"smsrouter/ingress/httpapi"
+	"smsrouter/mobile/modem"
+	"smsrouter/mobile/smpp"
 	"smsrouter/router"
 )
 
@@ -87,6 +90,7 @@ func prepareRouting(cfg Config) (*plan, error) {
 	if cfg.Spool != "" {
 		add(p.rc.Validate(), "see [notices] and smsc_number in smsrouter.example.toml")
 	}
+	add(cfg.linkSettings(&p.rc), "see [numbers], [[link]] and [[route]] in smsrouter.example.toml")
 
 	// Channels are checked even without a spool (a placeholder path), so that
 	// one missing folder does not hide every other mistake.
@@ -177,6 +181,9 @@ func prepare(cfg Config) (*plan, error) {
 	add(prefix("[dialplan]", err), "see [dialplan] in smsrouter.example.toml")
 	_, err = cfg.Journal.retention()
 	add(err, "see [journal] in smsrouter.example.toml")
+	if p != nil {
+		add(cfg.checkLinks(p.rc), "see [[link]] in smsrouter.example.toml and README \"Mobile network\"")
+	}
 	if len(probs) > 0 {
 		return nil, probs
 	}
@@ -291,4 +298,35 @@ func (c Config) dialplanOptions() (dialplan.Options, error) {
 	}
 	_, err := dialplan.Generate(check)
 	return o, err
+}
+
+// checkLinks checks the mobile links as serve builds them (secrets read, the
+// clients' and channels' settings), without creating their folders or
+// connecting anything.
+func (c Config) checkLinks(rc router.Config) error {
+	specs, err := c.linkSpecs(rc.Plan, true)
+	if err != nil {
+		return err
+	}
+	for _, s := range specs {
+		switch s.Kind {
+		case "smpp":
+			cc := s.smpp
+			cc.Handler = func(*smpp.Delivery) {}
+			if _, err := smpp.New(cc); err != nil {
+				return fmt.Errorf("link %s: %w", s.Name, err)
+			}
+		case "modem":
+			cc := s.modem
+			cc.Handler = func(*modem.Message) {}
+			if _, err := modem.New(cc); err != nil {
+				return fmt.Errorf("link %s: %w", s.Name, err)
+			}
+		}
+		if err := link.Check(link.Config{Name: s.Name, Number: s.number, Source: s.Source, Plan: rc.Plan,
+			Text: s.Text, MarkerDir: c.markerDir(s.Name)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

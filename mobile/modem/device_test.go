@@ -15,6 +15,7 @@ import (
 	"github.com/warthog618/sms/encoding/pdumode"
 	"github.com/warthog618/sms/encoding/tpdu"
 
+	"smsrouter/internal/modemsim"
 	"smsrouter/mobile/smstext"
 )
 
@@ -50,10 +51,10 @@ func (in inbox) none(t *testing.T, d time.Duration) {
 
 // startDevice runs a Device on the sim until the returned stop is called
 // (or the test ends).
-func startDevice(t *testing.T, s *sim, cfg Config) (*Device, inbox, func()) {
+func startDevice(t *testing.T, s *modemsim.Sim, cfg Config) (*Device, inbox, func()) {
 	t.Helper()
 	in := make(inbox, 64)
-	cfg.Port = s.link
+	cfg.Port = s.Link
 	if cfg.Handler == nil {
 		cfg.Handler = func(m *Message) { in <- m }
 	}
@@ -94,61 +95,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-var scts = time.Date(2025, 3, 4, 10, 11, 12, 0, time.FixedZone("", 3600))
+var scts = modemsim.SCTS
 
-// deliverPDUs builds the SMS-DELIVER PDUs a network hands a modem for text
-// from the sender, with warthog618/sms.
 func deliverPDUs(t *testing.T, from, text string, ref int) []string {
-	t.Helper()
-	enc := sms.NewEncoder(sms.AsDeliver, sms.From(from))
-	enc.ConcatRef = fixedCounter(ref)
-	tps, err := enc.Encode([]byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, tp := range tps {
-		tp.SCTS = tpdu.Timestamp{Time: scts}
-		b, err := tp.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := pdumode.PDU{TPDU: b}
-		p.SMSC.SetNumber("+48790998250")
-		h, err := p.MarshalHexString()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, h)
-	}
-	return out
+	return modemsim.DeliverPDUs(t, from, text, ref, time.Time{})
 }
 
-type fixedCounter int
-
-func (c fixedCounter) Count() int { return int(c) }
-
 func statusReportPDU(t *testing.T, mr byte, to string, st byte) string {
-	t.Helper()
-	tp := tpdu.TPDU{}
-	if err := tp.SetSmsType(tpdu.SmsStatusReport); err != nil {
-		t.Fatal(err)
-	}
-	tp.MR = mr
-	tp.RA = tpdu.NewAddress(tpdu.FromNumber(to))
-	tp.SCTS = tpdu.Timestamp{Time: scts}
-	tp.DT = tpdu.Timestamp{Time: scts.Add(time.Minute)}
-	tp.ST = st
-	b, err := tp.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := pdumode.PDU{TPDU: b}
-	h, err := p.MarshalHexString()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return modemsim.StatusReportPDU(t, mr, to, st)
 }
 
 // decodeSent reads a PDU the sim got from AT+CMGS.
@@ -166,10 +120,10 @@ func decodeSent(t *testing.T, h string) *tpdu.TPDU {
 }
 
 func TestReceive(t *testing.T) {
-	s := newSim(t)
+	s := modemsim.New(t)
 	// One stored before the device opens: found by the first sweep.
 	early := deliverPDUs(t, "+48600111222", "Stored while away", 1)[0]
-	s.receive(early, false)
+	s.Receive(early, false)
 	d, in, _ := startDevice(t, s, Config{})
 	m := in.next(t)
 	if m.Text != "Stored while away" || m.From != "+48600111222" || !m.SCTS.Equal(scts) || m.Kind != Deliver || m.Malformed != nil {
@@ -178,8 +132,8 @@ func TestReceive(t *testing.T) {
 	if err := m.Ack(); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.stored()) != 0 {
-		t.Fatalf("not deleted after Ack: %v", s.stored())
+	if len(s.Stored()) != 0 {
+		t.Fatalf("not deleted after Ack: %v", s.Stored())
 	}
 	if err := m.Ack(); !errors.Is(err, ErrSettled) {
 		t.Errorf("second Ack: %v", err)
@@ -192,7 +146,7 @@ func TestReceive(t *testing.T) {
 		t.Fatalf("%d parts", len(parts))
 	}
 	for i := len(parts) - 1; i >= 0; i-- {
-		s.receive(parts[i], true)
+		s.Receive(parts[i], true)
 	}
 	var r smstext.Reassembler[*Message]
 	var whole []*Message
@@ -210,7 +164,7 @@ func TestReceive(t *testing.T) {
 	if joined.String() != text {
 		t.Fatalf("joined %q", joined.String())
 	}
-	if n := len(s.stored()); n != len(parts) {
+	if n := len(s.Stored()); n != len(parts) {
 		t.Fatalf("%d stored before the whole is acknowledged, want %d", n, len(parts))
 	}
 	for _, p := range whole {
@@ -218,16 +172,16 @@ func TestReceive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(s.stored()) != 0 || d.Status().Held != 0 {
-		t.Fatalf("after Ack: stored %v, held %d", s.stored(), d.Status().Held)
+	if len(s.Stored()) != 0 || d.Status().Held != 0 {
+		t.Fatalf("after Ack: stored %v, held %d", s.Stored(), d.Status().Held)
 	}
 }
 
 func TestDeletedOnlyAfterAck(t *testing.T) {
-	s := newSim(t)
+	s := modemsim.New(t)
 	_, in, stop := startDevice(t, s, Config{SweepEvery: 200 * time.Millisecond})
 	pdu := deliverPDUs(t, "+48600111222", "do not lose me", 1)[0]
-	idx := s.receive(pdu, true)
+	idx := s.Receive(pdu, true)
 	first := in.next(t)
 	// Released: stays, and comes again at a sweep.
 	first.Release()
@@ -237,7 +191,7 @@ func TestDeletedOnlyAfterAck(t *testing.T) {
 	}
 	// The process dies between reading and acknowledging.
 	stop()
-	if _, ok := s.stored()[idx]; !ok {
+	if _, ok := s.Stored()[idx]; !ok {
 		t.Fatal("the message left the SIM without an Ack")
 	}
 	// A new process reads it again, with the same identity.
@@ -249,13 +203,13 @@ func TestDeletedOnlyAfterAck(t *testing.T) {
 	if err := m.Ack(); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.stored()) != 0 {
+	if len(s.Stored()) != 0 {
 		t.Fatal("not deleted after Ack")
 	}
 }
 
 func TestSend(t *testing.T) {
-	s := newSim(t)
+	s := modemsim.New(t)
 	d, _, _ := startDevice(t, s, Config{StatusReports: true, Validity: 24 * time.Hour})
 	waitFor(t, "open", func() bool { return d.Status().Open })
 
@@ -266,7 +220,7 @@ func TestSend(t *testing.T) {
 	if len(res.References) != 1 || res.Coding != smstext.GSM7 {
 		t.Fatalf("result %+v", res)
 	}
-	sent := s.sentPDUs()
+	sent := s.SentPDUs()
 	tp := decodeSent(t, sent[0])
 	text, err := sms.Decode([]*tpdu.TPDU{tp})
 	if err != nil || string(text) != "Hello from the PBX €" || tp.DA.Number() != "+48600111222" || !tp.FirstOctet.SRR() {
@@ -282,7 +236,7 @@ func TestSend(t *testing.T) {
 		t.Fatalf("long result %+v", res)
 	}
 	var tps []*tpdu.TPDU
-	for _, h := range s.sentPDUs()[1:] {
+	for _, h := range s.SentPDUs()[1:] {
 		tp := decodeSent(t, h)
 		if tp.DA.Number() != "600111222" || tp.DA.TypeOfNumber() != tpdu.TonUnknown {
 			t.Errorf("national recipient sent as %s ton %d", tp.DA.Number(), tp.DA.TypeOfNumber())
@@ -299,7 +253,7 @@ func TestSend(t *testing.T) {
 }
 
 func TestSendErrors(t *testing.T) {
-	s := newSim(t)
+	s := modemsim.New(t)
 	d, _, _ := startDevice(t, s, Config{})
 	waitFor(t, "open", func() bool { return d.Status().Open })
 	tests := []struct {
@@ -316,7 +270,7 @@ func TestSendErrors(t *testing.T) {
 		{0xC3, false, false}, // invalid SME address
 	}
 	for _, tt := range tests {
-		s.set(func(s *sim) { s.cmsNext = []int{tt.cms} })
+		s.Set(func(s *modemsim.Sim) { s.CMSNext = []int{tt.cms} })
 		_, err := d.Send(context.Background(), "+48600111222", "x")
 		var se *SendError
 		if !errors.As(err, &se) || se.CMS != tt.cms || se.Temporary != tt.temporary || se.Uncertain != tt.uncertain {
@@ -324,7 +278,7 @@ func TestSendErrors(t *testing.T) {
 		}
 	}
 	// A failure in the middle of a long text says which parts went.
-	s.set(func(s *sim) { s.cmsNext = []int{0, 42} })
+	s.Set(func(s *modemsim.Sim) { s.CMSNext = []int{0, 42} })
 	_, err := d.Send(context.Background(), "+48600111222", strings.Repeat("a", 300))
 	var se *SendError
 	if !errors.As(err, &se) || se.Part != 2 || se.Parts != 2 || len(se.References) != 1 {
@@ -336,33 +290,33 @@ func TestSendErrors(t *testing.T) {
 }
 
 func TestStatusReport(t *testing.T) {
-	s := newSim(t)
+	s := modemsim.New(t)
 	_, in, _ := startDevice(t, s, Config{})
-	s.receive(statusReportPDU(t, 42, "+48600111222", 0x00), true)
+	s.Receive(statusReportPDU(t, 42, "+48600111222", 0x00), true)
 	m := in.next(t)
 	if m.Kind != StatusReport || m.Report == nil || m.Report.Reference != 42 || !m.Report.Delivered() || !m.Report.Final() ||
 		m.Report.Recipient != "+48600111222" || !m.Report.Discharge.Equal(scts.Add(time.Minute)) {
 		t.Fatalf("report %+v %+v", m, m.Report)
 	}
 	m.Ack()
-	s.receive(statusReportPDU(t, 43, "+48600111222", 0x41), true)
+	s.Receive(statusReportPDU(t, 43, "+48600111222", 0x41), true)
 	m = in.next(t)
 	if m.Report.Delivered() || !m.Report.Final() {
 		t.Errorf("failed report %+v", m.Report)
 	}
 	m.Ack()
-	waitFor(t, "deleted", func() bool { return len(s.stored()) == 0 })
+	waitFor(t, "deleted", func() bool { return len(s.Stored()) == 0 })
 }
 
 func TestUnsolicitedInsideAnswer(t *testing.T) {
-	s := newSim(t)
+	s := modemsim.New(t)
 	a := deliverPDUs(t, "+48600111222", "first", 1)[0]
 	b := deliverPDUs(t, "+48600111333", "second", 2)[0]
-	s.receive(a, false)
-	s.receive(a, false)
-	idx := s.receive(b, false)
+	s.Receive(a, false)
+	s.Receive(a, false)
+	idx := s.Receive(b, false)
 	// The +CMTI of b arrives in the middle of the listing answer.
-	s.set(func(s *sim) { s.urcMid = []string{`+CMTI: "SM",` + itoa(idx)} })
+	s.Set(func(s *modemsim.Sim) { s.URCMid = []string{`+CMTI: "SM",` + itoa(idx)} })
 	_, in, _ := startDevice(t, s, Config{})
 	got := map[string]int{}
 	for range 3 {
@@ -377,17 +331,17 @@ func TestUnsolicitedInsideAnswer(t *testing.T) {
 }
 
 func TestUnplugMidSend(t *testing.T) {
-	s := newSim(t)
+	s := modemsim.New(t)
 	d, in, _ := startDevice(t, s, Config{SendTimeout: 30 * time.Second})
 	waitFor(t, "open", func() bool { return d.Status().Open })
-	s.set(func(s *sim) { s.stallCMGS = true })
+	s.Set(func(s *modemsim.Sim) { s.StallCMGS = true })
 	errc := make(chan error, 1)
 	go func() {
 		_, err := d.Send(context.Background(), "+48600111222", "mid-send")
 		errc <- err
 	}()
-	waitFor(t, "the PDU", func() bool { return len(s.sentPDUs()) == 1 })
-	s.unplug()
+	waitFor(t, "the PDU", func() bool { return len(s.SentPDUs()) == 1 })
+	s.Unplug()
 	err := <-errc
 	if !IsTemporary(err) || !IsUncertain(err) || !errors.Is(err, at.ErrClosed) {
 		t.Fatalf("unplugged after the PDU: %v, want temporary, uncertain, and the port seen closed", err)
@@ -398,29 +352,29 @@ func TestUnplugMidSend(t *testing.T) {
 		t.Fatalf("send while unplugged: %v", err)
 	}
 	// Plugged back at the same by-id path, a new tty behind it.
-	s.set(func(s *sim) { s.stallCMGS = false })
-	s.plug()
+	s.Set(func(s *modemsim.Sim) { s.StallCMGS = false })
+	s.Plug()
 	waitFor(t, "reopened", func() bool { st := d.Status(); return st.Open && st.Reopens >= 1 })
 	if _, err := d.Send(context.Background(), "+48600111222", "back"); err != nil {
 		t.Fatal(err)
 	}
 	// Receiving works on the new tty too.
-	s.receive(deliverPDUs(t, "+48600111222", "hello again", 3)[0], true)
+	s.Receive(deliverPDUs(t, "+48600111222", "hello again", 3)[0], true)
 	if m := in.next(t); m.Text != "hello again" {
 		t.Fatalf("after replug %+v", m)
 	}
 }
 
 func TestHungModem(t *testing.T) {
-	s := newSim(t)
+	s := modemsim.New(t)
 	d, _, _ := startDevice(t, s, Config{CommandTimeout: 300 * time.Millisecond, SweepEvery: 100 * time.Millisecond})
 	waitFor(t, "open", func() bool { return d.Status().Open })
-	s.set(func(s *sim) { s.silent = true })
+	s.Set(func(s *modemsim.Sim) { s.Silent = true })
 	waitFor(t, "given up on", func() bool { return !d.Status().Open })
 	if st := d.Status(); !strings.Contains(st.LastError, "no answer") {
 		t.Errorf("status %+v", st)
 	}
-	s.set(func(s *sim) { s.silent = false })
+	s.Set(func(s *modemsim.Sim) { s.Silent = false })
 	waitFor(t, "reopened", func() bool { st := d.Status(); return st.Open && st.Reopens >= 1 })
 	if _, err := d.Send(context.Background(), "+48600111222", "alive"); err != nil {
 		t.Fatal(err)
@@ -428,8 +382,8 @@ func TestHungModem(t *testing.T) {
 }
 
 func TestRegistrationAndSignal(t *testing.T) {
-	s := newSim(t)
-	s.set(func(s *sim) { s.creg, s.csq = 2, 99 })
+	s := modemsim.New(t)
+	s.Set(func(s *modemsim.Sim) { s.CREG, s.CSQ = 2, 99 })
 	d, _, _ := startDevice(t, s, Config{SweepEvery: 100 * time.Millisecond})
 	waitFor(t, "open", func() bool { return d.Status().Open })
 	st := d.Status()
@@ -437,10 +391,10 @@ func TestRegistrationAndSignal(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 	_, err := d.Send(context.Background(), "+48600111222", "wait")
-	if !errors.Is(err, ErrNotRegistered) || !IsTemporary(err) || IsUncertain(err) || len(s.sentPDUs()) != 0 {
+	if !errors.Is(err, ErrNotRegistered) || !IsTemporary(err) || IsUncertain(err) || len(s.SentPDUs()) != 0 {
 		t.Fatalf("send unregistered: %v", err)
 	}
-	s.set(func(s *sim) { s.creg, s.csq = 5, 20 })
+	s.Set(func(s *modemsim.Sim) { s.CREG, s.CSQ = 5, 20 })
 	waitFor(t, "registered", func() bool { return d.Status().Registered })
 	if st := d.Status(); st.Registration != 5 || st.SignalDBm != -73 {
 		t.Errorf("status %+v", st)
@@ -451,26 +405,24 @@ func TestRegistrationAndSignal(t *testing.T) {
 }
 
 func TestPIN(t *testing.T) {
-	s := newSim(t)
-	s.set(func(s *sim) { s.pinOK, s.pin = false, "1234" })
+	s := modemsim.New(t)
+	s.Set(func(s *modemsim.Sim) { s.PINOK, s.PIN = false, "1234" })
 	d, _, _ := startDevice(t, s, Config{PIN: "1234"})
 	waitFor(t, "open", func() bool { return d.Status().Open })
-	if !s.saw(`AT+CPIN="1234"`) {
+	if !s.Saw(`AT+CPIN="1234"`) {
 		t.Error("PIN not given")
 	}
 
-	s2 := newSim(t)
-	s2.set(func(s *sim) { s.pinOK, s.pin = false, "1234" })
+	s2 := modemsim.New(t)
+	s2.Set(func(s *modemsim.Sim) { s.PINOK, s.PIN = false, "1234" })
 	d2, _, _ := startDevice(t, s2, Config{PIN: "9999"})
 	waitFor(t, "refused", func() bool { return strings.Contains(d2.Status().LastError, "not trying again") })
 	n := 0
-	s2.mu.Lock()
-	for _, c := range s2.log {
+	for _, c := range s2.Commands() {
 		if strings.HasPrefix(c, "AT+CPIN=") {
 			n++
 		}
 	}
-	s2.mu.Unlock()
 	if n != 1 {
 		t.Errorf("wrong PIN given %d times, want once", n)
 	}

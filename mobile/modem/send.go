@@ -95,10 +95,38 @@ func classifyCMS(code int) (temporary, uncertain bool) {
 // the message reference of each part. While the modem is closed or not
 // registered it returns a temporary error without sending anything.
 func (d *Device) Send(ctx context.Context, to, text string) (SendResult, error) {
+	return d.SendMessage(ctx, Outgoing{To: to, Text: text})
+}
+
+// Outgoing is one text to send, with what a caller that resumes after a
+// failure or a crash needs.
+type Outgoing struct {
+	To, Text string
+	// ConcatRef fixes the reference of a concatenated text (1..255), so a
+	// retry carries the same one; 0 lets the device choose.
+	ConcatRef int
+	// Skip is how many leading parts went out already: they are not sent
+	// again, and their References are -1.
+	Skip int
+	// Sending, when set, is called just before a part's PDU is given to the
+	// modem, and Sent once the modem said it went, with its TP-MR (-1 when
+	// the modem gave none). Both run on SendMessage's goroutine.
+	Sending func(part, parts int)
+	Sent    func(part, parts, reference int)
+}
+
+// SendMessage is Send with a fixed concatenation reference, parts to skip
+// and progress callbacks.
+func (d *Device) SendMessage(ctx context.Context, o Outgoing) (SendResult, error) {
+	to, text := o.To, o.Text
 	if !validNumber(to) {
 		return SendResult{}, &SendError{Part: 1, Parts: 1, CMS: -1, Err: fmt.Errorf("recipient %q is not a number", to)}
 	}
-	coding, parts, err := smstext.Split(text, uint8(d.refs.Add(1)), d.cfg.MaxParts)
+	ref := uint8(o.ConcatRef)
+	if o.ConcatRef <= 0 || o.ConcatRef > 255 {
+		ref = uint8(d.refs.Add(1))
+	}
+	coding, parts, err := smstext.Split(text, ref, d.cfg.MaxParts)
 	if err != nil {
 		return SendResult{}, &SendError{Part: 1, Parts: 1, CMS: -1, Err: err}
 	}
@@ -109,6 +137,10 @@ func (d *Device) Send(ctx context.Context, to, text string) (SendResult, error) 
 		fail := func(e *SendError) (SendResult, error) {
 			e.Part, e.Parts, e.References = i+1, len(parts), res.References
 			return res, e
+		}
+		if i < o.Skip {
+			res.References = append(res.References, -1)
+			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return fail(&SendError{CMS: -1, Temporary: true, Err: err})
@@ -125,6 +157,9 @@ func (d *Device) Send(ctx context.Context, to, text string) (SendResult, error) 
 		pdu, n, err := d.submitPDU(to, coding, p)
 		if err != nil {
 			return fail(&SendError{CMS: -1, Err: err})
+		}
+		if o.Sending != nil {
+			o.Sending(i+1, len(parts))
 		}
 		s.tap.pduSent.Store(false)
 		info, err := s.a.SMSCommand("+CMGS="+strconv.Itoa(n), pdu, at.WithTimeout(d.cfg.SendTimeout))
@@ -151,6 +186,9 @@ func (d *Device) Send(ctx context.Context, to, text string) (SendResult, error) 
 			mr = -1
 		}
 		res.References = append(res.References, mr)
+		if o.Sent != nil {
+			o.Sent(i+1, len(parts), mr)
+		}
 	}
 	return res, nil
 }

@@ -1,6 +1,8 @@
 package smpp
 
 import (
+	"smsrouter/internal/smsctest"
+
 	"context"
 	"encoding/hex"
 	"errors"
@@ -35,10 +37,10 @@ func TestBindModes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode.String(), func(t *testing.T) {
-			s := startSMSC(t)
+			s := smsctest.Start(t)
 			c := runClient(t, s, Config{Bind: tt.mode, SystemType: "smsr", AddrTON: 1, AddrNPI: 1})
 			for _, k := range tt.kinds {
-				ev := s.wait("bind", func(e map[string]any) bool { return e["kind"] == k })
+				ev := s.Wait("bind", func(e map[string]any) bool { return e["kind"] == k })
 				if ev["system_type"] != "smsr" || num(ev, "interface_version") != 0x34 || num(ev, "addr_ton") != 1 {
 					t.Errorf("bind %s: %v", k, ev)
 				}
@@ -60,10 +62,10 @@ func TestBindModes(t *testing.T) {
 }
 
 func TestBindRefused(t *testing.T) {
-	s := startSMSC(t)
+	s := smsctest.Start(t)
 	c := runClient(t, s, Config{SystemID: "smsrouter", Password: "wrong"})
-	s.wait("bind_refused", nil)
-	s.wait("bind_refused", nil) // and it keeps trying, with backoff
+	s.Wait("bind_refused", nil)
+	s.Wait("bind_refused", nil) // and it keeps trying, with backoff
 	_, err := c.Submit(submitCtx(t), Message{From: "100", To: "200", Text: "x"})
 	if !errors.Is(err, ErrNotBound) || !IsTemporary(err) || IsUncertain(err) {
 		t.Fatalf("submit while refused: %v", err)
@@ -74,7 +76,7 @@ func TestBindRefused(t *testing.T) {
 }
 
 func TestSubmitCodings(t *testing.T) {
-	s := startSMSC(t)
+	s := smsctest.Start(t)
 	c := runClient(t, s, Config{RegisteredDelivery: true, SourceTON: 0, SourceNPI: 1, DestTON: 2, DestNPI: 1})
 	tests := []struct {
 		name           string
@@ -98,7 +100,7 @@ func TestSubmitCodings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ev := s.wait("submit", func(e map[string]any) bool { return e["message_id"] == res.MessageIDs[0] })
+			ev := s.Wait("submit", func(e map[string]any) bool { return e["message_id"] == res.MessageIDs[0] })
 			if num(ev, "data_coding") != tt.dc || ev["sm_hex"] != tt.smHex {
 				t.Errorf("data_coding %v sm %v; want %d %s", ev["data_coding"], ev["sm_hex"], tt.dc, tt.smHex)
 			}
@@ -124,7 +126,7 @@ func TestSubmitLong(t *testing.T) {
 		for _, text := range []string{long, longPL} {
 			name := fmt.Sprintf("payload=%v/ascii=%v", payload, text == long)
 			t.Run(name, func(t *testing.T) {
-				s := startSMSC(t)
+				s := smsctest.Start(t)
 				c := runClient(t, s, Config{UsePayload: payload})
 				res, err := c.Submit(submitCtx(t), Message{From: "100", To: "+48600111222", Text: text, ConcatRef: 0x5a})
 				if err != nil {
@@ -142,7 +144,7 @@ func TestSubmitLong(t *testing.T) {
 				}
 				var joined strings.Builder
 				for i, id := range res.MessageIDs {
-					ev := s.wait("submit", func(e map[string]any) bool { return e["message_id"] == id })
+					ev := s.Wait("submit", func(e map[string]any) bool { return e["message_id"] == id })
 					if payload {
 						if ev["sm_hex"] != "" || num(ev, "esm_class") != 0 {
 							t.Errorf("payload submit has short_message %v esm_class %v", ev["sm_hex"], ev["esm_class"])
@@ -173,16 +175,16 @@ func TestSubmitLong(t *testing.T) {
 }
 
 func TestThrottling(t *testing.T) {
-	s := startSMSC(t)
+	s := smsctest.Start(t)
 	c := runClient(t, s, Config{ThrottleMin: 50 * time.Millisecond, ThrottleMax: 400 * time.Millisecond})
-	s.wait("bind", nil)
-	s.send(map[string]any{"cmd": "mode", "submit": "throttle", "n": 4})
-	s.wait("mode", nil)
+	s.Wait("bind", nil)
+	s.Send(map[string]any{"cmd": "mode", "submit": "throttle", "n": 4})
+	s.Wait("mode", nil)
 	res, err := c.Submit(submitCtx(t), Message{From: "100", To: "200", Text: "patience"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	subs := s.all("submit")
+	subs := s.All("submit")
 	if len(subs) != 5 {
 		t.Fatalf("%d submit_sm, want 4 throttled and 1 accepted", len(subs))
 	}
@@ -197,8 +199,8 @@ func TestThrottling(t *testing.T) {
 
 	// Throttled until the caller's deadline: temporary, certainly not
 	// accepted, never permanent.
-	s.send(map[string]any{"cmd": "mode", "submit": "throttle", "n": 1000})
-	s.wait("mode", nil)
+	s.Send(map[string]any{"cmd": "mode", "submit": "throttle", "n": 1000})
+	s.Wait("mode", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
 	_, err = c.Submit(ctx, Message{From: "100", To: "200", Text: "never"})
@@ -209,7 +211,7 @@ func TestThrottling(t *testing.T) {
 }
 
 func TestSubmitStatuses(t *testing.T) {
-	s := startSMSC(t)
+	s := smsctest.Start(t)
 	c := runClient(t, s, Config{})
 	tests := []struct {
 		status    int
@@ -222,8 +224,8 @@ func TestSubmitStatuses(t *testing.T) {
 		{0x400, true}, // vendor specific
 	}
 	for _, tt := range tests {
-		s.send(map[string]any{"cmd": "mode", "submit": "status", "status": tt.status, "n": 1})
-		s.wait("mode", nil)
+		s.Send(map[string]any{"cmd": "mode", "submit": "status", "status": tt.status, "n": 1})
+		s.Wait("mode", nil)
 		_, err := c.Submit(submitCtx(t), Message{From: "100", To: "200", Text: "x"})
 		var se *SubmitError
 		if !errors.As(err, &se) || int(se.Status) != tt.status || se.Temporary != tt.temporary || se.Uncertain {
@@ -233,11 +235,11 @@ func TestSubmitStatuses(t *testing.T) {
 }
 
 func TestNoResponseIsUncertain(t *testing.T) {
-	s := startSMSC(t)
+	s := smsctest.Start(t)
 	c := runClient(t, s, Config{ResponseTimeout: 300 * time.Millisecond, EnquireLink: time.Hour})
-	s.wait("bind", nil)
-	s.send(map[string]any{"cmd": "mode", "submit": "silent", "n": 1})
-	s.wait("mode", nil)
+	s.Wait("bind", nil)
+	s.Send(map[string]any{"cmd": "mode", "submit": "silent", "n": 1})
+	s.Wait("mode", nil)
 	_, err := c.Submit(submitCtx(t), Message{From: "100", To: "200", Text: "into the void"})
 	if !IsUncertain(err) || !IsTemporary(err) {
 		t.Fatalf("no answer: %v, want uncertain", err)
@@ -246,17 +248,17 @@ func TestNoResponseIsUncertain(t *testing.T) {
 	if _, err := c.Submit(submitCtx(t), Message{From: "100", To: "200", Text: "next"}); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(s.all("bind")); n != 1 {
+	if n := len(s.All("bind")); n != 1 {
 		t.Errorf("%d binds, want the one session", n)
 	}
 }
 
 func TestDropMidWindow(t *testing.T) {
-	s := startSMSC(t)
+	s := smsctest.Start(t)
 	c := runClient(t, s, Config{Window: 10, BindWait: 10 * time.Second})
-	s.wait("bind", nil)
-	s.send(map[string]any{"cmd": "mode", "submit": "drop", "n": 5})
-	s.wait("mode", nil)
+	s.Wait("bind", nil)
+	s.Send(map[string]any{"cmd": "mode", "submit": "drop", "n": 5})
+	s.Wait("mode", nil)
 
 	type outcome struct {
 		text string
@@ -274,11 +276,11 @@ func TestDropMidWindow(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	s.wait("dropping", nil)
+	s.Wait("dropping", nil)
 
 	accepted := map[string]string{} // text -> id the SMSC issued and answered
 	received := map[string]bool{}
-	for _, e := range s.all("submit") {
+	for _, e := range s.All("submit") {
 		received[e["text"].(string)] = true
 		if e["action"] == "ok" {
 			accepted[e["text"].(string)] = e["message_id"].(string)
@@ -307,7 +309,7 @@ func TestDropMidWindow(t *testing.T) {
 	if uncertain < 5 {
 		t.Errorf("%d uncertain, want at least the 5 the SMSC swallowed", uncertain)
 	}
-	if n := len(s.all("bind")); n < 2 {
+	if n := len(s.All("bind")); n < 2 {
 		t.Errorf("no reconnect after the drop (%d binds)", n)
 	}
 	t.Logf("after the drop: %d accepted, %d uncertain, %d not sent", ok, uncertain, notSent)
@@ -318,16 +320,16 @@ func TestDropMidWindow(t *testing.T) {
 }
 
 func TestEnquireLink(t *testing.T) {
-	s := startSMSC(t)
+	s := smsctest.Start(t)
 	c := runClient(t, s, Config{EnquireLink: 100 * time.Millisecond, ResponseTimeout: time.Second})
 	for range 4 {
-		s.wait("enquire_link", nil)
+		s.Wait("enquire_link", nil)
 	}
-	s.send(map[string]any{"cmd": "enquire_link"})
-	if ev := s.wait("enquire_link_resp", nil); num(ev, "status") != 0 {
+	s.Send(map[string]any{"cmd": "enquire_link"})
+	if ev := s.Wait("enquire_link_resp", nil); num(ev, "status") != 0 {
 		t.Errorf("enquire_link_resp %v", ev)
 	}
-	if n := len(s.all("bind")); n != 1 {
+	if n := len(s.All("bind")); n != 1 {
 		t.Errorf("%d binds: the session did not hold", n)
 	}
 	if st := c.Status()[0]; !st.Bound || st.Reconnects != 0 {
@@ -336,11 +338,11 @@ func TestEnquireLink(t *testing.T) {
 }
 
 func TestSMSCUnbinds(t *testing.T) {
-	s := startSMSC(t)
+	s := smsctest.Start(t)
 	c := runClient(t, s, Config{})
-	s.wait("bind", nil)
-	s.send(map[string]any{"cmd": "unbind"})
-	s.wait("bind", nil) // bound again
+	s.Wait("bind", nil)
+	s.Send(map[string]any{"cmd": "unbind"})
+	s.Wait("bind", nil) // bound again
 	if _, err := c.Submit(submitCtx(t), Message{From: "100", To: "200", Text: "again"}); err != nil {
 		t.Fatal(err)
 	}
@@ -376,25 +378,25 @@ func (d *deliveries) next(t *testing.T) *Delivery {
 func TestMobileOriginated(t *testing.T) {
 	for _, mode := range []BindMode{Transceiver, TransmitterReceiver} {
 		t.Run(mode.String(), func(t *testing.T) {
-			s := startSMSC(t)
+			s := smsctest.Start(t)
 			d := &deliveries{ch: make(chan *Delivery, 16)}
 			runClient(t, s, Config{Bind: mode, Handler: d.handle})
-			s.wait("bind", func(e map[string]any) bool { return e["kind"] != "transmitter" })
+			s.Wait("bind", func(e map[string]any) bool { return e["kind"] != "transmitter" })
 
 			// A single GSM text: no deliver_sm_resp until the handler acks.
-			s.send(map[string]any{"cmd": "deliver", "source": "48600111222", "dest": "1001", "data_coding": 0, "sm_hex": "48656c6c6f2000011b65"})
+			s.Send(map[string]any{"cmd": "deliver", "source": "48600111222", "dest": "1001", "data_coding": 0, "sm_hex": "48656c6c6f2000011b65"})
 			x := d.next(t)
 			if x.Text != "Hello @£€" || x.From.Addr != "48600111222" || x.From.TON != 1 || x.To.Addr != "1001" || x.Concat.Valid() || x.Malformed != nil {
 				t.Fatalf("delivery %+v", x)
 			}
 			time.Sleep(200 * time.Millisecond)
-			if r := s.all("deliver_resp"); len(r) != 0 {
+			if r := s.All("deliver_resp"); len(r) != 0 {
 				t.Fatalf("deliver_sm_resp before Ack: %v", r)
 			}
 			if err := x.Ack(nil); err != nil {
 				t.Fatal(err)
 			}
-			if ev := s.wait("deliver_resp", nil); num(ev, "status") != 0 {
+			if ev := s.Wait("deliver_resp", nil); num(ev, "status") != 0 {
 				t.Errorf("deliver_sm_resp %v", ev)
 			}
 			if err := x.Ack(nil); !errors.Is(err, ErrAcked) {
@@ -402,19 +404,19 @@ func TestMobileOriginated(t *testing.T) {
 			}
 
 			// Not stored: the SMSC is told to try again later.
-			s.send(map[string]any{"cmd": "deliver", "source": "48600111222", "dest": "1001", "data_coding": 8, "sm_hex": "041f04400438043204350442"})
+			s.Send(map[string]any{"cmd": "deliver", "source": "48600111222", "dest": "1001", "data_coding": 8, "sm_hex": "041f04400438043204350442"})
 			x = d.next(t)
 			if x.Text != "Привет" {
 				t.Errorf("UCS-2 text %q", x.Text)
 			}
 			x.Ack(errors.New("queue unavailable"))
-			if ev := s.wait("deliver_resp", nil); num(ev, "status") != int(StatusRxTempAppn) {
+			if ev := s.Wait("deliver_resp", nil); num(ev, "status") != int(StatusRxTempAppn) {
 				t.Errorf("deliver_sm_resp after a failed store: %v", ev)
 			}
-			s.send(map[string]any{"cmd": "deliver", "source": "48600111222", "dest": "1001", "sm_hex": "41"})
+			s.Send(map[string]any{"cmd": "deliver", "source": "48600111222", "dest": "1001", "sm_hex": "41"})
 			x = d.next(t)
 			x.Ack(Reject(errors.New("hostile")))
-			if ev := s.wait("deliver_resp", nil); num(ev, "status") != int(StatusRxPermAppn) {
+			if ev := s.Wait("deliver_resp", nil); num(ev, "status") != int(StatusRxPermAppn) {
 				t.Errorf("deliver_sm_resp after a rejection: %v", ev)
 			}
 
@@ -425,7 +427,7 @@ func TestMobileOriginated(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := len(parts) - 1; i >= 0; i-- { // out of order on purpose
-				s.send(map[string]any{"cmd": "deliver", "source": "48600111222", "dest": "1001", "esm_class": 0x40,
+				s.Send(map[string]any{"cmd": "deliver", "source": "48600111222", "dest": "1001", "esm_class": 0x40,
 					"data_coding": int(coding), "sm_hex": hex.EncodeToString(parts[i].Bytes())})
 			}
 			var r smstext.Reassembler[*Delivery]
@@ -447,13 +449,13 @@ func TestMobileOriginated(t *testing.T) {
 				t.Errorf("joined %q", joined.String())
 			}
 			for range parts {
-				if ev := s.wait("deliver_resp", nil); num(ev, "status") != 0 {
+				if ev := s.Wait("deliver_resp", nil); num(ev, "status") != 0 {
 					t.Errorf("part answered %v", ev)
 				}
 			}
 
 			// message_payload.
-			s.send(map[string]any{"cmd": "deliver", "source": "48600111222", "dest": "1001", "data_coding": 8, "payload_hex": "00410042"})
+			s.Send(map[string]any{"cmd": "deliver", "source": "48600111222", "dest": "1001", "data_coding": 8, "payload_hex": "00410042"})
 			x = d.next(t)
 			if x.Text != "AB" {
 				t.Errorf("payload text %q", x.Text)
@@ -464,7 +466,7 @@ func TestMobileOriginated(t *testing.T) {
 }
 
 func TestDeliveryReceipts(t *testing.T) {
-	s := startSMSC(t)
+	s := smsctest.Start(t)
 	d := &deliveries{ch: make(chan *Delivery, 16), ack: func(*Delivery) error { return nil }}
 	c := runClient(t, s, Config{Handler: d.handle, RegisteredDelivery: true})
 	res, err := c.Submit(submitCtx(t), Message{From: "100", To: "+48600111222", Text: "receipt please"})
@@ -487,7 +489,7 @@ func TestDeliveryReceipts(t *testing.T) {
 			for k, v := range tt.cmd {
 				cmd[k] = v
 			}
-			s.send(cmd)
+			s.Send(cmd)
 			x := d.next(t)
 			if x.Receipt == nil {
 				t.Fatalf("no receipt in %+v (%v)", x, x.Malformed)
@@ -497,7 +499,7 @@ func TestDeliveryReceipts(t *testing.T) {
 				rc.DoneDate != time.Date(2025, 1, 2, 15, 5, 0, 0, time.UTC) {
 				t.Errorf("receipt %+v", rc)
 			}
-			if ev := s.wait("deliver_resp", nil); num(ev, "status") != 0 {
+			if ev := s.Wait("deliver_resp", nil); num(ev, "status") != 0 {
 				t.Errorf("receipt answered %v", ev)
 			}
 		})
@@ -505,16 +507,16 @@ func TestDeliveryReceipts(t *testing.T) {
 }
 
 func TestTooManyUnacked(t *testing.T) {
-	s := startSMSC(t)
+	s := smsctest.Start(t)
 	d := &deliveries{ch: make(chan *Delivery, 16)}
 	runClient(t, s, Config{Handler: d.handle, MaxUnacked: 1})
-	s.wait("bind", nil)
-	s.send(map[string]any{"cmd": "deliver", "source": "1", "dest": "2", "sm_hex": "41"})
+	s.Wait("bind", nil)
+	s.Send(map[string]any{"cmd": "deliver", "source": "1", "dest": "2", "sm_hex": "41"})
 	first := d.next(t)
-	s.send(map[string]any{"cmd": "deliver", "source": "1", "dest": "2", "sm_hex": "42"})
-	if ev := s.wait("deliver_resp", nil); num(ev, "status") != int(StatusMsgQFull) {
+	s.Send(map[string]any{"cmd": "deliver", "source": "1", "dest": "2", "sm_hex": "42"})
+	if ev := s.Wait("deliver_resp", nil); num(ev, "status") != int(StatusMsgQFull) {
 		t.Fatalf("second delivery while the first is unacked: %v", ev)
 	}
 	first.Ack(nil)
-	s.wait("deliver_resp", func(e map[string]any) bool { return num(e, "status") == 0 })
+	s.Wait("deliver_resp", func(e map[string]any) bool { return num(e, "status") == 0 })
 }

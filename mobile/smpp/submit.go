@@ -28,6 +28,15 @@ type Message struct {
 	// Validity, when positive, asks the SMSC to give up after it (relative
 	// validity_period).
 	Validity time.Duration
+	// Skip is how many leading parts the SMSC accepted already (an earlier
+	// Submit of the same text with the same ConcatRef that failed later on):
+	// they are not sent again, and their MessageIDs are "".
+	Skip int
+	// Sending, when set, is called just before a part is first sent, and
+	// Accepted once the SMSC accepted it, so the caller can record progress
+	// that a crash must not forget. Both run on Submit's goroutine.
+	Sending  func(part, parts int)
+	Accepted func(part, parts int, id string)
 }
 
 // Result is what the SMSC said to a whole text.
@@ -129,13 +138,23 @@ func (c *Client) Submit(ctx context.Context, m Message) (Result, error) {
 	}
 	res := Result{Coding: coding}
 	for i, body := range bodies {
+		if i < m.Skip {
+			res.MessageIDs = append(res.MessageIDs, "")
+			continue
+		}
 		sm := c.submitPDU(from, to, coding, body, udhi, m.Validity)
+		if m.Sending != nil {
+			m.Sending(i+1, len(bodies))
+		}
 		id, err := c.submitPart(ctx, sm)
 		if err != nil {
 			err.Part, err.Parts, err.Accepted = i+1, len(bodies), res.MessageIDs
 			return res, err
 		}
 		res.MessageIDs = append(res.MessageIDs, id)
+		if m.Accepted != nil {
+			m.Accepted(i+1, len(bodies), id)
+		}
 	}
 	return res, nil
 }

@@ -1,6 +1,8 @@
 package smpp
 
 import (
+	"smsrouter/internal/smsctest"
+
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -50,7 +52,7 @@ func selfSigned(t *testing.T) (keyFile, certFile string) {
 
 func TestTLS(t *testing.T) {
 	keyFile, certFile := selfSigned(t)
-	s := startSMSC(t, "--tls", keyFile, certFile)
+	s := smsctest.Start(t, "--tls", keyFile, certFile)
 
 	tlsCfg, err := NewTLSConfig(certFile, "localhost")
 	if err != nil {
@@ -61,7 +63,7 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := s.wait("submit", nil); ev["text"] != "over TLS" || ev["message_id"] != res.MessageIDs[0] {
+	if ev := s.Wait("submit", nil); ev["text"] != "over TLS" || ev["message_id"] != res.MessageIDs[0] {
 		t.Errorf("submit %v", ev)
 	}
 

@@ -10,6 +10,7 @@
 //   {"cmd":"mode","submit":"status","status":11,"n":1}  the next n get that command_status
 //   {"cmd":"mode","submit":"silent","n":1}       the next n get no answer at all
 //   {"cmd":"mode","submit":"drop","n":3}         the next n are taken in unanswered, then the connection is cut
+//   any mode with "after":k                      answer k more submit_sm normally first
 //   {"cmd":"quiet","on":true}                    report submits only as counts (for benchmarks)
 //   {"cmd":"deliver", "source":..., "dest":..., "data_coding":0, "esm_class":0, "sm_hex":"...", "payload_hex":"..."}
 //   {"cmd":"receipt", "message_id":..., "stat":"DELIVRD", "err":"000", "source":..., "dest":..., "tlvs":true}
@@ -46,7 +47,7 @@ function emit(ev) {
   process.stdout.write(JSON.stringify(ev) + '\n');
 }
 
-let mode = { submit: 'ok', n: 0, status: 0 };
+let mode = { submit: 'ok', n: 0, status: 0, after: 0 };
 let quiet = false;
 let submits = 0;
 let nextID = 0x1000;
@@ -55,10 +56,14 @@ const sessions = new Set();
 
 function takeMode() {
   if (mode.submit === 'ok') return 'ok';
+  if (mode.after > 0) {
+    mode.after--;
+    return 'ok';
+  }
   const m = mode.submit;
   if (mode.n > 0 && --mode.n === 0) {
     const st = mode.status;
-    mode = { submit: 'ok', n: 0, status: 0 };
+    mode = { submit: 'ok', n: 0, status: 0, after: 0 };
     return { m, st };
   }
   return { m, st: mode.status };
@@ -168,7 +173,7 @@ rl.on('line', (line) => {
   }
   switch (c.cmd) {
     case 'mode':
-      mode = { submit: c.submit, n: c.n || 0, status: c.status || 0 };
+      mode = { submit: c.submit, n: c.n || 0, status: c.status || 0, after: c.after || 0 };
       emit({ ev: 'mode', mode });
       break;
     case 'quiet':
