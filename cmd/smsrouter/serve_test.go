@@ -22,6 +22,7 @@ import (
 	"smsrouter/asteriskconf/ami"
 	"smsrouter/asteriskconf/ami/amitest"
 	"smsrouter/asteriskconf/smsq"
+	"smsrouter/internal/smsctest"
 	"smsrouter/internal/testdb"
 	"smsrouter/router"
 )
@@ -185,6 +186,10 @@ smsc_exten = ["9000", "9002"]
 		{name: "a spool that is not there", flags: []string{"--spool", "/nonexistent/spool"}, bad: []string{"spool /nonexistent/spool is not a folder"}},
 		{name: "a dialplan context", toml: "[dialplan]\nsmsc_context = \"sms centre\"\n", bad: []string{"[dialplan] context name \"sms centre\""}},
 		{name: "a fax font", toml: "[fax]\nfont_file = \"/nonexistent/font.ttf\"\n", bad: []string{"[fax] font: open /nonexistent/font.ttf"}},
+		{name: "a link without an address", toml: "[[link]]\nname = \"op\"\nkind = \"smpp\"\nnumber = \"+48221234567\"\n", bad: []string{`[[link]] "op": addr and system_id are required`}},
+		{name: "a link's missing secrets file", toml: "[[link]]\nname = \"op\"\nkind = \"smpp\"\nnumber = \"+48221234567\"\naddr = \"127.0.0.1:1\"\nsystem_id = \"x\"\nsecrets_file = \"/nonexistent/link.toml\"\n",
+			bad: []string{`[[link]] "op": secrets_file`}},
+		{name: "a route to no link", toml: "[[route]]\nlink = \"nope\"\n", bad: []string{`[[route]] 1: link = "nope" names no [[link]]`}},
 		{name: "several at once", toml: "{{SMSC}}smsc_number = \"x\"\n[fax]\nresolution = \"ultra\"\n[agi]\nlisten = \"nonsense\"\n",
 			bad: []string{"SMSC number", "[fax] resolution", "[agi] listen"}},
 	} {
@@ -730,4 +735,44 @@ func TestReloadClosesTheOldAMISession(t *testing.T) {
 	waitFor("the old session closed", func() bool { return srv.Accepted() == 1 && len(srv.Sessions()) == 0 })
 	sendCLI(t, b, "5550001", "5551002", "over SIP again")
 	waitFor("a new session for the next T message", func() bool { return srv.Accepted() == 2 && len(srv.Sessions()) == 1 })
+}
+
+// TestReloadKeepsLinkSessions: a reload that does not touch the mobile links
+// keeps their sessions with the operator (no new bind); one that changes a
+// link unbinds it and binds it again with the new settings, and messages
+// routed to the link afterwards go out through the new session.
+func TestReloadKeepsLinkSessions(t *testing.T) {
+	s := smsctest.Start(t)
+	linkConf := func(systemType string) string {
+		return fmt.Sprintf("[numbers]\ncountry_code = \"48\"\nextension_length = 4\n[[link]]\nname = \"mobile\"\nkind = \"smpp\"\nnumber = %q\naddr = %q\nsystem_id = \"smsrouter\"\npassword = \"secret\"\nsystem_type = %q\nreconnect_min = \"100ms\"\n[[route]]\nprefix = \"+48\"\nlink = \"mobile\"\n", linkNumber, s.Addr(), systemType)
+	}
+	b := newBed(t, "", linkConf("first"), router.Entry{Number: "1001", Letter: 'S', Extension: "PJSIP/1001"})
+	p := startServe(t, b)
+	p.waitLog(t, "msg=serving", 20*time.Second)
+	s.Wait("bind", nil)
+
+	b.writeConfig(linkConf("first") + "[notices]\nunknown = \"No such number: {{.To}}\"\n")
+	p.hup(t, "changed=notices")
+	b.morxFrom("1001", "0601000001", "after a reload that kept the link", false)
+	submits(t, s, 1, 30*time.Second)
+	if n := len(s.All("bind")); n != 1 {
+		t.Fatalf("%d binds after a reload that did not touch the link, want the first one only", n)
+	}
+
+	b.writeConfig(linkConf("second"))
+	p.hup(t, `changed="notices, link"`)
+	ev := s.Wait("bind", func(ev map[string]any) bool { return ev["system_type"] == "second" })
+	if ev == nil {
+		t.Fatal("no bind with the new settings")
+	}
+	first := s.All("bind")[0]["session"]
+	if _, ok := s.WaitFor("close", func(ev map[string]any) bool { return ev["session"] == first }, 10*time.Second); !ok {
+		t.Error("the old session was not closed")
+	}
+	b.morxFrom("1001", "0601000002", "after a reload that changed the link", false)
+	submits(t, s, 1, 30*time.Second) // the next one after the first message's
+	subs := s.All("submit")
+	if last := subs[len(subs)-1]; last["session"] != ev["session"] {
+		t.Errorf("the second message went out on session %v, want the new one %v", last["session"], ev["session"])
+	}
 }

@@ -26,6 +26,7 @@ import (
 	"smsrouter/channels/sms"
 	"smsrouter/channels/voice"
 	"smsrouter/ingress/httpapi"
+	"smsrouter/internal/numplan"
 	"smsrouter/mobile/modem"
 	"smsrouter/mobile/smpp"
 	"smsrouter/router"
@@ -181,8 +182,12 @@ func prepare(cfg Config) (*plan, error) {
 	add(prefix("[dialplan]", err), "see [dialplan] in smsrouter.example.toml")
 	_, err = cfg.Journal.retention()
 	add(err, "see [journal] in smsrouter.example.toml")
-	if p != nil {
-		add(cfg.checkLinks(p.rc), "see [[link]] in smsrouter.example.toml and README \"Mobile network\"")
+	// The links as serve runs them (with their secrets), unless their
+	// settings failed already above.
+	if plan, err := cfg.Numbers.plan(); err == nil {
+		if _, err := cfg.linkSpecs(plan, false); err == nil {
+			add(cfg.checkLinks(plan), "see [[link]] in smsrouter.example.toml and README \"Mobile network\"")
+		}
 	}
 	if len(probs) > 0 {
 		return nil, probs
@@ -303,8 +308,8 @@ func (c Config) dialplanOptions() (dialplan.Options, error) {
 // checkLinks checks the mobile links as serve builds them (secrets read, the
 // clients' and channels' settings), without creating their folders or
 // connecting anything.
-func (c Config) checkLinks(rc router.Config) error {
-	specs, err := c.linkSpecs(rc.Plan, true)
+func (c Config) checkLinks(plan numplan.Plan) error {
+	specs, err := c.linkSpecs(plan, true)
 	if err != nil {
 		return err
 	}
@@ -323,7 +328,7 @@ func (c Config) checkLinks(rc router.Config) error {
 				return fmt.Errorf("link %s: %w", s.Name, err)
 			}
 		}
-		if err := link.Check(link.Config{Name: s.Name, Number: s.number, Source: s.Source, Plan: rc.Plan,
+		if err := link.Check(link.Config{Name: s.Name, Number: s.number, Source: s.Source, Plan: plan,
 			Text: s.Text, MarkerDir: c.markerDir(s.Name)}); err != nil {
 			return err
 		}
