@@ -141,6 +141,12 @@ func PermanentBecause(public string, err error) error {
 	return permanentError{err: err, public: public}
 }
 
+// ErrNoService is wrapped by a Deliver error that means "this channel offers
+// no service at this number" (a C number that no [command] rule serves): a
+// definite answer, which the router bounces with the no_service notice, the
+// same as a letter without a channel.
+var ErrNoService = errors.New("no service at this number")
+
 // PublicNotSetUp is what a sender is told when the recipient's directory entry
 // cannot be used (no dialable Extension, an endpoint Asterisk does not know).
 const PublicNotSetUp = "The number is not set up to receive messages."

@@ -165,6 +165,13 @@ func (m *Metrics) AddProbe(name string, p Probe) {
 	m.probes[name] = p
 }
 
+// RemoveProbe stops reporting a dependency (one no longer configured).
+func (m *Metrics) RemoveProbe(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.probes, name)
+}
+
 // Fate counts one message's fate; it makes Metrics a router.Observer.
 func (m *Metrics) Fate(o router.Outcome, received time.Time) {
 	letter := o.Letter

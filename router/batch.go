@@ -579,6 +579,8 @@ func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry)
 	switch {
 	case err == nil:
 		j.state, j.result, j.detail = StateDelivered, res, res.Detail
+	case errors.Is(err, channels.ErrNoService):
+		r.settleUndeliverable(j, StateBounced, "noservice", err.Error())
 	case channels.IsPermanent(err):
 		j.public = channels.PublicReason(err)
 		r.settleUndeliverable(j, StateBounced, "failed", err.Error())
@@ -647,7 +649,7 @@ func (r *Router) settleUndeliverable(j *job, st State, notice, reason string) {
 
 func (r *Router) noticeText(name, to, from, reason string) (string, error) {
 	var b strings.Builder
-	err := r.notices[name].Execute(&b, struct{ To, From, Reason string }{to, from, reason})
+	err := r.notices[name].Execute(&b, noticeData{to, from, reason})
 	return b.String(), err
 }
 

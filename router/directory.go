@@ -139,6 +139,13 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 	return out, nil
 }
 
+// ReadRow reads a PBXNumbers row exactly as the lookup does: the Entry it
+// gives, with Problem saying what makes it unusable. `smsrouter doctor` lists
+// the rows it would bounce with it.
+func ReadRow(account string, message, extension sql.NullString) Entry {
+	return readRow(strings.TrimSpace(account), message, extension)
+}
+
 // readRow turns one scanned row into an Entry, a bad one naming the row and what
 // is wrong with it.
 func readRow(acc string, msg, ext sql.NullString) Entry {

@@ -14,10 +14,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -49,8 +51,11 @@ type Config struct {
 	DeliveryTimeout time.Duration // deadline of one delivery attempt; default 60s
 	Sync            bool          // fsync staged files and folders (survive power loss, not only crashes)
 	RepairUTF8      bool          // undo app_sms 22.5+'s ud= double decoding (SPEC §1.5)
-	Notices         Notices
-	Observer        Observer // optional: told every fate (metrics)
+	// Rescan is how often Serve looks at the spool although inotify said
+	// nothing (it drops events when its queue overflows); default 10s.
+	Rescan   time.Duration
+	Notices  Notices
+	Observer Observer // optional: told every fate (metrics)
 
 	// Plan is the numbering plan every recipient and sender is read with before
 	// anything compares it (numplan.Plan; the zero value compares as written).
@@ -150,6 +155,9 @@ func (c *Config) fill() error {
 	if c.DeliveryTimeout <= 0 {
 		c.DeliveryTimeout = 60 * time.Second
 	}
+	if c.Rescan <= 0 {
+		c.Rescan = 10 * time.Second
+	}
 	d := DefaultNotices
 	for _, p := range []struct {
 		dst *string
@@ -165,6 +173,53 @@ func (c *Config) fill() error {
 	return nil
 }
 
+// noticeNames are the notices by the names the router uses for them.
+func (c *Config) noticeNames() map[string]string {
+	return map[string]string{
+		"unknown": c.Notices.Unknown, "disabled": c.Notices.Disabled, "noservice": c.Notices.NoService,
+		"unreachable": c.Notices.Unreachable, "failed": c.Notices.Failed, "expired": c.Notices.Expired,
+	}
+}
+
+// compile fills in the defaults and parses the notices. Each notice is also
+// filled in once: a template that names a field other than .To, .From and
+// .Reason parses, but would fail on every message it is needed for.
+func (c Config) compile() (Config, map[string]*template.Template, error) {
+	if err := c.fill(); err != nil {
+		return c, nil, err
+	}
+	notices := map[string]*template.Template{}
+	for name, text := range c.noticeNames() {
+		t, err := template.New(name).Option("missingkey=error").Parse(text)
+		if err == nil {
+			err = t.Execute(io.Discard, noticeData{"5551001", "5550001", "Delivery failed."})
+		}
+		if err != nil {
+			return c, nil, fmt.Errorf("router: notice %s: %w", noticeKey(name), err)
+		}
+		notices[name] = t
+	}
+	return c, notices, nil
+}
+
+// noticeData is what a notice template sees.
+type noticeData struct{ To, From, Reason string }
+
+// noticeKey is the configuration key of a notice ([notices] no_service).
+func noticeKey(name string) string {
+	if name == "noservice" {
+		return "no_service"
+	}
+	return name
+}
+
+// Validate checks cfg the way New does, without creating or touching anything:
+// for `smsrouter doctor` and for a configuration reloaded while serving.
+func (c Config) Validate() error {
+	_, _, err := c.compile()
+	return err
+}
+
 // Router is one process's view of the queue. Several routers (drain and serve
 // processes) may work on the same spool at once.
 type Router struct {
@@ -176,11 +231,18 @@ type Router struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	owner       string // this process's claim folder name
-	myClaim     string
-	lock        *ownerLock
-	notices     map[string]*template.Template
-	mu          sync.Mutex // one pass at a time
+	owner   string // this process's claim folder name
+	myClaim string
+	lock    *ownerLock
+	notices map[string]*template.Template
+	mu      sync.Mutex // one pass at a time; held while cfg, notices, dir, journal or channels change
+	// loc is cfg.Location for Wake, which runs outside passes (a channel's
+	// event) and so cannot read cfg while Reconfigure may be changing it.
+	loc atomic.Pointer[time.Location]
+	// pending is a configuration waiting for the gap between two batches
+	// (Reconfigure); reconfMu lets one Reconfigure run at a time.
+	pending     atomic.Pointer[reconfig]
+	reconfMu    sync.Mutex
 	batchSeq    int
 	lastCleanup time.Time
 	kick        chan struct{} // wakes Serve (Wake)
@@ -199,7 +261,8 @@ type Router struct {
 
 // New prepares the spool folders and takes this process's claim folder.
 func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Channel, log *slog.Logger) (*Router, error) {
-	if err := cfg.fill(); err != nil {
+	cfg, notices, err := cfg.compile()
+	if err != nil {
 		return nil, err
 	}
 	if log == nil {
@@ -207,19 +270,10 @@ func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Ch
 	}
 	r := &Router{
 		cfg: cfg, l: newLayout(cfg.Spool, cfg.WorkDir), dir: dir, journal: journal,
-		channels: chans, log: log, now: time.Now, notices: map[string]*template.Template{},
+		channels: chans, log: log, now: time.Now, notices: notices,
 		kick: make(chan struct{}, 1), notBefore: map[string]time.Time{},
 	}
-	for name, text := range map[string]string{
-		"unknown": cfg.Notices.Unknown, "disabled": cfg.Notices.Disabled, "noservice": cfg.Notices.NoService,
-		"unreachable": cfg.Notices.Unreachable, "failed": cfg.Notices.Failed, "expired": cfg.Notices.Expired,
-	} {
-		t, err := template.New(name).Option("missingkey=error").Parse(text)
-		if err != nil {
-			return nil, fmt.Errorf("router: notice %s: %w", name, err)
-		}
-		r.notices[name] = t
-	}
+	r.loc.Store(cfg.Location)
 	if err := r.l.create(); err != nil {
 		return nil, err
 	}
@@ -313,6 +367,9 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 			r.reportUncertain(sum)
 			return sum, nil
 		}
+		// Between two batches, and with nothing undecided in the way, is where
+		// a reloaded configuration takes over (Reconfigure).
+		r.applyPending()
 		items, err := r.claimBatch()
 		if err != nil {
 			return sum, err
@@ -343,6 +400,8 @@ const settleRetry = 2 * time.Second
 // due, an undecided batch should be settled, or a morx file that was still being
 // written should be looked at again; the zero time when there is nothing.
 func (r *Router) NextDue() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	next := r.nextLook
 	if len(r.uncertain) > 0 {
 		if t := r.now().Add(settleRetry); next.IsZero() || t.Before(next) {
@@ -413,7 +472,7 @@ func (r *Router) Wake(da string) (int, error) {
 		if err != nil {
 			continue // taken by a drain meanwhile
 		}
-		if m, err := smsq.Parse(data, r.cfg.Location); err != nil || m.DA != da {
+		if m, err := smsq.Parse(data, r.loc.Load()); err != nil || m.DA != da {
 			continue
 		}
 		if err := renameNoReplace(src, filepath.Join(r.l.deferred, deferredName(now, c))); err == nil {

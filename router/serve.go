@@ -11,10 +11,16 @@ import (
 // Serve drains the queue whenever a file lands in morx or deferred/ (inotify), when a deferred
 // message or a waiting concatenation falls due, and every rescan interval anyway:
 // inotify drops events when its queue (16,384 by default) overflows, so the
-// periodic rescan is what guarantees that nothing waits forever.
+// periodic rescan is what guarantees that nothing waits forever. rescan is its
+// interval; 0 uses Config.Rescan, which then follows Reconfigure.
 func (r *Router) Serve(ctx context.Context, rescan time.Duration) error {
-	if rescan <= 0 {
-		rescan = 10 * time.Second
+	every := func() time.Duration {
+		if rescan > 0 {
+			return rescan
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.cfg.Rescan
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -28,7 +34,8 @@ func (r *Router) Serve(ctx context.Context, rescan time.Duration) error {
 			return fmt.Errorf("serve: watch %s: %w", dir, err)
 		}
 	}
-	ticker := time.NewTicker(rescan)
+	interval := every()
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	due := time.NewTimer(0) // drain once at start: files may have arrived while we were down
 	defer due.Stop()
@@ -58,6 +65,10 @@ func (r *Router) Serve(ctx context.Context, rescan time.Duration) error {
 		}
 		if next := r.NextDue(); !next.IsZero() {
 			due.Reset(max(time.Until(next), 10*time.Millisecond))
+		}
+		if d := every(); d != interval {
+			interval = d
+			ticker.Reset(d)
 		}
 	}
 }

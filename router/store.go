@@ -86,6 +86,25 @@ func OpenStoreMode(dsn string, mode OpenMode) (*Store, error) {
 	}
 }
 
+// CheckDSN says whether dsn is one OpenStoreMode could open, from its text
+// alone: it opens, creates and dials nothing.
+func CheckDSN(dsn string) error {
+	kind, rest, ok := strings.Cut(dsn, ":")
+	if !ok || rest == "" {
+		return fmt.Errorf("%w %q: want sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB", ErrBadDSN, redact(dsn))
+	}
+	switch kind {
+	case "sqlite":
+		return nil
+	case "mysql":
+		if _, err := mysql.ParseDSN(rest); err != nil {
+			return fmt.Errorf("%w %q: %v", ErrBadDSN, redact(dsn), err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w %q: unknown kind %q", ErrBadDSN, redact(dsn), kind)
+}
+
 // NoDatabase reports whether err means the database itself is missing: a
 // missing SQLite file, or MySQL's error 1049 (unknown database).
 func NoDatabase(err error) bool {

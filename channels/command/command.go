@@ -125,6 +125,11 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 		// conversation between two services.
 		return channels.Result{Detail: map[string]any{"command": fmt.Sprintf("not executed: generated message (depth %d)", m.Depth)}}, nil
 	}
+	if !c.Serves(m.To) {
+		// Delivering with no rule to run would report "delivered" for a message
+		// nobody will ever read.
+		return channels.Result{}, fmt.Errorf("command: no [[command.rule]] serves number %s: %w", m.To, channels.ErrNoService)
+	}
 	now := c.env.Now().In(c.env.Location)
 	d := newData(m, now)
 	var replies []string
@@ -188,6 +193,18 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 		}
 	}
 	return channels.Result{Artefacts: arts, Detail: detail}, nil
+}
+
+// Serves reports whether any rule serves number: a rule without numbers
+// serves every C number. A message to a number no rule serves is bounced with
+// the no_service notice (ErrNoService); `smsrouter doctor` lists such numbers.
+func (c *Channel) Serves(number string) bool {
+	for _, r := range c.rules {
+		if r.serves(number) {
+			return true
+		}
+	}
+	return false
 }
 
 func newData(m channels.Message, now time.Time) *Data {

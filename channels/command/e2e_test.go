@@ -138,3 +138,66 @@ func TestThroughTheRouter(t *testing.T) {
 		}
 	})
 }
+
+// TestNumberNoRuleServesIsBounced: a message to a C number that no rule serves
+// is bounced with the no_service notice instead of being reported delivered
+// to nobody.
+func TestNumberNoRuleServesIsBounced(t *testing.T) {
+	ctx := context.Background()
+	store, err := router.OpenStore(testdb.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []router.Entry{{Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"}, {Number: "3000", Letter: 'C'}} {
+		if err := store.Set(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spool := t.TempDir()
+	smsCh, err := sms.New(sms.Config{Spool: spool, SMSCNumber: "9001", Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdCh, err := command.New(command.Config{Rules: []command.Rule{{Numbers: []string{"1000"}, Action: "echo"}}},
+		command.Env{Inbox: router.InboxDir(filepath.Join(spool, "smsrouter")), Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	journal := router.NewJournal(store)
+	r, err := router.New(router.Config{Spool: spool, SMSCNumber: "9001", Location: time.UTC},
+		router.NewSQLDirectory(store), journal, map[byte]channels.Channel{'S': smsCh, 'C': cmdCh}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	id, err := r.Submit("5551001", "3000", "hello?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := journal.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != router.StateBounced || !strings.Contains(rec.LastError, "no [[command.rule]] serves number 3000") {
+		t.Fatalf("journal: %s %q, want bounced saying no rule serves 3000", rec.State, rec.LastError)
+	}
+	entries, _ := os.ReadDir(filepath.Join(spool, "sms", "mttx"))
+	if len(entries) != 1 {
+		t.Fatalf("mttx holds %v, want the notice to 5551001", entries)
+	}
+	data, _ := os.ReadFile(filepath.Join(spool, "sms", "mttx", entries[0].Name()))
+	got, err := smsq.Parse(data, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OA != "9001" || got.Text != "Cannot deliver SMS to 3000. Its delivery service is not available." {
+		t.Fatalf("notice from %s: %q, want the no_service notice", got.OA, got.Text)
+	}
+}

@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,11 +51,39 @@ func TestMatching(t *testing.T) {
 	}
 }
 
-func TestNoRuleNoUnknownTextIsSilent(t *testing.T) {
-	c := newTestChannel(t, Config{})
-	got, res := deliver(t, c, msg("5551001", "1000", "HELP"))
-	if got != "" || len(res.Artefacts) != 0 {
-		t.Fatalf("reply %q, %d artefacts; want silence", got, len(res.Artefacts))
+// TestNumberNoRuleServes: a C number that no rule serves must not report
+// "delivered" for a message nobody reads; it is ErrNoService, which the router
+// bounces with the no_service notice. A number that rules serve but whose
+// keywords the text misses stays silent without unknown_text: that is the
+// configuration's choice.
+func TestNumberNoRuleServes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rules []Rule
+		to    string
+		serve bool
+	}{
+		{"no rules at all", nil, "1000", false},
+		{"rules for other numbers", []Rule{{Numbers: []string{"1001"}, Action: "echo"}}, "1000", false},
+		{"a rule for this number", []Rule{{Numbers: []string{"1000"}, Keyword: "PING", Action: "echo"}}, "1000", true},
+		{"a rule for every number", []Rule{{Keyword: "PING", Action: "echo"}}, "1000", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestChannel(t, Config{Rules: tc.rules})
+			if got := c.Serves(tc.to); got != tc.serve {
+				t.Fatalf("Serves(%s) = %v, want %v", tc.to, got, tc.serve)
+			}
+			res, err := c.Deliver(context.Background(), msg("5551001", tc.to, "HELP"))
+			if !tc.serve {
+				if !errors.Is(err, channels.ErrNoService) || len(res.Artefacts) != 0 {
+					t.Fatalf("Deliver: %v, %d artefacts; want ErrNoService and nothing", err, len(res.Artefacts))
+				}
+				return
+			}
+			if err != nil || len(res.Artefacts) != 0 {
+				t.Fatalf("Deliver: %v, %d artefacts; want silence (no rule matched, no unknown_text)", err, len(res.Artefacts))
+			}
+		})
 	}
 }
 

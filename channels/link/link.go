@@ -140,6 +140,32 @@ func New(cfg Config) (*Channel, error) {
 	if cfg.Name == "" || cfg.Transport == nil {
 		return nil, errors.New("link: no name or transport")
 	}
+	c, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	mk, err := newMarkers(c.cfg.MarkerDir, c.cfg.Sync)
+	if err != nil {
+		return nil, fmt.Errorf("link %s: %w", c.cfg.Name, err)
+	}
+	c.markers = mk
+	return c, nil
+}
+
+// Check validates cfg as New does (the transport aside), without creating the
+// marker folder: for `smsrouter doctor`, which must leave the system as it
+// found it.
+func Check(cfg Config) error {
+	_, err := cfg.check()
+	return err
+}
+
+// check fills in the defaults, parses and tries the text template; it
+// touches nothing.
+func (cfg Config) check() (*Channel, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("link: no name")
+	}
 	if cfg.MarkerDir == "" {
 		return nil, fmt.Errorf("link %s: no marker folder", cfg.Name)
 	}
@@ -163,11 +189,6 @@ func New(cfg Config) (*Channel, error) {
 	if _, err := c.render(channels.Message{From: "1001", To: "+48600111222", Text: "x"}); err != nil {
 		return nil, err
 	}
-	mk, err := newMarkers(cfg.MarkerDir, cfg.Sync)
-	if err != nil {
-		return nil, fmt.Errorf("link %s: %w", cfg.Name, err)
-	}
-	c.markers = mk
 	return c, nil
 }
 

@@ -107,14 +107,45 @@ type reachability struct {
 // New checks the configuration. It does not connect: the AMI connection is made
 // by the first Deliver, so a drain that has no T message never logs in.
 func New(cfg Config) (*Channel, error) {
+	cfg, from, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	c := &Channel{cfg: cfg, from: from, log: cfg.Logger.With("channel", "sip"),
+		held: map[string]map[string]struct{}{}, reach: map[string]reachability{}}
+	mk, err := newMarkers(cfg.MarkerDir, cfg.Sync)
+	if err != nil {
+		return nil, err
+	}
+	c.markers = mk
+	c.life, c.cancel = context.WithCancel(context.Background())
+	user := cfg.AMI.OnStateChange
+	c.cfg.AMI.OnStateChange = func(s ami.ConnState) {
+		c.stateChanged(s)
+		if user != nil {
+			user(s)
+		}
+	}
+	return c, nil
+}
+
+// Check validates cfg as New does, without creating the sent-marker folder
+// or anything else: for `smsrouter doctor`.
+func Check(cfg Config) error {
+	_, _, err := cfg.check()
+	return err
+}
+
+// check fills in the defaults and validates; it touches nothing.
+func (cfg Config) check() (Config, *template.Template, error) {
 	if cfg.AMI.Addr == "" {
-		return nil, errors.New("sip: no AMI address (ami_addr)")
+		return cfg, nil, errors.New("sip: no AMI address (ami_addr)")
 	}
 	if cfg.AMI.Username == "" {
-		return nil, errors.New("sip: no AMI username")
+		return cfg, nil, errors.New("sip: no AMI username")
 	}
 	if cfg.MarkerDir == "" {
-		return nil, errors.New("sip: no folder for sent markers")
+		return cfg, nil, errors.New("sip: no folder for sent markers")
 	}
 	if cfg.From == "" {
 		cfg.From = DefaultFrom
@@ -137,28 +168,14 @@ func New(cfg Config) (*Channel, error) {
 	cfg.AMI.Events = withSystem(cfg.AMI.Events)
 	from, err := template.New("from").Option("missingkey=error").Parse(cfg.From)
 	if err != nil {
-		return nil, fmt.Errorf("sip: from template: %w", err)
+		return cfg, nil, fmt.Errorf("sip: from template: %w", err)
 	}
-	c := &Channel{cfg: cfg, from: from, log: cfg.Logger.With("channel", "sip"),
-		held: map[string]map[string]struct{}{}, reach: map[string]reachability{}}
 	// Try the template once so a mistake shows at start-up, not per message.
-	if _, err := c.fromHeader("+4915112345678", "5551000"); err != nil {
-		return nil, err
+	trial := &Channel{cfg: cfg, from: from}
+	if _, err := trial.fromHeader("+4915112345678", "5551000"); err != nil {
+		return cfg, nil, err
 	}
-	mk, err := newMarkers(cfg.MarkerDir, cfg.Sync)
-	if err != nil {
-		return nil, err
-	}
-	c.markers = mk
-	c.life, c.cancel = context.WithCancel(context.Background())
-	user := cfg.AMI.OnStateChange
-	c.cfg.AMI.OnStateChange = func(s ami.ConnState) {
-		c.stateChanged(s)
-		if user != nil {
-			user(s)
-		}
-	}
-	return c, nil
+	return cfg, from, nil
 }
 
 // withSystem adds the "system" class (ContactStatus) to a Login Events value.

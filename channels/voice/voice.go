@@ -77,40 +77,81 @@ type Channel struct {
 
 // New checks the configuration and creates the recordings folder.
 func New(cfg Config) (*Channel, error) {
+	cfg, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	// Asterisk runs as another user on many boxes: it must be able to read.
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("voice: recordings folder: %w", err)
+	}
+	if err := sameFilesystem(cfg.Dir, cfg.Spool); err != nil {
+		return nil, fmt.Errorf("voice: %w", err)
+	}
+	return &Channel{cfg: cfg, dir: cfg.Dir, outgoing: filepath.Join(cfg.Spool, "outgoing"), dialling: channels.Dialling{
+		CallerIDName: cfg.CallerIDName, SMSCNumber: cfg.SMSCNumber, WaitTime: cfg.WaitTime,
+		MaxRetries: cfg.MaxRetries, RetryTime: cfg.RetryTime, Archive: cfg.Archive,
+	}}, nil
+}
+
+// Check validates cfg as New does, without creating the recordings folder:
+// for `smsrouter doctor`, which must leave the system as it found it.
+func Check(cfg Config) error {
+	cfg, err := cfg.check()
+	if err != nil {
+		return err
+	}
+	// The folder may not exist yet: the filesystem it will be made on is that
+	// of its nearest existing ancestor.
+	dir := cfg.Dir
+	for {
+		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	if err := sameFilesystem(dir, cfg.Spool); err != nil {
+		return fmt.Errorf("voice: %w", err)
+	}
+	return nil
+}
+
+// check fills in the defaults and validates; it touches nothing.
+func (cfg Config) check() (Config, error) {
 	if cfg.Spool == "" {
-		return nil, errors.New("voice: no spool folder")
+		return cfg, errors.New("voice: no spool folder")
 	}
 	if cfg.Dir == "" {
 		cfg.Dir = filepath.Join(cfg.Spool, "voice")
 	}
 	if !filepath.IsAbs(cfg.Dir) {
-		return nil, fmt.Errorf("voice: folder %q is not absolute", cfg.Dir)
+		return cfg, fmt.Errorf("voice: folder %q is not absolute", cfg.Dir)
 	}
 	cfg.Dir = filepath.Clean(cfg.Dir)
 	// The path becomes Playback's argument: ',' separates its options, '&' its
 	// files, and a call file value cannot hold line breaks or ';' unescaped.
 	if strings.ContainsAny(cfg.Dir, ",&;|\r\n\x00") {
-		return nil, fmt.Errorf("voice: folder %q may not contain , & ; | or line breaks (Playback would split it)", cfg.Dir)
+		return cfg, fmt.Errorf("voice: folder %q may not contain , & ; | or line breaks (Playback would split it)", cfg.Dir)
 	}
 	if cfg.Renderer == nil {
 		cfg.Renderer = &tts.Renderer{}
 	}
 	if err := cfg.Renderer.Engine.Validate(); len(cfg.Renderer.Engine.Argv) > 0 && err != nil {
-		return nil, fmt.Errorf("voice: %w", err)
+		return cfg, fmt.Errorf("voice: %w", err)
 	}
 	// render/voice's rule, checked here so that a bad default shows when the
 	// channel is built rather than on every message.
 	if l := cfg.Renderer.DefaultLang; l != "" && !tts.ValidName(l) {
-		return nil, fmt.Errorf("voice: default language %q: want letters, digits and _+.-", l)
+		return cfg, fmt.Errorf("voice: default language %q: want letters, digits and _+.-", l)
 	}
 	if v := cfg.DefaultVoice; v != "" && !tts.ValidName(v) {
-		return nil, fmt.Errorf("voice: default voice %q: want letters, digits and _+.-", v)
+		return cfg, fmt.Errorf("voice: default voice %q: want letters, digits and _+.-", v)
 	}
 	if cfg.CallerIDName == "" {
 		cfg.CallerIDName = "SMS"
 	}
 	if strings.ContainsAny(cfg.CallerIDName, "\"<>\r\n\x00") {
-		return nil, fmt.Errorf("voice: caller ID name %q may not contain quotes, <, > or line breaks", cfg.CallerIDName)
+		return cfg, fmt.Errorf("voice: caller ID name %q may not contain quotes, <, > or line breaks", cfg.CallerIDName)
 	}
 	if cfg.WaitTime <= 0 {
 		cfg.WaitTime = DefaultWaitTime
@@ -128,22 +169,12 @@ func New(cfg Config) (*Channel, error) {
 	// nothing, and the call file would still end "Completed".
 	life := time.Duration(cfg.MaxRetries+1) * time.Duration(cfg.WaitTime+cfg.RetryTime) * time.Second
 	if cfg.Keep < life+time.Hour {
-		return nil, fmt.Errorf("voice: keep %s is shorter than a call's retries (%s) plus an hour", cfg.Keep, life)
+		return cfg, fmt.Errorf("voice: keep %s is shorter than a call's retries (%s) plus an hour", cfg.Keep, life)
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.Local
 	}
-	// Asterisk runs as another user on many boxes: it must be able to read.
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("voice: recordings folder: %w", err)
-	}
-	if err := sameFilesystem(cfg.Dir, cfg.Spool); err != nil {
-		return nil, fmt.Errorf("voice: %w", err)
-	}
-	return &Channel{cfg: cfg, dir: cfg.Dir, outgoing: filepath.Join(cfg.Spool, "outgoing"), dialling: channels.Dialling{
-		CallerIDName: cfg.CallerIDName, SMSCNumber: cfg.SMSCNumber, WaitTime: cfg.WaitTime,
-		MaxRetries: cfg.MaxRetries, RetryTime: cfg.RetryTime, Archive: cfg.Archive,
-	}}, nil
+	return cfg, nil
 }
 
 // Dir is where the recordings go.

@@ -55,20 +55,6 @@ func newAGIServer(cfg Config, addr string, dir router.Directory, journal *router
 	return srv, nil
 }
 
-// startAGI runs the configured FastAGI server beside the router in serve. The
-// returned wait blocks until it has shut down (after ctx is cancelled) and
-// returns its error; a listen failure is reported at once.
-func startAGI(ctx context.Context, e *env, s *system) (wait func() error, err error) {
-	if s.cfg.AGI.Listen == "" {
-		return func() error { return nil }, nil
-	}
-	srv, err := newAGIServer(s.cfg, s.cfg.AGI.Listen, s.dir, s.journal, s.router.Inbox(), e)
-	if err != nil {
-		return nil, err
-	}
-	return listenAGI(ctx, e, srv)
-}
-
 func listenAGI(ctx context.Context, e *env, srv *agi.Server) (wait func() error, err error) {
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", srv.Addr)

@@ -200,10 +200,28 @@ func serveCommand(e *env) *cobra.Command {
 		Long: `serve watches sms/morx with inotify (and rescans every [queue] rescan) and
 delivers each message as it arrives. With [agi] listen, [http] listen or
 [metrics] listen set it also runs the FastAGI server, the HTTP send API and the
-Prometheus metrics. It stops cleanly on SIGTERM or Ctrl-C, finishing the batch
-at hand. packaging/smsrouter.service runs it under systemd.`,
+Prometheus metrics. packaging/smsrouter.service runs it under systemd.
+
+It logs one line when it starts (version, configuration and how it was found,
+spool, work folder, database, listeners) and one when it stops (why, and how
+many messages it handled).
+
+It checks the configuration with the same code as doctor and refuses to start
+on a problem (exit 2), naming each. A database that does not answer is waited
+for instead: serve starts, retries every 1 s to 30 s, reports it in /healthz
+and smsrouter_dependency_up{dependency="db"}, answers chaninfo with E and keeps
+what arrives in the spool, and starts routing once the database answers.
+
+SIGHUP (systemctl reload smsrouter) reads and checks the configuration again.
+A configuration that fails is refused with a log line saying why, and the one
+in force stays. One that passes takes effect between two batches, so no
+message is lost or delivered twice: notices, queue and channel settings,
+listeners (a moved one is reopened, others keep their socket), the database.
+Only spool and work_dir need a restart. SIGTERM or Ctrl-C stops it cleanly,
+finishing the batch at hand.`,
 		Example: `  smsrouter serve --config /etc/asterisk/smsrouter.toml
-  systemctl enable --now smsrouter`,
+  systemctl enable --now smsrouter
+  systemctl reload smsrouter        # after editing the configuration`,
 		Args: cobra.NoArgs,
 		RunE: runs(e, func(ctx context.Context, _ []string) int { return cmdServe(ctx, e, &c) }),
 	}
@@ -457,19 +475,36 @@ this command does it now.`,
 
 func doctorCommand(e *env) *cobra.Command {
 	var c common
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:     "doctor",
 		GroupID: groupSetup,
-		Short:   "Check the setup: config, spool, database, AMI, FastAGI, TTS, fonts",
+		Short:   "Check the setup: config, spool, database, directory rows, AMI, FastAGI, TTS, dialplan",
 		Long: `doctor runs every check and prints one line each (ok, skip, warn, FAIL), with a
-fix under each warning or failure. It never stops at the first problem. It does
-not create the database. Exit code 1 when some check failed, 2 when the
-configuration itself cannot be read.`,
-		Example: `  smsrouter doctor --config /etc/asterisk/smsrouter.toml`,
-		Args:    cobra.NoArgs,
-		RunE:    runs(e, func(ctx context.Context, _ []string) int { return cmdDoctor(ctx, e, &c) }),
+fix under each warning or failure. It never stops at the first problem, and it
+changes nothing: it creates no file, folder or database.
+
+The configuration is checked by the very code serve runs before it starts, so
+a configuration doctor passes starts, and one it fails ("config" lines) is
+refused by serve with the same words. Then what serve meets at run time: the
+spool folders, the database and its schema, every PBXNumbers row (bad letters,
+NULL or empty rows, duplicate numbers, Extensions that cannot dial, C numbers
+no [command] rule serves, T numbers without [sip], V numbers whose language or
+voice the engine lacks), the AMI login, the listeners, the speech engine, and
+whether the [smsc] and [messages] contexts in [dialplan] extensions_conf
+(default /etc/asterisk/extensions.conf and its #includes) match what
+` + "`smsrouter dialplan`" + ` prints.
+
+Exit code 1 when some check failed, 2 when the configuration file itself
+cannot be read. --json prints the checks as a JSON array of
+{name, status (ok, warn or fail), message, fix} for monitoring.`,
+		Example: `  smsrouter doctor --config /etc/asterisk/smsrouter.toml
+  smsrouter doctor --json | jq '.[] | select(.status != "ok")'`,
+		Args: cobra.NoArgs,
+		RunE: runs(e, func(ctx context.Context, _ []string) int { return cmdDoctor(ctx, e, &c, asJSON) }),
 	}
 	c.register(cmd, withSpoolDB)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the checks as JSON (name, status, message, fix) for monitoring")
 	return cmd
 }
 
@@ -482,7 +517,9 @@ func dialplanCommand(e *env) *cobra.Command {
 		Short:   "Print the extensions.conf contexts (or the manager.conf user) for this setup",
 		Long: `dialplan prints the [smsc] and [messages] contexts to paste into extensions.conf:
 the SMS Centre extension the phones dial, and the handling of SIP MESSAGEs through
-FastAGI. With --manager it prints the manager.conf user the T channel needs.`,
+FastAGI. With --manager it prints the manager.conf user the T channel needs.
+Its settings come from [dialplan] in the configuration, each flag overriding one;
+keep them there, and doctor can tell whether the dialplan Asterisk runs is this.`,
 		Example: `  smsrouter dialplan > /etc/asterisk/extensions_smsrouter.conf
   smsrouter dialplan --drain "/usr/local/bin/smsrouter drain -q --config /etc/asterisk/smsrouter.toml"
   smsrouter dialplan --manager --secret "$(openssl rand -hex 16)"`,
@@ -492,12 +529,12 @@ FastAGI. With --manager it prints the manager.conf user the T channel needs.`,
 	c.register(cmd, withConfig)
 	fl := cmd.Flags()
 	fl.BoolVar(&f.manager, "manager", false, "print the manager.conf user of the SIP (T) channel instead")
-	fl.StringVar(&f.agiAddr, "agi", "", "FastAGI address the dialplan calls (default: [agi] listen, else "+dialplan.DefaultAGIAddr+")")
-	fl.StringVar(&f.extens, "smsc-exten", dialplan.DefaultSMSCExten, "comma-separated numbers analogue SMS phones dial")
-	fl.StringVar(&f.smscCtx, "smsc-context", dialplan.DefaultSMSCContext, "context of the SMS Centre extension")
-	fl.StringVar(&f.msgCtx, "messages-context", dialplan.DefaultMessagesContext, "context of incoming SIP MESSAGEs")
-	fl.StringVar(&f.drain, "drain", "", "command line System() runs after each SMS Centre call (e.g. \"/usr/local/bin/smsrouter drain -q --config /etc/asterisk/smsrouter.toml\"); empty when serve runs")
-	fl.BoolVar(&f.route, "route", false, "SIP MESSAGEs wait for the router's decision (route) instead of only being queued (postsms)")
+	fl.StringVar(&f.agiAddr, "agi", "", "FastAGI address the dialplan calls (default: [dialplan] agi, else [agi] listen, else "+dialplan.DefaultAGIAddr+")")
+	fl.StringVar(&f.extens, "smsc-exten", "", "comma-separated numbers analogue SMS phones dial (default: [dialplan] smsc_exten, else "+dialplan.DefaultSMSCExten+")")
+	fl.StringVar(&f.smscCtx, "smsc-context", "", "context of the SMS Centre extension (default: [dialplan] smsc_context, else "+dialplan.DefaultSMSCContext+")")
+	fl.StringVar(&f.msgCtx, "messages-context", "", "context of incoming SIP MESSAGEs (default: [dialplan] messages_context, else "+dialplan.DefaultMessagesContext+")")
+	fl.StringVar(&f.drain, "drain", "", "command line System() runs after each SMS Centre call (e.g. \"/usr/local/bin/smsrouter drain -q --config /etc/asterisk/smsrouter.toml\"); default [dialplan] drain, empty when serve runs")
+	fl.BoolVar(&f.route, "route", false, "SIP MESSAGEs wait for the router's decision (route) instead of only being queued (postsms); default [dialplan] route")
 	fl.StringVar(&f.user, "user", dialplan.DefaultManagerUser, "with --manager: the AMI user name")
 	fl.StringVar(&f.secret, "secret", "", "with --manager: the AMI secret (default: the placeholder "+dialplan.SecretPlaceholder+")")
 	return cmd

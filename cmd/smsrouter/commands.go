@@ -13,7 +13,6 @@ import (
 
 	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
-	"smsrouter/metrics"
 	"smsrouter/migrations"
 	"smsrouter/router"
 )
@@ -28,8 +27,11 @@ type system struct {
 	chans   map[byte]channels.Channel
 	// closeChannels ends channels holding a connection (the T channel's AMI session).
 	closeChannels func()
-	// links are the mobile links this process runs (serve only).
-	links *mobileLinks
+	// links are the mobile links this process runs (serve only), and
+	// linkChans the channels the router reaches every link through (those of
+	// links, or link.Elsewhere's that hand messages to serve).
+	links     *mobileLinks
+	linkChans map[string]channels.Channel
 }
 
 func (s *system) close() {
@@ -94,35 +96,45 @@ func noDatabase(dsn string) error {
 }
 
 // openSystem wires the router. With runLinks (serve) it also builds the mobile
-// links, to be started with s.links.run; without, messages for a link are
+// links, to be started with startLinks; without, messages for a link are
 // handed to the serve process that runs it.
 func openSystem(ctx context.Context, e *env, cfg Config, runLinks bool) (*system, error) {
-	rc, err := cfg.routerConfig()
+	p, err := prepareRouting(cfg)
 	if err != nil {
 		return nil, err
 	}
-	rc.Observer = e.observer
 	store, err := openStore(ctx, cfg, router.OpenExisting)
 	if err != nil {
 		return nil, err
 	}
 	store.SetPool(dbPool(cfg, false))
-	s := &system{cfg: cfg, store: store, journal: router.NewJournal(store), dir: router.NewSQLDirectory(store)}
-	chans, err := buildChannels(cfg, rc, store)
+	return newSystem(e, p, store, runLinks)
+}
+
+// newSystem builds the channels and the router of a prepared configuration
+// over an open store, which it owns from then on (closed on error). With
+// runLinks (serve) it builds the mobile links too, to be started by the caller.
+func newSystem(e *env, p *plan, store *router.Store, runLinks bool) (*system, error) {
+	s := &system{cfg: p.cfg, store: store, journal: router.NewJournal(store), dir: router.NewSQLDirectory(store)}
+	chans, err := p.build(store)
 	if err != nil {
 		s.close()
 		return nil, err
 	}
-	rc.Links = elsewhereLinks(cfg)
+	rc := p.rc
+	rc.Observer = e.observer
+	s.linkChans = elsewhereLinks(p.cfg)
 	if runLinks {
-		s.links, rc.Links, err = buildLinks(cfg, rc, s.journal, e.log)
-		if err != nil {
+		if s.links, s.linkChans, err = buildLinks(p.cfg, rc, s.journal, e.log); err != nil {
+			closeChannels(chans, e.log)
 			s.close()
 			return nil, err
 		}
 	}
+	rc.Links = s.linkChans
 	s.router, err = router.New(rc, s.dir, s.journal, chans, e.log)
 	if err != nil {
+		closeChannels(chans, e.log)
 		s.close()
 		return nil, err
 	}
@@ -238,49 +250,6 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-func cmdServe(ctx context.Context, e *env, c *common) int {
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	m := serveMetrics(e) // before openSystem: the router reports every fate to it
-	s, err := openSystem(ctx, e, cfg, true)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	defer s.close()
-	s.store.SetPool(dbPool(cfg, cfg.AGI.Listen != ""))
-	e.log.Info("serving", "spool", cfg.Spool, "db", s.store.String(), "version", version)
-	// The FastAGI server shares ctx: SIGTERM stops both, and serve returns only
-	// after the server has let its running requests finish.
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	waitAGI, err := startAGI(ctx, e, s)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	waitOps, err := startOps(ctx, e, s, m) // metrics, HTTP send API, delivery evidence
-	if err != nil {
-		stop()
-		return fail(e, exitUsage, errors.Join(err, waitAGI()))
-	}
-	waitWatch := watchSpool(ctx, e, s.chans)
-	waitLinks, err := startLinks(ctx, s, m)
-	if err != nil {
-		stop()
-		waitWatch()
-		return fail(e, exitUsage, errors.Join(err, waitAGI(), waitOps()))
-	}
-	serveErr := s.router.Serve(ctx, cfg.Queue.Rescan.Duration)
-	stop()
-	waitWatch()
-	waitLinks()
-	if err := errors.Join(serveErr, waitAGI(), waitOps()); err != nil {
-		return fail(e, exitPartial, err)
-	}
-	return exitOK
 }
 
 // dbPool is how many queries one process may have running at once, so that
@@ -630,22 +599,4 @@ func cmdInspect(ctx context.Context, e *env, c *common, files []string) int {
 		}
 	}
 	return code
-}
-
-// startLinks runs the mobile links beside the router, their state in the
-// metrics and /healthz.
-func startLinks(ctx context.Context, s *system, m *metrics.Metrics) (wait func(), err error) {
-	if s.links == nil || len(s.links.list) == 0 {
-		return func() {}, nil
-	}
-	rc, err := s.cfg.routerConfig()
-	if err != nil {
-		return nil, err
-	}
-	admin, err := router.NewAdmin(rc, s.journal)
-	if err != nil {
-		return nil, err
-	}
-	s.links.track(m)
-	return s.links.run(ctx, admin), nil
 }

@@ -43,6 +43,9 @@ type Config struct {
 	// Command holds the rules of the command services (letter C).
 	Command commandch.Config `toml:"command"`
 
+	// Dialplan is what `smsrouter dialplan` prints and doctor compares.
+	Dialplan DialplanConfig `toml:"dialplan"`
+
 	// The mobile network (links_config.go): the numbering plan, the links
 	// (SMPP accounts, GSM modems) and the routes to them.
 	Numbers NumbersConfig `toml:"numbers"`
@@ -206,23 +209,27 @@ func (c Config) routerConfig() (router.Config, error) {
 	if err != nil {
 		return router.Config{}, err
 	}
-	if c.Spool == "" {
-		return router.Config{}, errors.New("no spool folder: set spool in the config or pass --spool")
+	if err := c.checkSpool(); err != nil {
+		return router.Config{}, err
 	}
-	if st, err := os.Stat(c.Spool); err != nil || !st.IsDir() {
-		return router.Config{}, fmt.Errorf("spool %s is not a folder (is Asterisk installed? pass --spool)", c.Spool)
+	rc := c.routerSettings(loc)
+	if err := c.linkSettings(&rc); err != nil {
+		return router.Config{}, err
 	}
-	sync := true
-	if c.Queue.Sync != nil {
-		sync = *c.Queue.Sync
-	}
+	return rc, nil
+}
+
+// linkSettings sets the router's numbering plan, routes and inbound numbers
+// from [numbers], [[link]] and [[route]] (what runs a link, with its secrets,
+// is checked by prepare).
+func (c Config) linkSettings(rc *router.Config) error {
 	plan, err := c.Numbers.plan()
 	if err != nil {
-		return router.Config{}, err
+		return err
 	}
 	specs, err := c.linkSpecs(plan, false)
 	if err != nil {
-		return router.Config{}, err
+		return err
 	}
 	names := map[string]bool{}
 	for _, s := range specs {
@@ -230,13 +237,19 @@ func (c Config) routerConfig() (router.Config, error) {
 	}
 	routes, err := c.routes(plan, names)
 	if err != nil {
-		return router.Config{}, err
+		return err
 	}
-	return router.Config{
-		Plan: plan, Routes: routes, Inbound: inboundMap(plan, specs),
-		Spool: c.Spool, WorkDir: c.WorkDir, SMSCNumber: c.SMSCNumber, Location: loc,
-		DefaultValidity: c.Queue.DefaultValidity.Duration, RetryMin: c.Queue.RetryMin.Duration,
-		RetryMax: c.Queue.RetryMax.Duration, ConcatTimeout: c.Queue.ConcatTimeout.Duration, Settle: c.Queue.Settle.Duration,
-		BatchSize: c.Queue.BatchSize, Parallel: c.Queue.Parallel, DeliveryTimeout: c.Queue.DeliveryTimeout.Duration, Sync: sync, RepairUTF8: c.Queue.RepairUTF8, Notices: c.Notices,
-	}, nil
+	rc.Plan, rc.Routes, rc.Inbound = plan, routes, inboundMap(plan, specs)
+	return nil
+}
+
+// checkSpool says whether the spool is set and is a folder.
+func (c Config) checkSpool() error {
+	if c.Spool == "" {
+		return errors.New("no spool folder: set spool in the config or pass --spool")
+	}
+	if st, err := os.Stat(c.Spool); err != nil || !st.IsDir() {
+		return fmt.Errorf("spool %s is not a folder (is Asterisk installed? pass --spool)", c.Spool)
+	}
+	return nil
 }

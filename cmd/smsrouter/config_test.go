@@ -36,7 +36,7 @@ func TestExampleConfigLoadsAndMatchesDefaults(t *testing.T) {
 	}
 	rc.Spool, def.Spool = "", ""
 	def.DefaultValidity, def.RetryMin, def.RetryMax, def.ConcatTimeout, def.BatchSize = 24*time.Hour, 30*time.Second, 30*time.Minute, 10*time.Minute, 256
-	def.Parallel, def.DeliveryTimeout, def.Settle = 8, 60*time.Second, 2*time.Second
+	def.Parallel, def.DeliveryTimeout, def.Settle, def.Rescan = 8, 60*time.Second, 2*time.Second, 10*time.Second
 	if rc.Notices != router.DefaultNotices {
 		t.Fatalf("example notices differ from router.DefaultNotices:\n%+v\n%+v", rc.Notices, router.DefaultNotices)
 	}

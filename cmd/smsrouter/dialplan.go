@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"smsrouter/asteriskconf/dialplan"
@@ -24,14 +25,27 @@ func cmdDialplan(_ context.Context, e *env, c *common, f dialplanFlags) int {
 	if f.manager {
 		out, err = dialplan.Manager(dialplan.ManagerOptions{User: f.user, Secret: f.secret})
 	} else {
-		addr := f.agiAddr
-		if addr == "" {
-			addr = cfg.AGI.Listen
+		// [dialplan] in the config, each flag given overriding its key: what
+		// doctor compares the running dialplan with is what this prints
+		// without flags.
+		var o dialplan.Options
+		o, err = cfg.dialplanOptions()
+		if err != nil {
+			return fail(e, exitUsage, fmt.Errorf("[dialplan] %w", err))
 		}
-		out, err = dialplan.Generate(dialplan.Options{
-			AGIAddr: addr, SMSCNumber: cfg.SMSCNumber, SMSCExtens: strings.Split(f.extens, ","),
-			SMSCContext: f.smscCtx, MessagesContext: f.msgCtx, Drain: f.drain, Route: f.route,
-		})
+		for _, set := range []struct {
+			dst *string
+			v   string
+		}{{&o.AGIAddr, f.agiAddr}, {&o.SMSCContext, f.smscCtx}, {&o.MessagesContext, f.msgCtx}, {&o.Drain, f.drain}} {
+			if set.v != "" {
+				*set.dst = set.v
+			}
+		}
+		if f.extens != "" {
+			o.SMSCExtens = strings.Split(f.extens, ",")
+		}
+		o.Route = o.Route || f.route
+		out, err = dialplan.Generate(o)
 	}
 	if err != nil {
 		return fail(e, exitUsage, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,7 +46,8 @@ type check struct {
 // admin wants the whole list in one go.
 type doctor struct {
 	cfg        Config
-	configPath string
+	configPath string // the file and how it was found
+	configFile string // the file alone; "" for the built-in defaults
 	checks     []check
 }
 
@@ -53,54 +55,98 @@ func (d *doctor) add(level checkLevel, name, detail, fix string) {
 	d.checks = append(d.checks, check{Name: name, Detail: detail, Fix: fix, Level: level})
 }
 
-func cmdDoctor(ctx context.Context, e *env, c *common) int {
+// jsonCheck is one check in `doctor --json`, for monitoring.
+type jsonCheck struct {
+	Name    string `json:"name"`
+	Status  string `json:"status"` // ok, warn or fail
+	Message string `json:"message"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+func cmdDoctor(ctx context.Context, e *env, c *common, asJSON bool) int {
+	d := &doctor{}
 	cfg, err := c.load(e)
+	code := exitOK
 	if err != nil {
-		fmt.Fprintf(e.stdout, "%-4s  %-14s %v\n      fix: correct the file; smsrouter.example.toml documents every key\n", checkFail, "config", err)
-		return exitUsage
+		d.add(checkFail, "config", err.Error(), "correct the file; smsrouter.example.toml documents every key")
+		code = exitUsage
+	} else {
+		d.cfg, d.configPath, d.configFile = cfg, c.choice.String(), c.choice.path
+		d.run(ctx)
 	}
-	d := &doctor{cfg: cfg, configPath: c.choice.String()}
-	d.run(ctx)
 	worst := checkOK
+	for _, ch := range d.checks {
+		worst = max(worst, ch.Level)
+	}
+	if worst == checkFail && code == exitOK {
+		code = exitPartial
+	}
+	if asJSON {
+		out := make([]jsonCheck, len(d.checks))
+		for i, ch := range d.checks {
+			status := map[checkLevel]string{checkOK: "ok", checkSkip: "ok", checkWarn: "warn", checkFail: "fail"}[ch.Level]
+			out[i] = jsonCheck{Name: ch.Name, Status: status, Message: ch.Detail}
+			if ch.Level >= checkWarn {
+				out[i].Fix = ch.Fix
+			}
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return fail(e, exitPartial, err)
+		}
+		return code
+	}
 	for _, ch := range d.checks {
 		fmt.Fprintf(e.stdout, "%-4s  %-14s %s\n", ch.Level, ch.Name, ch.Detail)
 		if ch.Fix != "" && ch.Level >= checkWarn {
 			fmt.Fprintf(e.stdout, "      fix: %s\n", ch.Fix)
 		}
-		worst = max(worst, ch.Level)
 	}
-	if worst == checkFail {
-		return exitPartial
-	}
-	return exitOK
+	return code
 }
 
 func (d *doctor) run(ctx context.Context) {
 	d.add(checkOK, "config", orDefault(d.configPath, "built-in defaults (no --config)"), "")
-	d.checkLogging()
-	if _, err := d.cfg.location(); err != nil {
-		d.add(checkFail, "timezone", err.Error(), "use an IANA name such as Europe/Warsaw, or Local")
+	// The very checks serve makes before it starts: what fails here, serve
+	// refuses with the same words.
+	p, err := prepare(d.cfg)
+	var probs configProblems
+	switch {
+	case errors.As(err, &probs):
+		for _, pr := range probs {
+			d.add(checkFail, "config", pr.err.Error(), pr.fix)
+		}
+	case err != nil:
+		d.add(checkFail, "config", err.Error(), "correct the file; smsrouter.example.toml documents every key")
+	default:
+		d.add(checkOK, "settings", "everything serve builds from it is valid: router, notices, channels "+planLetters(p)+", listeners", "")
 	}
-	if d.checkSpool() {
+	if d.cfg.checkSpool() == nil && d.checkSpool() {
 		d.checkQueue()
 	}
-	d.checkDatabase(ctx)
+	store := d.checkDatabase(ctx)
+	vNumbers := 0
+	if store != nil {
+		defer store.Close()
+		vNumbers = d.checkDirectoryData(ctx, store, p)
+	}
 	d.checkAMI(ctx)
 	d.checkLinks(ctx)
 	d.checkListener(ctx, "fastagi", d.cfg.AGI.Listen, "run `smsrouter serve` (or `smsrouter agi`) with [agi] listen set")
 	d.checkListener(ctx, "http api", d.cfg.HTTP.Listen, "start `smsrouter serve`; the API runs inside it")
 	d.checkListener(ctx, "metrics", d.cfg.Metrics.Listen, "start `smsrouter serve`; /metrics runs inside it")
-	if d.cfg.HTTP.Listen != "" {
-		if tokens, users, err := d.cfg.HTTP.credentials(); err != nil {
-			d.add(checkFail, "http auth", err.Error(), "fix [http] secrets_file")
-		} else if len(tokens)+len(users) == 0 {
-			d.add(checkFail, "http auth", "[http] listen is set but no tokens or users are configured", "add tokens = [\"…\"] or [[http.users]] (or a secrets_file)")
-		} else {
-			d.add(checkOK, "http auth", fmt.Sprintf("%d tokens, %d users", len(tokens), len(users)), "")
-		}
+	d.checkTTS(vNumbers)
+	d.checkDialplan()
+}
+
+// planLetters lists the letters a checked configuration has channels for.
+func planLetters(p *plan) string {
+	if p.sip != nil {
+		return "S F V C T"
 	}
-	d.checkTTS()
-	d.checkFont()
+	return "S F V C (T not configured)"
 }
 
 func orDefault(s, def string) string {
@@ -108,19 +154,6 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-func (d *doctor) checkLogging() {
-	switch d.cfg.Log.Output {
-	case "", "stderr", "syslog":
-	default:
-		d.add(checkFail, "log", fmt.Sprintf("[log] output = %q", d.cfg.Log.Output), `use "stderr" (journald) or "syslog"`)
-	}
-	switch d.cfg.Log.Level {
-	case "", "debug", "info", "warn", "error":
-	default:
-		d.add(checkWarn, "log", fmt.Sprintf("[log] level = %q is not known; info is used", d.cfg.Log.Level), "use debug, info, warn or error")
-	}
 }
 
 // checkSpool verifies that every folder smsrouter writes to exists and takes a
@@ -317,46 +350,37 @@ func countFiles(dir, suffix string) int {
 	return n
 }
 
-func (d *doctor) checkDatabase(ctx context.Context) {
-	store, err := router.OpenStoreMode(d.cfg.dsn(), router.OpenReadOnly)
-	if router.NoDatabase(err) {
-		d.add(checkFail, "database", noDatabase(d.cfg.dsn()).Error(), "smsrouter migrate")
-		return
+// checkDatabase opens the database as serve does (read-only), and returns it
+// for the directory's checks; nil when it cannot be used.
+func (d *doctor) checkDatabase(ctx context.Context) *router.Store {
+	if router.CheckDSN(d.cfg.dsn()) != nil {
+		return nil // a config problem, listed already
 	}
-	if err != nil {
-		d.add(checkFail, "database", err.Error(), "db = \"sqlite:PATH\" or \"mysql:USER:PASS@tcp(HOST:PORT)/DB\"")
-		return
-	}
-	defer store.Close()
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := store.DB.PingContext(pctx); err != nil {
-		d.add(checkFail, "database", fmt.Sprintf("%s: %v", store, err), "start the database, or check host, user and password in db")
-		return
-	}
-	v, err := store.SchemaVersion(pctx)
-	latest := migrations.Latest(store.Dialect)
+	store, err := openStore(pctx, d.cfg, router.OpenReadOnly)
 	switch {
-	case err != nil || v == 0:
-		d.add(checkFail, "schema", fmt.Sprintf("%s has no smsrouter schema", store), "smsrouter migrate")
-		return
-	case v < latest:
-		d.add(checkFail, "schema", fmt.Sprintf("version %d, this smsrouter needs %d", v, latest), "smsrouter migrate")
-	case v > latest:
+	case errors.Is(err, errDatabaseDown):
+		d.add(checkFail, "database", err.Error()+" (serve waits for it; messages wait in the spool)", "start the database, or check host, user and password in db")
+		return nil
+	case router.NoDatabase(err) || err != nil && strings.Contains(err.Error(), "does not exist"):
+		fix := "smsrouter migrate"
+		if strings.HasPrefix(d.cfg.dsn(), "mysql:") {
+			fix = "smsrouter migrate --create-database"
+		}
+		d.add(checkFail, "database", err.Error(), fix)
+		return nil
+	case err != nil:
+		d.add(checkFail, "schema", err.Error(), "smsrouter migrate")
+		return nil
+	}
+	v, _ := store.SchemaVersion(pctx)
+	if latest := migrations.Latest(store.Dialect); v > latest {
 		d.add(checkWarn, "schema", fmt.Sprintf("version %d is newer than this smsrouter knows (%d)", v, latest), "upgrade smsrouter")
-	default:
+	} else {
 		d.add(checkOK, "schema", fmt.Sprintf("%s, version %d", store, v), "")
 	}
-	var n int
-	if err := store.DB.QueryRowContext(pctx, "SELECT COUNT(*) FROM PBXNumbers").Scan(&n); err != nil {
-		d.add(checkFail, "directory", "PBXNumbers: "+err.Error(), "smsrouter migrate")
-		return
-	}
-	level := checkOK
-	if n == 0 {
-		level = checkWarn
-	}
-	d.add(level, "directory", fmt.Sprintf("%d numbers in PBXNumbers", n), "smsrouter number set NUMBER S PJSIP/EXT")
+	return store
 }
 
 // checkAMI logs in with the [sip] credentials and asks for MessageSend without a
@@ -365,8 +389,7 @@ func (d *doctor) checkDatabase(ctx context.Context) {
 func (d *doctor) checkAMI(ctx context.Context) {
 	settings, ok, err := d.cfg.sipSettings()
 	if err != nil {
-		d.add(checkFail, "ami", err.Error(), "fix [sip]")
-		return
+		return // a config problem, listed already
 	}
 	if !ok {
 		d.add(checkSkip, "ami", "[sip] not configured (letter T is bounced)", "")
@@ -422,11 +445,13 @@ func (d *doctor) checkListener(ctx context.Context, name, addr, fix string) {
 		return
 	}
 	conn.Close()
-	d.add(checkOK, name, a+" answers", "")
+	d.add(checkOK, name, a+" answers (serve runs, or another program holds the port and serve could not start beside it)", "")
 }
 
-// checkTTS looks for the speech engine letter V runs.
-func (d *doctor) checkTTS() {
+// checkTTS looks for the speech engine letter V runs. Without it serve starts
+// all the same, and messages to V numbers wait until they expire: a failure
+// when the directory has V numbers, a warning when it has none.
+func (d *doctor) checkTTS(vNumbers int) {
 	bin := d.cfg.Voice.Engine
 	if len(d.cfg.Voice.Argv) > 0 {
 		bin = d.cfg.Voice.Argv[0]
@@ -437,10 +462,15 @@ func (d *doctor) checkTTS() {
 	if bin == "festival" {
 		bin = "text2wave"
 	}
-	if p, err := exec.LookPath(bin); err != nil {
-		d.add(checkFail, "tts", fmt.Sprintf("%s not found", bin), "apt-get install "+ttsPackage(bin)+", or set [voice] engine")
-	} else {
+	p, err := exec.LookPath(bin)
+	switch {
+	case err == nil:
 		d.add(checkOK, "tts", p, "")
+	case vNumbers > 0:
+		d.add(checkFail, "tts", fmt.Sprintf("%s not found; messages to the %d numbers with letter V wait until they expire", bin, vNumbers),
+			"apt-get install "+ttsPackage(bin)+", or set [voice] engine")
+	default:
+		d.add(checkWarn, "tts", fmt.Sprintf("%s not found (no number has letter V yet)", bin), "apt-get install "+ttsPackage(bin)+", or set [voice] engine")
 	}
 }
 
@@ -452,19 +482,4 @@ func ttsPackage(bin string) string {
 		return "flite"
 	}
 	return "espeak-ng"
-}
-
-// checkFont checks the fax font file, when one is configured.
-func (d *doctor) checkFont() {
-	if d.cfg.Fax.FontFile == "" {
-		d.add(checkOK, "fax font", "built-in Go Mono", "")
-		return
-	}
-	f, err := os.Open(d.cfg.Fax.FontFile)
-	if err != nil {
-		d.add(checkFail, "fax font", err.Error(), "apt-get install fonts-dejavu-core, or fix [fax] font_file")
-		return
-	}
-	f.Close()
-	d.add(checkOK, "fax font", d.cfg.Fax.FontFile, "")
 }

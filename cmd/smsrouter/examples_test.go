@@ -97,8 +97,8 @@ func TestTelegramExampleEndToEnd(t *testing.T) {
 		`smsc_number = "9001"`:          "",
 		"https://api.telegram.org":      api.URL,
 		"/dev/serial/by-id/usb-HUAWEI_Technology_HUAWEI_Mobile-if00-port0": sim.Link,
-		"/etc/asterisk/smsrouter-gsm.secrets.toml":                        gsmSecrets,
-		"/etc/asterisk/smsrouter-secrets.toml":                            secrets,
+		"/etc/asterisk/smsrouter-gsm.secrets.toml":                         gsmSecrets,
+		"/etc/asterisk/smsrouter-secrets.toml":                             secrets,
 	} {
 		if !strings.Contains(conf, old) {
 			t.Fatalf("the example no longer has %q", old)

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"smsrouter/asteriskconf/agi"
@@ -18,130 +16,11 @@ import (
 	"smsrouter/router/dlr"
 )
 
-// startOps starts what serve runs beside the router: the metrics endpoint, the
-// HTTP API, the periodic reading of delivery evidence, the delivery-report
-// dispatcher and journal retention (reports.go). Listening happens
-// before it returns, so a port in use is a configuration error at start-up, not a
-// silent gap later. wait returns once everything stopped after ctx ended.
-func startOps(ctx context.Context, e *env, s *system, m *metrics.Metrics) (wait func() error, err error) {
-	rc, err := s.cfg.routerConfig()
-	if err != nil {
-		return nil, err
-	}
-	admin, err := router.NewAdmin(rc, s.journal)
-	if err != nil {
-		return nil, err
-	}
-	m.SetStats(admin.Stats)
-	reqs := dlr.NewStore(s.store)
-	m.SetReports(reqs.Pending)
-	m.AddProbe("db", func(ctx context.Context) error { return s.store.DB.PingContext(ctx) })
-	retention, err := s.cfg.Journal.retention()
-	if err != nil {
-		return nil, err
-	}
-	runReports, err := startReports(ctx, e, s, m, rc.Location)
-	if err != nil {
-		return nil, err
-	}
-	if addr := s.cfg.SIP.AMIAddr; addr != "" && s.cfg.SIP.Username != "" {
-		m.AddProbe("ami", func(ctx context.Context) error { _, err := amiBanner(ctx, addr); return err })
-	}
-
-	muxes := map[string]*http.ServeMux{}
-	mux := func(addr string) (*http.ServeMux, error) {
-		a, err := localAddr(addr)
-		if err != nil {
-			return nil, err
-		}
-		if muxes[a] == nil {
-			muxes[a] = http.NewServeMux()
-		}
-		return muxes[a], nil
-	}
-	if s.cfg.Metrics.Listen != "" {
-		mx, err := mux(s.cfg.Metrics.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("[metrics] %w", err)
-		}
-		mx.Handle("/metrics", m.Handler())
-		mx.Handle("/healthz", m.Healthz())
-	}
-	if s.cfg.HTTP.Listen != "" {
-		api, err := newAPI(s.cfg, s.router.Inbox(), m, e, admin, reqs)
-		if err != nil {
-			return nil, err
-		}
-		mx, err := mux(s.cfg.HTTP.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("[http] %w", err)
-		}
-		// Everything but the metrics' own paths: the API answers other paths
-		// with its JSON 404.
-		mx.Handle("/", api)
-	}
-
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
-	var servers []*http.Server
-	var capped []*httpapi.CapListener
-	headerTimeout := s.cfg.HTTP.HeaderTimeout.Duration
-	if headerTimeout <= 0 {
-		headerTimeout = httpapi.DefaultHeaderTimeout
-	}
-	for addr, mx := range muxes {
-		raw, err := net.Listen("tcp", addr)
-		if err != nil {
-			for _, srv := range servers {
-				srv.Close()
-			}
-			return nil, fmt.Errorf("listen %s: %w", addr, err)
-		}
-		// net/http serves each connection in a goroutine of its own, so idle
-		// clients do not delay others; the cap bounds how many it holds.
-		l := httpapi.LimitListener(raw, s.cfg.HTTP.MaxConns, func() { m.ObserveConn("http", "refused") })
-		capped = append(capped, l)
-		srv := &http.Server{Handler: mx, ReadHeaderTimeout: headerTimeout, ReadTimeout: 15 * time.Second,
-			WriteTimeout: 15 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
-			ConnState: httpapi.FirstBytesTimeouts(headerTimeout, func() { m.ObserveConn("http", "timeout") }),
-			ErrorLog:  nil, BaseContext: func(net.Listener) context.Context { return ctx }}
-		servers = append(servers, srv)
-		e.log.Info("http listening", "addr", l.Addr().String())
-		wg.Go(func() {
-			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("http %s: %w", addr, err))
-				mu.Unlock()
-			}
-		})
-	}
-	m.TrackOpen("http", func() int {
-		n := 0
-		for _, l := range capped {
-			n += l.Open()
-		}
-		return n
-	})
-	wg.Go(func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, srv := range servers {
-			srv.Shutdown(sctx) //nolint:errcheck // best effort at exit
-		}
-	})
-	wg.Go(func() { evidenceLoop(ctx, e, admin, s.cfg.Evidence) })
-	wg.Go(runReports)
-	wg.Go(func() { pruneLoop(ctx, e, s.journal, retention, s.cfg.Journal.pruneEvery(), m) })
-	return func() error {
-		wg.Wait()
-		return errors.Join(errs...)
-	}, nil
-}
-
 // newAPI builds the HTTP API over the inbox folder, queueing exactly like
-// `smsrouter send`, and answering from the journal and the spool.
+// `smsrouter send`, and answering from the journal and the spool. Before the
+// database is open (serve waiting for it) admin has no journal and reqs is
+// nil: messages are queued all the same, lookups answer 503 and a message that
+// asks for a delivery report is refused, since its request could not be stored.
 func newAPI(cfg Config, inbox string, m *metrics.Metrics, e *env, admin *router.Admin, reqs *dlr.Store) (*httpapi.API, error) {
 	tokens, users, err := cfg.HTTP.credentials()
 	if err != nil {
@@ -151,12 +30,16 @@ func newAPI(cfg Config, inbox string, m *metrics.Metrics, e *env, admin *router.
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpapi.New(httpapi.Config{
+	hc := httpapi.Config{
 		Tokens: tokens, Users: users, Rate: cfg.HTTP.Rate, Burst: cfg.HTTP.Burst, MaxBody: cfg.HTTP.MaxBody,
-		Submit:  submitWithReports(inbox, reqs, e),
-		Journal: admin.Journal(), Locate: admin.Locate, Reports: reqs.Of, Location: loc, HideText: cfg.HTTP.HideText,
+		Submit:   submitWithReports(inbox, reqs, e),
+		Location: loc, HideText: cfg.HTTP.HideText,
 		Observe: m.ObserveAPI, Log: e.log,
-	})
+	}
+	if j := admin.Journal(); j != nil && reqs != nil {
+		hc.Journal, hc.Locate, hc.Reports = j, admin.Locate, reqs.Of
+	}
+	api, err := httpapi.New(hc)
 	if err != nil {
 		return nil, fmt.Errorf("[http] %w", err)
 	}
@@ -168,6 +51,9 @@ func newAPI(cfg Config, inbox string, m *metrics.Metrics, e *env, admin *router.
 // any crash (router/dlr).
 func submitWithReports(inbox string, reqs *dlr.Store, e *env) func(ctx context.Context, m httpapi.Message) (string, error) {
 	return func(ctx context.Context, m httpapi.Message) (string, error) {
+		if m.Report != nil && reqs == nil {
+			return "", errors.New("the database is not open yet: a delivery report request cannot be stored")
+		}
 		sub := router.Submission{From: m.From, To: m.To, Text: m.Text, Validity: m.Validity, UDH: m.UDH}
 		stored := ""
 		if m.Report != nil {

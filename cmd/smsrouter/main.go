@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -140,6 +141,13 @@ func newLogger(w io.Writer, lc LogConfig, verbose bool, floor slog.Level) *slog.
 }
 
 func fail(e *env, code int, err error) int {
+	var probs configProblems
+	if errors.As(err, &probs) {
+		for _, p := range probs {
+			fmt.Fprintf(e.stderr, "smsrouter: %v\n", p.err)
+		}
+		return code
+	}
 	fmt.Fprintf(e.stderr, "smsrouter: %v\n", err)
 	return code
 }

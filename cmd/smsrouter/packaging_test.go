@@ -24,7 +24,8 @@ func TestSystemdUnitIsHardened(t *testing.T) {
 	for k, want := range map[string]string{
 		"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ReadWritePaths": "/var/spool/asterisk",
 		"PrivateTmp": "yes", "ProtectHome": "yes", "User": "asterisk", "CapabilityBoundingSet": "",
-		"ExecStart": "/usr/local/bin/smsrouter serve --config /etc/asterisk/smsrouter.toml",
+		"ExecStart":  "/usr/local/bin/smsrouter serve --config /etc/asterisk/smsrouter.toml",
+		"ExecReload": "/bin/kill -HUP $MAINPID",
 	} {
 		if got := unit[k]; len(got) != 1 || got[0] != want {
 			t.Errorf("%s = %q, want %q", k, got, want)

@@ -94,21 +94,39 @@ func (c Config) sipSettings() (cfg sip.Config, ok bool, err error) {
 	}, true, nil
 }
 
-// addSIP wires letter T when [sip] is configured. The channel does not connect
-// here: the AMI session starts with the first T message, so a drain without one
-// never logs in, and is then kept until the process ends.
-func addSIP(chans map[byte]channels.Channel, cfg Config) error {
+// sipPlan checks [sip] as building the T channel would, touching nothing; nil
+// when the channel is not configured.
+func sipPlan(cfg Config) (*sip.Config, error) {
 	sc, ok, err := cfg.sipSettings()
 	if err != nil || !ok {
-		return err
+		return nil, err
 	}
 	age, validity := sc.MarkerAge, cfg.Queue.DefaultValidity.Duration
 	if validity == 0 {
 		validity = 24 * time.Hour
 	}
 	if age < validity {
-		return fmt.Errorf("[sip] marker_age %s is shorter than default_validity %s: a late retry could send twice", age, validity)
+		return nil, fmt.Errorf("[sip] marker_age %s is shorter than default_validity %s: a late retry could send twice", age, validity)
 	}
+	if err := sip.Check(sc); err != nil {
+		return nil, fmt.Errorf("[sip] %w", err)
+	}
+	return &sc, nil
+}
+
+// addSIP wires letter T when [sip] is configured. The channel does not connect
+// here: the AMI session starts with the first T message, so a drain without one
+// never logs in, and is then kept until the process ends.
+func addSIP(chans map[byte]channels.Channel, cfg Config) error {
+	sc, err := sipPlan(cfg)
+	if err != nil || sc == nil {
+		return err
+	}
+	return buildSIP(chans, *sc)
+}
+
+// buildSIP makes the T channel of a checked configuration (sipPlan).
+func buildSIP(chans map[byte]channels.Channel, sc sip.Config) error {
 	late := &lateChannel{}
 	sc.Logger = slog.New(&lateHandler{target: &late.log})
 	sc.AMI.Logger = sc.Logger
@@ -149,12 +167,16 @@ func attachChannels(chans map[byte]channels.Channel, r *router.Router, log *slog
 			l.router.Store(r)
 		}
 	}
-	return func() {
-		for letter, ch := range chans {
-			if c, ok := ch.(io.Closer); ok {
-				if err := c.Close(); err != nil {
-					log.Warn("channel close", "letter", string(letter), "err", err)
-				}
+	return func() { closeChannels(chans, log) }
+}
+
+// closeChannels closes the channels that hold a connection (the T channel's
+// AMI session).
+func closeChannels(chans map[byte]channels.Channel, log *slog.Logger) {
+	for letter, ch := range chans {
+		if c, ok := ch.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				log.Warn("channel close", "letter", string(letter), "err", err)
 			}
 		}
 	}

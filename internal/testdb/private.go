@@ -21,6 +21,8 @@ type Server struct {
 	Addr string // 127.0.0.1:PORT
 	cmd  *exec.Cmd
 	dir  string
+	args []string // mariadbd's, for Start
+	done chan struct{}
 }
 
 // Private starts a MariaDB server for the test and stops it when the test ends. Its
@@ -41,16 +43,33 @@ func Private(tb testing.TB) *Server {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir}
-	s.cmd = exec.Command("/usr/sbin/mariadbd", "--no-defaults", "--datadir="+data, "--user=root",
-		"--port="+strconv.Itoa(port), "--bind-address=127.0.0.1", "--socket="+filepath.Join(dir, "sock"),
-		"--pid-file="+filepath.Join(dir, "pid"), "--skip-log-bin", "--innodb-buffer-pool-size=64M",
-		"--innodb-flush-log-at-trx-commit=2", "--log-error="+filepath.Join(dir, "error.log"))
-	if err := s.cmd.Start(); err != nil {
-		tb.Fatalf("testdb: start mariadbd: %v", err)
-	}
+	s.args = []string{"--no-defaults", "--datadir=" + data, "--user=root",
+		"--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--socket=" + filepath.Join(dir, "sock"),
+		"--pid-file=" + filepath.Join(dir, "pid"), "--skip-log-bin", "--innodb-buffer-pool-size=64M",
+		"--innodb-flush-log-at-trx-commit=2", "--log-error=" + filepath.Join(dir, "error.log")}
 	tb.Cleanup(s.stop)
+	if err := s.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	s.DSN = "mysql:root@tcp(" + s.Addr + ")/smsrouter"
+	return s
+}
+
+// Start starts the server again after Stop (Private starts it the first time)
+// and returns once it answers.
+func (s *Server) Start() error {
+	if s.done != nil {
+		return fmt.Errorf("testdb: mariadbd is running")
+	}
+	s.cmd = exec.Command("/usr/sbin/mariadbd", s.args...)
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("testdb: start mariadbd: %w", err)
+	}
+	done := make(chan struct{})
+	s.done = done
+	go func() { _ = s.cmd.Wait(); close(done) }()
 	root := "root@tcp(" + s.Addr + ")/"
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		db, err := sql.Open("mysql", root)
 		if err == nil {
@@ -58,16 +77,40 @@ func Private(tb testing.TB) *Server {
 			db.Close()
 		}
 		if err == nil {
-			break
+			return nil
+		}
+		select {
+		case <-done:
+			log, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
+			s.done = nil
+			return fmt.Errorf("testdb: private mariadbd exited: %v\n%s", err, log)
+		default:
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			tb.Fatalf("testdb: private mariadbd did not come up: %v\n%s", err, log)
+			log, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
+			return fmt.Errorf("testdb: private mariadbd did not come up: %v\n%s", err, log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.DSN = "mysql:" + root + "smsrouter"
-	return s
+}
+
+// Stop shuts the server down cleanly (SIGTERM) and waits until it has gone:
+// clients then get "connection refused", as from a database that is down.
+// Start brings it back with its data.
+func (s *Server) Stop() error {
+	if s.done == nil {
+		return nil
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.done = nil
+	return nil
 }
 
 // Stall freezes the server process (SIGSTOP): connections stay open, nothing is
@@ -84,15 +127,4 @@ func (s *Server) signal(sig syscall.Signal) error {
 	return nil
 }
 
-func (s *Server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGCONT)
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
-}
+func (s *Server) stop() { _ = s.Stop() }
