@@ -184,6 +184,9 @@ func TestThrottling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The SMSC reports each submit_sm on its event stream, which may reach the
+	// test after the response reached the client: wait for the accepted one.
+	s.Wait("submit", func(e map[string]any) bool { return e["action"] != "throttle" })
 	subs := s.All("submit")
 	if len(subs) != 5 {
 		t.Fatalf("%d submit_sm, want 4 throttled and 1 accepted", len(subs))
