@@ -243,7 +243,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	}
 	cl, err := c.connect(ctx)
 	if err != nil {
-		return channels.Result{}, err
+		return channels.Result{}, channels.Because(channels.CauseAMIDown, err)
 	}
 	ok, err := c.reachable(ctx, cl, endpoint)
 	if err != nil {
@@ -251,7 +251,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	}
 	if !ok {
 		c.hold(endpoint, m.To)
-		return channels.Result{}, fmt.Errorf("held: %s has no reachable contact", endpoint)
+		return channels.Result{}, channels.Because(channels.CauseSIP480, fmt.Errorf("held: %s has no reachable contact", endpoint))
 	}
 	for _, i := range todo {
 		err := cl.MessageSend(ctx, ami.MessageSendRequest{To: uri, From: from, Body: parts[i]})
@@ -289,7 +289,7 @@ func (c *Channel) sendError(m channels.Message, endpoint string, part, total int
 			// reachable contact, so this is most likely the contact going away
 			// in between: hold and retry rather than bounce.
 			c.hold(endpoint, m.To)
-			return fmt.Errorf("held: Asterisk could not send to %s (part %d of %d): %w", endpoint, part, total, err)
+			return channels.Because(channels.CauseSIP480, fmt.Errorf("held: Asterisk could not send to %s (part %d of %d): %w", endpoint, part, total, err))
 		}
 		// Anything else (Permission denied: the AMI user lacks the message
 		// class) is a configuration problem an admin fixes; keep the message.
@@ -371,7 +371,8 @@ func (c *Channel) reachable(ctx context.Context, cl *ami.Client, endpoint string
 	if err != nil {
 		var re *ami.ResponseError
 		if errors.As(err, &re) && strings.HasPrefix(strings.ToLower(re.Message), "unable to retrieve endpoint") {
-			return false, channels.PermanentBecause(channels.PublicNotSetUp, fmt.Errorf("SIP endpoint %s does not exist in Asterisk", endpoint))
+			return false, channels.Because(channels.CauseSIP404,
+				channels.PermanentBecause(channels.PublicNotSetUp, fmt.Errorf("SIP endpoint %s does not exist in Asterisk", endpoint)))
 		}
 		return false, fmt.Errorf("reachability of %s: %w", endpoint, err)
 	}
