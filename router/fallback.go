@@ -2,10 +2,15 @@ package router
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 
+	"smsrouter/asteriskconf/callfile"
+	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
 )
 
@@ -65,9 +70,11 @@ func (r *Router) deliverWays(ctx context.Context, j *job, e Entry) {
 			j.fact("ways", e.WaysText())
 		}
 		if err == nil {
+			r.reportOnHandoff(j)
 			return
 		}
 	}
+	r.reportOnHandoff(j)
 }
 
 // failOver reports whether a failure on a way that is not the last one hands
@@ -129,4 +136,71 @@ func describeWay(letter string) string {
 		return "SIP message"
 	}
 	return fmt.Sprintf("letter %s", letter)
+}
+
+// pendingReport says whether a journal row's sender asked for a status report
+// that waits for the call's outcome (reportOnHandoff).
+func pendingReport(rec Record) bool { return detailMap(rec.Detail)["report"] == "pending" }
+
+// callCause is what an archived call file says about why the call failed.
+// Asterisk writes only its Status there (SPEC §3): Expired covers every way
+// a call can go unanswered (no answer, busy, congestion alike), Failed a call
+// file it could not use.
+func callCause(status string) string {
+	switch status {
+	case callfile.StatusExpired:
+		return channels.CauseNoAnswer
+	case callfile.StatusFailed:
+		return channels.CauseFailed
+	}
+	return ""
+}
+
+// afterCall decides what a failed call leads to, by its cause's retry rule:
+// the same way again after the rule's delay while its attempts last, then the
+// recipient's next way at once. It queues that as a new message (its id is
+// returned, and kept in the row's detail as "retry_id") carrying the same text
+// from the same sender; "" means the failure is final and the usual notice
+// follows. The new message's id is derived from the call file, and it is
+// queued before the journal records the outcome: a crash in between finds it
+// already queued on the next run instead of queuing it twice.
+func (a *Admin) afterCall(ctx context.Context, rec Record, o CallOutcome, add map[string]any) (string, error) {
+	cause := callCause(o.Status)
+	if cause == "" || rec.Text == "" || rec.OA == "" {
+		return "", nil
+	}
+	way, tries, ways := wayOf(rec.Detail)
+	rule := a.cfg.Retry[cause]
+	due := a.now()
+	switch {
+	case tries < rule.Attempts:
+		tries++
+		due = due.Add(rule.Delay)
+	case way+1 < ways:
+		way, tries = way+1, 0
+	default:
+		return "", nil
+	}
+	sum := sha256.Sum256([]byte(rec.ID + "|" + o.File))
+	id := fmt.Sprintf("%013d-%s", rec.Received.UnixMilli(), hex.EncodeToString(sum[:5]))
+	depth, _ := detailMap(rec.Detail)["depth"].(float64)
+	c := claimName{id: id, attempts: rec.Attempts, depth: int(depth), way: way, tries: tries}
+	msg := &smsq.Message{OA: rec.OA, DA: rec.DA, SCTS: rec.Received.In(a.cfg.Location), DCS: -1, MR: -1, Text: rec.Text,
+		SRR: pendingReport(rec)}
+	data, err := msg.Marshal()
+	if err != nil {
+		return "", fmt.Errorf("retry of %s: %w", rec.ID, err)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(a.l.deferred, "*."+id+".*")); len(matches) == 0 {
+		if _, err := a.journal.Get(ctx, id); err == nil {
+			return id, nil // queued and taken before a crash kept the outcome from the journal
+		}
+		art := channels.Artefact{Kind: "message", Dir: a.l.deferred, Name: deferredName(due, c), Data: data, Mode: 0o640}
+		if err := placeArtefact(art); err != nil {
+			return "", err
+		}
+	}
+	add["retry_id"] = id
+	add["retry"] = map[string]any{"cause": cause, "way": way, "tries": tries, "due": due.UnixMilli()}
+	return id, nil
 }
