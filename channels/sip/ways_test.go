@@ -1,0 +1,157 @@
+package sip_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"smsrouter/asteriskconf/smsq"
+	"smsrouter/channels"
+	"smsrouter/channels/sms"
+	"smsrouter/internal/testdb"
+	"smsrouter/router"
+)
+
+// waysWorld is the real router with the T channel (fake PBX) and the real S
+// channel on the database dsn. 5551000 is T on PJSIP/1000 with SMS to the same
+// phone as its further way; 5550005 (the sender of the captured srr=1 morx
+// file) is T on PJSIP/5005.
+func waysWorld(t *testing.T, dsn string) (*world, string) {
+	t.Helper()
+	w := &world{t: t, pbx: newPBX(t), spool: t.TempDir()}
+	w.work = filepath.Join(w.spool, "smsrouter")
+	store, err := router.OpenStore(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx := context.Background()
+	if _, err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []router.Entry{{Number: "5551000", Letter: 'T', Extension: "PJSIP/1000"},
+		{Number: "5550005", Letter: 'T', Extension: "PJSIP/5005"}} {
+		if err := store.Set(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.SetWays(ctx, "5551000", []router.NumberWay{{Letter: 'S'}}); err != nil {
+		t.Fatal(err)
+	}
+	w.store, w.journal = store, router.NewJournal(store)
+	w.cfg = router.Config{Spool: w.spool, SMSCNumber: "9001", Location: time.UTC, DefaultValidity: time.Hour,
+		RetryMin: time.Hour, RetryMax: time.Hour}
+	cfg := pbxConfig(w.pbx, t, nil)
+	cfg.MarkerDir = filepath.Join(w.work, "sip-sent")
+	w.ch = newChannel(t, cfg)
+	smsCh, err := sms.New(sms.Config{Spool: w.spool, SMSCNumber: "9001", Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.r, err = router.New(w.cfg, router.NewSQLDirectory(store), w.journal, map[byte]channels.Channel{'T': w.ch, 'S': smsCh}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.r.Close() })
+	// The captured morx file of a phone that asked for a status report, sent to
+	// 5551000 and received now.
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "asterisk", "morx", "status_report_request", "5550005.2026-11-21T05:40:34-7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "da=5559999", "da=5551000", 1)
+	s = strings.Replace(s, "scts=2026-11-21T05:40:34", "scts="+time.Now().UTC().Format("2006-01-02T15:04:05"), 1)
+	return w, s
+}
+
+func (w *world) morx(name, body string) {
+	w.t.Helper()
+	dir := filepath.Join(w.spool, "sms", "morx")
+	os.MkdirAll(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// A T-first recipient whose softphone has no registered contact gets the SMS
+// at once instead of a held message, and the journal shows both tries.
+func TestTFirstWithoutContactGetsTheSMS(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dsn string) {
+		w, _ := waysWorld(t, dsn)
+		w.pbx.Set("1000", "Unreachable")
+		id, err := w.r.Submit("5550005", "5551000", "Are you there?")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := w.drain()
+		if sum.Counts[router.StateDelivered] != 1 || w.deferred() != 0 {
+			t.Fatalf("pass %+v, deferred %d", sum.Outcomes, w.deferred())
+		}
+		if n := len(w.pbx.Sent()); n != 0 {
+			t.Fatalf("%d MessageSends to an offline phone", n)
+		}
+		files, _ := filepath.Glob(filepath.Join(w.spool, "sms", "mttx", "5551000.*"))
+		if len(files) != 1 {
+			t.Fatalf("mttx %v", files)
+		}
+		data, _ := os.ReadFile(files[0])
+		if m, err := smsq.Parse(data, time.UTC); err != nil || m.Text != "Are you there?" {
+			t.Fatalf("mttx %q %v", data, err)
+		}
+		rec, err := w.journal.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Tries []struct {
+				Way                                 int
+				Letter, Extension, Outcome, Cause string
+				Reason                              string
+			} `json:"tries"`
+		}
+		json.Unmarshal([]byte(rec.Detail), &d)
+		if rec.Letter != "S" || len(d.Tries) != 2 ||
+			d.Tries[0].Letter != "T" || d.Tries[0].Outcome != "failed" || d.Tries[0].Cause != channels.CauseSIP480 ||
+			!strings.Contains(d.Tries[0].Reason, "no reachable contact") ||
+			d.Tries[1].Letter != "S" || d.Tries[1].Extension != "PJSIP/1000" || d.Tries[1].Outcome != "delivered" {
+			t.Fatalf("journal %+v: %s", rec, rec.Detail)
+		}
+
+		// Registered again: T is the first way again.
+		w.pbx.Set("1000", "Reachable")
+		if _, err := w.r.Submit("5550005", "5551000", "Now by SIP"); err != nil {
+			t.Fatal(err)
+		}
+		w.drain()
+		if got := w.pbx.Sent(); len(got) != 1 || got[0].Body != "Now by SIP" {
+			t.Fatalf("sent %+v", got)
+		}
+	})
+}
+
+// srr=1 on a message the softphone took: the report goes out with the same
+// batch's commit, from the SMS Centre, to the sender's own softphone.
+func TestSRRReportForSIPDelivery(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dsn string) {
+		w, morx := waysWorld(t, dsn)
+		w.pbx.Set("1000", "Reachable")
+		w.pbx.Set("5005", "Reachable")
+		w.morx("5550005.fixture", morx)
+		w.drain()
+		w.drain()
+		got := w.pbx.Sent()
+		if len(got) != 2 || got[0].Body != "Please confirm delivery" || got[1].To != "pjsip:5005" ||
+			!strings.HasPrefix(got[1].Body, "Delivered to 5551000 by SIP message, ") {
+			t.Fatalf("sent %+v", got)
+		}
+		// No report about the report.
+		w.drain()
+		if n := len(w.pbx.Sent()); n != 2 {
+			t.Fatalf("%d sends", n)
+		}
+	})
+}

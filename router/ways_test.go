@@ -1,0 +1,78 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestNumberWaysStoredAndLookedUp(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		rg := newRig(t, dsn, nil)
+		ctx := context.Background()
+		rg.set("5551000", 'T', "PJSIP/1000")
+		rg.set("5551001", 'S', "PJSIP/1001")
+		if err := rg.store.SetWays(ctx, "5551000", []NumberWay{{Letter: 'S'}, {Letter: 'V', Extension: "PJSIP/1099"}}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := rg.dir.LookupMany(ctx, []string{"5551000", "5551001"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []NumberWay{{Letter: 'S', Extension: "PJSIP/1000"}, {Letter: 'V', Extension: "PJSIP/1099"}}
+		if e := m["5551000"]; !reflect.DeepEqual(e.Further, want) || e.WaysText() != "T,S,V" || e.Letter != 'T' {
+			t.Fatalf("lookup %+v", e)
+		}
+		if e := m["5551001"]; e.Further != nil || e.WaysText() != "S" {
+			t.Fatalf("a number without ways: %+v", e)
+		}
+		// "" in the table is the number's own Extension: a later change carries over.
+		rg.set("5551000", 'T', "PJSIP/2000")
+		if w, _ := rg.store.Ways(ctx, "5551000"); w[0].Extension != "PJSIP/2000" {
+			t.Fatalf("ways %+v", w)
+		}
+		for _, bad := range []struct {
+			number string
+			ways   []NumberWay
+			want   error
+		}{
+			{"5551000", []NumberWay{{Letter: 'C'}}, ErrBadEntry},
+			{"5551000", []NumberWay{{Letter: 'X'}}, ErrBadEntry},
+			{"5551000", []NumberWay{{Letter: 'S', Extension: "nodial"}}, ErrBadEntry},
+			{"5559999", []NumberWay{{Letter: 'S'}}, ErrUnknownNumber},
+			{"../x", []NumberWay{{Letter: 'S'}}, ErrBadEntry},
+		} {
+			if err := rg.store.SetWays(ctx, bad.number, bad.ways); !errors.Is(err, bad.want) {
+				t.Errorf("%s %+v: %v, want %v", bad.number, bad.ways, err, bad.want)
+			}
+		}
+		// Rows an admin's SQL put there: a bad one is listed by doctor and
+		// skipped by the router, the good ones still work.
+		for _, q := range []string{
+			`INSERT INTO smsrouter_number_way (Account, Position, Letter, Extension) VALUES ('5551001', 1, 'Q', '')`,
+			`INSERT INTO smsrouter_number_way (Account, Position, Letter, Extension) VALUES ('5551001', 2, 'S', 'PJSIP/1002')`,
+			`INSERT INTO smsrouter_number_way (Account, Position, Letter, Extension) VALUES ('5550404', 1, 'S', '')`,
+		} {
+			if _, err := rg.store.DB.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bad, err := rg.store.BadWays(ctx)
+		if err != nil || len(bad) != 2 || !strings.Contains(bad[0], "Account='5550404'") || !strings.Contains(bad[1], "Position=1") {
+			t.Fatalf("doctor: %q %v", bad, err)
+		}
+		e, _ := rg.dir.Lookup(ctx, "5551001")
+		if len(e.Further) != 2 || e.Further[0].Problem == "" || e.Further[1].Problem != "" {
+			t.Fatalf("lookup %+v", e)
+		}
+		// Clearing.
+		if err := rg.store.SetWays(ctx, "5551000", nil); err != nil {
+			t.Fatal(err)
+		}
+		if w, _ := rg.store.Ways(ctx, "5551000"); len(w) != 0 {
+			t.Fatalf("ways after clear %+v", w)
+		}
+	})
+}
