@@ -108,9 +108,9 @@ func TestTFirstWithoutContactGetsTheSMS(t *testing.T) {
 		}
 		var d struct {
 			Tries []struct {
-				Way                                 int
+				Way                               int
 				Letter, Extension, Outcome, Cause string
-				Reason                              string
+				Reason                            string
 			} `json:"tries"`
 		}
 		json.Unmarshal([]byte(rec.Detail), &d)
