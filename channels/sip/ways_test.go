@@ -17,34 +17,20 @@ import (
 )
 
 // waysWorld is the real router with the T channel (fake PBX) and the real S
-// channel on the database dsn. 5551000 is T on PJSIP/1000 with SMS to the same
-// phone as its further way; 5550005 (the sender of the captured srr=1 morx
-// file) is T on PJSIP/5005.
+// channel on the database dsn: newWorldOn's numbers, 5551000 with SMS to the
+// same phone as its further way, and 5550005 (the sender of the captured srr=1
+// morx file) T on PJSIP/5005.
 func waysWorld(t *testing.T, dsn string) (*world, string) {
 	t.Helper()
-	w := &world{t: t, pbx: newPBX(t), spool: t.TempDir()}
-	w.work = filepath.Join(w.spool, "smsrouter")
-	store, err := router.OpenStore(dsn)
-	if err != nil {
+	w := newWorldOn(t, dsn, time.Hour)
+	store, ctx := w.store, context.Background()
+	if err := store.Set(ctx, router.Entry{Number: "5550005", Letter: 'T', Extension: "PJSIP/5005"}); err != nil {
 		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	ctx := context.Background()
-	if _, err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range []router.Entry{{Number: "5551000", Letter: 'T', Extension: "PJSIP/1000"},
-		{Number: "5550005", Letter: 'T', Extension: "PJSIP/5005"}} {
-		if err := store.Set(ctx, e); err != nil {
-			t.Fatal(err)
-		}
 	}
 	if err := store.SetWays(ctx, "5551000", []router.NumberWay{{Letter: 'S'}}); err != nil {
 		t.Fatal(err)
 	}
-	w.store, w.journal = store, router.NewJournal(store)
-	w.cfg = router.Config{Spool: w.spool, SMSCNumber: "9001", Location: time.UTC, DefaultValidity: time.Hour,
-		RetryMin: time.Hour, RetryMax: time.Hour}
+	w.cfg.Location, w.cfg.RetryMin, w.cfg.RetryMax = time.UTC, time.Hour, time.Hour
 	cfg := pbxConfig(w.pbx, t, nil)
 	cfg.MarkerDir = filepath.Join(w.work, "sip-sent")
 	w.ch = newChannel(t, cfg)
