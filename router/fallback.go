@@ -56,8 +56,10 @@ func (r *Router) deliverWays(ctx context.Context, j *job, e Entry) {
 			if k != j.claim.way {
 				j.claim.tries = 0
 			}
+			// Counted only as far as a rule can ask: a message held for days
+			// must keep a claim name that reads back.
 			j.claim.way = k
-			j.claim.tries++
+			j.claim.tries = min(j.claim.tries+1, MaxRuleAttempts+1)
 		case j.state != StateDelivered:
 			t.Reason = j.errText
 		}

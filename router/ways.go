@@ -82,12 +82,16 @@ type wayRow struct {
 	extension string
 }
 
+// MaxFurtherWays bounds the further ways of one number: more are never tried
+// (doctor lists them).
+const MaxFurtherWays = 9
+
 // addWays turns the scanned further ways of one number into e.Further, in
 // Position order; a row that cannot work becomes a NumberWay with a Problem.
 func addWays(e *Entry, rows []wayRow) {
 	sort.Slice(rows, func(i, j int) bool { return rows[i].pos < rows[j].pos })
 	e.Further = e.Further[:0]
-	for _, r := range rows {
+	for _, r := range rows[:min(len(rows), MaxFurtherWays)] {
 		w, err := ParseWay(r.letter, r.extension, e.Extension)
 		if err != nil {
 			w.Problem = fmt.Sprintf("smsrouter_number_way row Account=%s Position=%d: %s", sqlQuote(e.Number), r.pos,
@@ -118,6 +122,9 @@ func (s *Store) SetWays(ctx context.Context, number string, ways []NumberWay) (e
 	e, err := NewSQLDirectory(s).Lookup(ctx, number)
 	if err != nil {
 		return err
+	}
+	if len(ways) > MaxFurtherWays {
+		return fmt.Errorf("%w: number %s: at most %d further ways", ErrBadEntry, number, MaxFurtherWays)
 	}
 	for i, w := range ways {
 		ext := w.Extension
@@ -164,6 +171,7 @@ func (s *Store) BadWays(ctx context.Context) ([]string, error) {
 	}
 	defer rows.Close()
 	var out []string
+	count := map[string]int{}
 	for rows.Next() {
 		var acc, letter, ext string
 		var pos int64
@@ -172,8 +180,13 @@ func (s *Store) BadWays(ctx context.Context) ([]string, error) {
 			return nil, fmt.Errorf("read smsrouter_number_way: %w", err)
 		}
 		where := fmt.Sprintf("smsrouter_number_way row Account=%s Position=%d", sqlQuote(acc), pos)
-		if !main.Valid {
+		count[acc]++
+		switch {
+		case !main.Valid:
 			out = append(out, where+": the number is not in PBXNumbers")
+			continue
+		case count[acc] > MaxFurtherWays:
+			out = append(out, fmt.Sprintf("%s: beyond the %d further ways the router tries", where, MaxFurtherWays))
 			continue
 		}
 		if _, err := ParseWay(letter, ext, strings.TrimSpace(main.String)); err != nil {

@@ -76,3 +76,21 @@ func TestNumberWaysStoredAndLookedUp(t *testing.T) {
 		}
 	})
 }
+
+// A message held for longer than any rule counts keeps a claim name that
+// reads back, and a number cannot list more ways than the claim name holds.
+func TestWayCountsStayInTheClaimName(t *testing.T) {
+	rg := newRig(t, testdbSQLite(t), nil)
+	rg.set("5551000", 'T', "PJSIP/1000")
+	many := make([]NumberWay, MaxFurtherWays+1)
+	for i := range many {
+		many[i] = NumberWay{Letter: 'S'}
+	}
+	if err := rg.store.SetWays(context.Background(), "5551000", many); !errors.Is(err, ErrBadEntry) {
+		t.Fatalf("%d ways: %v", len(many), err)
+	}
+	c := claimName{id: NewID(rg.clock.now()), way: MaxFurtherWays, tries: MaxRuleAttempts + 1}
+	if got, ok := parseClaimName(c.String()); !ok || got != c {
+		t.Fatalf("%s → %+v %v", c, got, ok)
+	}
+}
