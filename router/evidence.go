@@ -239,3 +239,28 @@ func mergeDetail(detail string, add map[string]any) string {
 	}
 	return string(b)
 }
+
+// CallFate reads what a delivered message's call came to, for the reports that
+// wait for it (router/dlr): pending while the call it placed is to be archived
+// (channels.AwaitsCall) and Asterisk has not written its Status yet, or while a
+// failed call is being retried (another message carries it on, see
+// smsrouter_retry); failed when the call ended Expired or Failed for good. A
+// message whose call is not archived, and every other state, is neither: its
+// handoff is all there is to know.
+func CallFate(rec Record) (pending, failed bool) {
+	d := detailMap(rec.Detail)
+	if rec.State != StateDelivered || d[channels.AwaitsCall] != true {
+		return false, false
+	}
+	calls := CallsOf(rec)
+	if len(calls) == 0 {
+		return true, false
+	}
+	if calls[len(calls)-1].Status == callfile.StatusCompleted {
+		return false, false
+	}
+	if id, _ := d["retry_id"].(string); id != "" {
+		return true, false
+	}
+	return false, true
+}

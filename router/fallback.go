@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -193,6 +194,9 @@ func (a *Admin) afterCall(ctx context.Context, rec Record, o CallOutcome, add ma
 	if err != nil {
 		return "", fmt.Errorf("retry of %s: %w", rec.ID, err)
 	}
+	if err := a.chainRetry(ctx, rec.ID, id); err != nil {
+		return "", err
+	}
 	if matches, _ := filepath.Glob(filepath.Join(a.l.deferred, "*."+id+".*")); len(matches) == 0 {
 		if _, err := a.journal.Get(ctx, id); err == nil {
 			return id, nil // queued and taken before a crash kept the outcome from the journal
@@ -205,4 +209,23 @@ func (a *Admin) afterCall(ctx context.Context, rec Record, o CallOutcome, add ma
 	add["retry_id"] = id
 	add["retry"] = map[string]any{"cause": cause, "way": way, "tries": tries, "due": due.UnixMilli()}
 	return id, nil
+}
+
+// chainRetry records that retry carries on message from (smsrouter_retry),
+// under from's own origin, one hop deeper. Writing it again is harmless.
+func (a *Admin) chainRetry(ctx context.Context, from, retry string) error {
+	db := a.journal.store
+	origin, hop := from, 0
+	err := db.DB.QueryRowContext(ctx, `SELECT origin, hop FROM smsrouter_retry WHERE id = ?`, from).Scan(&origin, &hop)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("retry chain of %s: %w", from, err)
+	}
+	ignore := "INSERT OR IGNORE"
+	if db.Dialect == "mysql" {
+		ignore = "INSERT IGNORE"
+	}
+	if _, err := db.DB.ExecContext(ctx, ignore+` INTO smsrouter_retry (id, origin, hop) VALUES (?, ?, ?)`, retry, origin, hop+1); err != nil {
+		return fmt.Errorf("retry chain of %s: %w", from, err)
+	}
+	return nil
 }

@@ -39,6 +39,12 @@ func (r *Router) reportOnHandoff(j *job) {
 		return
 	}
 	if j.letter != 'T' {
+		if awaits, _ := j.result.Detail[channels.AwaitsCall].(bool); !awaits {
+			// No evidence will come (archive is off, or the text joined a call
+			// placed for another message): saying "delivered" would be a guess.
+			j.fact("report", "not sent: no call evidence (archive = true in the channel's section)")
+			return
+		}
 		j.fact("report", "pending")
 		return
 	}

@@ -31,12 +31,13 @@ type bed struct {
 
 func newBed(t *testing.T, engine tts.Engine, deliveryTimeout time.Duration) *bed {
 	t.Helper()
-	return newBedOn(t, testdb.SQLite(t), engine, deliveryTimeout, nil)
+	return newBedOn(t, testdb.SQLite(t), engine, deliveryTimeout, false, nil)
 }
 
-// newBedOn is newBed on the database dsn, with the router's configuration
+// newBedOn is newBed on the database dsn, with calls archived (Archive: yes)
+// for their evidence when archive is set, and the router's configuration
 // changed by mutate.
-func newBedOn(t *testing.T, dsn string, engine tts.Engine, deliveryTimeout time.Duration, mutate func(*router.Config)) *bed {
+func newBedOn(t *testing.T, dsn string, engine tts.Engine, deliveryTimeout time.Duration, archive bool, mutate func(*router.Config)) *bed {
 	t.Helper()
 	ctx := context.Background()
 	store, err := router.OpenStore(dsn)
@@ -60,12 +61,12 @@ func newBedOn(t *testing.T, dsn string, engine tts.Engine, deliveryTimeout time.
 		t.Fatal(err)
 	}
 	b := &bed{spool: t.TempDir(), store: store, journal: router.NewJournal(store)}
-	smsCh, err := sms.New(sms.Config{Spool: b.spool, SMSCNumber: "9001", Location: time.UTC})
+	smsCh, err := sms.New(sms.Config{Spool: b.spool, SMSCNumber: "9001", Location: time.UTC, Archive: archive})
 	if err != nil {
 		t.Fatal(err)
 	}
 	voiceCh, err := voice.New(voice.Config{
-		Spool: b.spool, SMSCNumber: "9001", Location: time.UTC,
+		Spool: b.spool, SMSCNumber: "9001", Location: time.UTC, Archive: archive,
 		Renderer: &tts.Renderer{Engine: engine, DefaultLang: "en"},
 		Options:  store.VoiceOptions,
 	})

@@ -113,7 +113,7 @@ func espeak(t *testing.T) tts.Engine {
 // (app_sms srr=1, the captured morx file), hears how it ended.
 func TestFailedVoiceCallFallsBackToSMSAndReportsDelivery(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dsn string) {
-		b := newBedOn(t, dsn, espeak(t), 0, nil)
+		b := newBedOn(t, dsn, espeak(t), 0, true, nil)
 		ctx := context.Background()
 		if err := b.store.Set(ctx, router.Entry{Number: "5550005", Letter: 'S', Extension: "PJSIP/5005"}); err != nil {
 			t.Fatal(err)
@@ -193,7 +193,7 @@ func TestFailedVoiceCallFallsBackToSMSAndReportsDelivery(t *testing.T) {
 // report that says so (no notices configured), or the notice serves as it.
 func TestUnansweredLastWayReportsFailure(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dsn string) {
-		b := newBedOn(t, dsn, espeak(t), 0, func(c *router.Config) { c.Retry = router.RetryRules{"no_answer": {}} })
+		b := newBedOn(t, dsn, espeak(t), 0, true, func(c *router.Config) { c.Retry = router.RetryRules{"no_answer": {}} })
 		ctx := context.Background()
 		if err := b.store.Set(ctx, router.Entry{Number: "5550005", Letter: 'S', Extension: "PJSIP/5005"}); err != nil {
 			t.Fatal(err)
