@@ -94,3 +94,25 @@ func TestWayCountsStayInTheClaimName(t *testing.T) {
 		t.Fatalf("%s → %+v %v", c, got, ok)
 	}
 }
+
+func FuzzParseWay(f *testing.F) {
+	for _, s := range [][3]string{{"S", "", "PJSIP/1"}, {" t ", "PJSIP/2", ""}, {"C", "", "PJSIP/1"}, {"ſ", "", "PJSIP/1"}, {"F", "Local/1@fax\n", ""}} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, letter, ext, main string) {
+		w, err := ParseWay(letter, ext, main)
+		if err != nil {
+			if !errors.Is(err, ErrBadEntry) {
+				t.Fatalf("%v does not wrap ErrBadEntry", err)
+			}
+			return
+		}
+		// What is accepted is a way a channel can take, and reads back the same.
+		if !strings.Contains(WayLetters, string(w.Letter)) || w.Extension == "" {
+			t.Fatalf("accepted %+v", w)
+		}
+		if again, err := ParseWay(string(w.Letter), w.Extension, ""); err != nil || again != w {
+			t.Fatalf("%+v → %+v %v", w, again, err)
+		}
+	})
+}
