@@ -15,8 +15,8 @@ import (
 	"smsrouter/channels"
 )
 
-// try is one way tried for a message, as the journal shows it (detail "tries").
-type try struct {
+// WayTry is one way tried for a message, as the journal shows it (detail "tries").
+type WayTry struct {
 	Way       int    `json:"way"`
 	Letter    string `json:"letter"`
 	Extension string `json:"extension,omitempty"`
@@ -40,14 +40,14 @@ func (r *Router) deliverWays(ctx context.Context, j *job, e Entry) {
 		}
 		if w.Problem != "" {
 			r.log.Warn("way unusable; skipped", "id", j.claim.id, "to", j.msg.DA, "way", k, "problem", w.Problem)
-			j.tried(try{Way: k, Letter: string(w.Letter), Outcome: "skipped", Reason: w.Problem})
+			j.tried(WayTry{Way: k, Letter: string(w.Letter), Outcome: "skipped", Reason: w.Problem})
 			if last {
 				r.settleUndeliverable(j, StateBounced, "unreachable", w.Problem)
 			}
 			continue
 		}
 		err := r.deliverOn(ctx, j, w, tries, last)
-		t := try{Way: k, Letter: string(w.Letter), Extension: w.Extension, Outcome: string(j.state), Cause: channels.CauseOf(err)}
+		t := WayTry{Way: k, Letter: string(w.Letter), Extension: w.Extension, Outcome: string(j.state), Cause: channels.CauseOf(err)}
 		switch {
 		case err != nil:
 			t.Outcome, t.Reason = "failed", err.Error()
@@ -96,8 +96,8 @@ func (r *Router) failOver(err error, tries int) bool {
 	return tries >= r.cfg.Retry[cause].Attempts
 }
 
-func (j *job) tried(t try) {
-	list, _ := j.facts["tries"].([]try)
+func (j *job) tried(t WayTry) {
+	list, _ := j.facts["tries"].([]WayTry)
 	j.fact("tries", append(list, t))
 }
 
@@ -139,6 +139,18 @@ func describeWay(letter string) string {
 		return "SIP message"
 	}
 	return fmt.Sprintf("letter %s", letter)
+}
+
+// WaysOf returns the ways tried for a message, from its journal row: none for
+// a number with only its PBXNumbers letter.
+func WaysOf(rec Record) []WayTry {
+	var d struct {
+		Tries []WayTry `json:"tries"`
+	}
+	if rec.Detail == "" || json.Unmarshal([]byte(rec.Detail), &d) != nil {
+		return nil
+	}
+	return d.Tries
 }
 
 // pendingReport says whether a journal row's sender asked for a status report

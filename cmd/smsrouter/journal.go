@@ -465,6 +465,16 @@ func printView(e *env, v httpapi.MessageView, loc *time.Location) {
 	for _, call := range v.Calls {
 		line("call", "%s after %d attempt(s) (%s)", call.Status, call.Attempts, call.File)
 	}
+	for _, w := range v.Ways {
+		why := w.Reason
+		if w.Cause != "" {
+			why = w.Cause + ": " + why
+		}
+		if why != "" {
+			why = " (" + why + ")"
+		}
+		line("way "+strconv.Itoa(w.Way+1), "%s %s %s%s", w.Letter, orDash(w.Extension), w.Outcome, why)
+	}
 	if len(v.Parts) > 0 {
 		line("parts", "%s", strings.Join(v.Parts, ", "))
 	}
