@@ -2,7 +2,9 @@ package router
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 
 	"smsrouter/internal/testdb"
@@ -49,6 +51,78 @@ func BenchmarkLookup(b *testing.B) {
 				for b.Loop() {
 					lo := (i * 256) % (len(numbers) - 256)
 					if m, err := dir.LookupMany(ctx, numbers[lo:lo+256]); err != nil || len(m) != 256 {
+						b.Fatal(len(m), err)
+					}
+					i++
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkLookupWays is the batch lookup with the further ways joined in
+// (one number in ten has two), next to its baseline in the same process: the
+// query before ways existed, PBXNumbers alone, scanned the same way.
+func BenchmarkLookupWays(b *testing.B) {
+	for _, db := range []struct {
+		name string
+		dsn  func(testing.TB) string
+	}{{"sqlite", testdb.SQLite}, {"mariadb", testdb.MySQL}} {
+		b.Run(db.name, func(b *testing.B) {
+			store, err := OpenStore(db.dsn(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			ctx := context.Background()
+			if _, err := store.Migrate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			var numbers []any
+			var names []string
+			for i := range 1000 {
+				n := fmt.Sprint(5550000 + i)
+				numbers, names = append(numbers, n), append(names, n)
+				if err := store.Set(ctx, Entry{Number: n, Letter: 'T', Extension: "PJSIP/" + n}); err != nil {
+					b.Fatal(err)
+				}
+				if i%10 == 0 {
+					if err := store.SetWays(ctx, n, []NumberWay{{Letter: 'S'}, {Letter: 'V'}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			q := "SELECT Account, Message, Extension FROM PBXNumbers WHERE Account IN (?" + strings.Repeat(",?", 255) + ")"
+			b.Run("baseline_pbxnumbers_only", func(b *testing.B) {
+				i := 0
+				for b.Loop() {
+					lo := (i * 256) % (len(numbers) - 256)
+					rows, err := store.query(ctx, q, numbers[lo:lo+256]...)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n := 0
+					for rows.Next() {
+						var acc, msg, ext sql.NullString
+						if err := rows.Scan(&acc, &msg, &ext); err != nil {
+							b.Fatal(err)
+						}
+						readRow(acc.String, msg, ext)
+						n++
+					}
+					rows.Close()
+					if n != 256 {
+						b.Fatal(n)
+					}
+					i++
+				}
+			})
+			dir := NewSQLDirectory(store)
+			b.Run("with_ways", func(b *testing.B) {
+				i := 0
+				for b.Loop() {
+					lo := (i * 256) % (len(names) - 256)
+					if m, err := dir.LookupMany(ctx, names[lo:lo+256]); err != nil || len(m) != 256 {
 						b.Fatal(len(m), err)
 					}
 					i++
