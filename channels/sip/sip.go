@@ -293,7 +293,7 @@ func (c *Channel) sendError(m channels.Message, endpoint string, part, total int
 		}
 		// Anything else (Permission denied: the AMI user lacks the message
 		// class) is a configuration problem an admin fixes; keep the message.
-		return fmt.Errorf("MessageSend to %s refused: %w", endpoint, err)
+		return channels.Because(channels.CauseAMIDown, fmt.Errorf("MessageSend to %s refused: %w", endpoint, err))
 	}
 	if errors.Is(err, ami.ErrLineTooLong) || errors.Is(err, ami.ErrInvalidPacket) {
 		return channels.PermanentBecause(publicNoSIP, fmt.Errorf("the message cannot be sent over AMI: %w", err))
@@ -303,7 +303,7 @@ func (c *Channel) sendError(m channels.Message, endpoint string, part, total int
 		// may duplicate this part, not retrying may lose it: we retry.
 		c.log.Warn("MessageSend outcome unknown; the retry may repeat this part", "id", m.ID, "part", part, "endpoint", endpoint, "err", err)
 	}
-	return fmt.Errorf("MessageSend to %s (part %d of %d): %w", endpoint, part, total, err)
+	return channels.Because(channels.CauseAMIDown, fmt.Errorf("MessageSend to %s (part %d of %d): %w", endpoint, part, total, err))
 }
 
 // connect returns the shared client, dialling it on first use.
@@ -374,7 +374,7 @@ func (c *Channel) reachable(ctx context.Context, cl *ami.Client, endpoint string
 			return false, channels.Because(channels.CauseSIP404,
 				channels.PermanentBecause(channels.PublicNotSetUp, fmt.Errorf("SIP endpoint %s does not exist in Asterisk", endpoint)))
 		}
-		return false, fmt.Errorf("reachability of %s: %w", endpoint, err)
+		return false, channels.Because(channels.CauseAMIDown, fmt.Errorf("reachability of %s: %w", endpoint, err))
 	}
 	usable := false
 	for _, it := range items {

@@ -2,6 +2,7 @@ package sip_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
+	"smsrouter/channels/sip"
 	"smsrouter/channels/sms"
 	"smsrouter/internal/testdb"
 	"smsrouter/router"
@@ -20,6 +22,13 @@ import (
 // same phone as its further way, and 5550005 (the sender of the captured srr=1
 // morx file) T on PJSIP/5005.
 func waysWorld(t *testing.T, dsn string) (*world, string) {
+	t.Helper()
+	return waysWorldWith(t, dsn, nil)
+}
+
+// waysWorldWith is waysWorld with the router's and the T channel's
+// configuration changed by mutate.
+func waysWorldWith(t *testing.T, dsn string, mutate func(*router.Config, *sip.Config)) (*world, string) {
 	t.Helper()
 	w := newWorldOn(t, dsn, time.Hour)
 	store, ctx := w.store, context.Background()
@@ -32,6 +41,9 @@ func waysWorld(t *testing.T, dsn string) (*world, string) {
 	w.cfg.Location, w.cfg.RetryMin, w.cfg.RetryMax = time.UTC, time.Hour, time.Hour
 	cfg := pbxConfig(w.pbx, t, nil)
 	cfg.MarkerDir = filepath.Join(w.work, "sip-sent")
+	if mutate != nil {
+		mutate(&w.cfg, &cfg)
+	}
 	w.ch = newChannel(t, cfg)
 	smsCh, err := sms.New(sms.Config{Spool: w.spool, SMSCNumber: "9001", Location: time.UTC})
 	if err != nil {
@@ -130,6 +142,43 @@ func TestSRRReportForSIPDelivery(t *testing.T) {
 		w.drain()
 		if n := len(w.pbx.Sent()); n != 2 {
 			t.Fatalf("%d sends", n)
+		}
+	})
+}
+
+// Asterisk's manager cannot be reached: the T way is retried as the ami_down
+// rule says, then the SMS goes out.
+func TestTFirstWithAMIDownFallsBackAfterItsRetries(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dsn string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := ln.Addr().String()
+		ln.Close()
+		w, _ := waysWorldWith(t, dsn, func(rc *router.Config, sc *sip.Config) {
+			rc.RetryMin, rc.RetryMax = 10*time.Millisecond, 10*time.Millisecond
+			rc.Retry = router.RetryRules{channels.CauseAMIDown: {Attempts: 1}}
+			sc.AMI.Addr = dead
+		})
+		id, err := w.r.Submit("5550005", "5551000", "is the PBX up?")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := w.drain(); sum.Counts[router.StateDeferred] != 1 {
+			t.Fatalf("first try: %+v", sum.Outcomes)
+		}
+		rec, _ := w.journal.Get(context.Background(), id)
+		if tries := router.WaysOf(rec); len(tries) != 1 || tries[0].Outcome != "deferred" || tries[0].Cause != channels.CauseAMIDown {
+			t.Fatalf("first try: %s", rec.Detail)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if sum := w.drain(); sum.Counts[router.StateDelivered] != 1 {
+			t.Fatalf("second try: %+v", sum.Outcomes)
+		}
+		rec, _ = w.journal.Get(context.Background(), id)
+		if tries := router.WaysOf(rec); rec.Letter != "S" || len(tries) != 2 || tries[0].Outcome != "failed" || tries[1].Outcome != "delivered" {
+			t.Fatalf("second try: %s", rec.Detail)
 		}
 	})
 }
