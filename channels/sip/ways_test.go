@@ -157,7 +157,7 @@ func TestTFirstWithAMIDownFallsBackAfterItsRetries(t *testing.T) {
 		dead := ln.Addr().String()
 		ln.Close()
 		w, _ := waysWorldWith(t, dsn, func(rc *router.Config, sc *sip.Config) {
-			rc.RetryMin, rc.RetryMax = 10*time.Millisecond, 10*time.Millisecond
+			rc.RetryMin, rc.RetryMax = 300*time.Millisecond, 300*time.Millisecond
 			rc.Retry = router.RetryRules{channels.CauseAMIDown: {Attempts: 1}}
 			sc.AMI.Addr = dead
 		})
@@ -172,7 +172,7 @@ func TestTFirstWithAMIDownFallsBackAfterItsRetries(t *testing.T) {
 		if tries := router.WaysOf(rec); len(tries) != 1 || tries[0].Outcome != "deferred" || tries[0].Cause != channels.CauseAMIDown {
 			t.Fatalf("first try: %s", rec.Detail)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(400 * time.Millisecond)
 		if sum := w.drain(); sum.Counts[router.StateDelivered] != 1 {
 			t.Fatalf("second try: %+v", sum.Outcomes)
 		}
