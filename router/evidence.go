@@ -139,6 +139,7 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 		switch {
 		case next != "":
 			sum.Retried = append(sum.Retried, next)
+			rec.LastError = fmt.Sprintf("the call ended %s (%d attempts); carried on by %s", o.Status, o.Attempts, next)
 		case o.Status == callfile.StatusExpired:
 			rec.LastError = fmt.Sprintf("the call was not answered (%d attempts)", o.Attempts)
 			// The notice's .Reason is for the sender, not the journal's wording.
