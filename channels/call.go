@@ -22,6 +22,12 @@ type Dialling struct {
 	Archive      bool   // keep the finished call in outgoing_done/ (delivery evidence)
 }
 
+// AwaitsCall is the Result.Detail key a channel sets (to true) when the call it
+// placed will be archived in outgoing_done/ with the message's id: the outcome of
+// the delivery is then known only once Asterisk has written the call's Status
+// (the router's evidence), and status and delivery reports wait for it.
+const AwaitsCall = "awaits_call"
+
 // CallVar names the channel variable that carries the message id on every call, so
 // an archived call in outgoing_done/ can be tied to its journal row.
 const CallVar = "SMSROUTER_ID"

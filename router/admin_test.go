@@ -216,7 +216,10 @@ func tailOf(t *testing.T, rel string) string {
 
 func TestRecordEvidence(t *testing.T) {
 	eachDB(t, func(t *testing.T, dsn string) {
-		rg := newRig(t, dsn, nil)
+		// No retry of an unanswered call: its outcome is final at once (the
+		// retries are TestUnansweredCallRetriedByRule's).
+		noRetry := func(c *Config) { c.Retry = RetryRules{channels.CauseNoAnswer: {}} }
+		rg := newRig(t, dsn, noRetry)
 		rg.set("5550001", 'S', "PJSIP/5550001")
 		rg.set("5551001", 'S', "PJSIP/1001")
 		ctx := context.Background()
@@ -249,7 +252,7 @@ func TestRecordEvidence(t *testing.T) {
 
 		// A completed call is recorded without a notice; a call file of another
 		// system or an unknown id is left alone.
-		rg2 := newRig(t, dsn, nil)
+		rg2 := newRig(t, dsn, noRetry)
 		id2, _ := rg2.r.Submit("5550001", "5551001", "again")
 		rg2.drain()
 		archive(t, rg2, tailOf(t, "call/spool-behaviour/future-1795239855.call"))

@@ -34,6 +34,7 @@ type job struct {
 	entry     Entry
 	errText   string
 	public    string // what the sender's notice may say about why (publicReason); "" for the default
+	cause     string // why the last try failed (channels.CauseOf), when it says
 	result    channels.Result
 	notice    []channels.Artefact
 	detail    map[string]any // about this attempt: what the channel did, the notice, the next try
@@ -561,21 +562,37 @@ func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry)
 		r.settleUndeliverable(j, StateBounced, "unreachable", e.Problem)
 		return
 	}
-	j.entry, j.letter = e, e.Letter
+	j.entry = e
 	if e.Letter == 'N' {
+		j.letter = e.Letter
 		r.settleUndeliverable(j, StateBounced, "disabled", "messaging disabled (letter N)")
 		return
 	}
-	ch, ok := r.channels[e.Letter]
+	r.deliverWays(ctx, j, e)
+}
+
+// deliverOn hands the job to the channel of one way and settles it when that
+// works or fails for good; it returns the error of a failure that the next way
+// may take over instead (see failOver), with nothing settled.
+func (r *Router) deliverOn(ctx context.Context, j *job, w NumberWay, tries int, last bool) error {
+	j.letter = w.Letter
+	ch, ok := r.channels[w.Letter]
 	if !ok {
-		r.settleUndeliverable(j, StateBounced, "noservice", fmt.Sprintf("no channel for letter %q", string(e.Letter)))
-		return
+		err := fmt.Errorf("no channel for letter %q", string(w.Letter))
+		if !last {
+			return err
+		}
+		r.settleUndeliverable(j, StateBounced, "noservice", err.Error())
+		return nil
 	}
 	res, err := ch.Deliver(ctx, channels.Message{
 		ID: j.claim.id, From: j.msg.OA, To: j.msg.DA, Text: j.text, Received: j.received, Sent: j.msg.SCTS,
-		Letter: e.Letter, Extension: e.Extension, Attempt: j.claim.attempts + 1, Validity: j.validity,
+		Letter: w.Letter, Extension: w.Extension, Attempt: j.claim.attempts + 1, Validity: j.validity,
 		Depth: j.claim.depth,
 	})
+	if err != nil && !last && r.failOver(err, tries) {
+		return err
+	}
 	switch {
 	case err == nil:
 		j.state, j.result, j.detail = StateDelivered, res, res.Detail
@@ -587,6 +604,7 @@ func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry)
 	default:
 		r.failTemporarily(j, err)
 	}
+	return nil
 }
 
 // failTemporarily defers the job, or expires it when its validity is over.
@@ -602,12 +620,14 @@ func (r *Router) failTemporarily(j *job, err error) {
 // taken, however long the batch has been running.
 func (r *Router) deferJob(j *job, err error) {
 	now := r.now()
-	j.state, j.errText = StateDeferred, err.Error()
+	j.state, j.errText, j.cause = StateDeferred, err.Error(), channels.CauseOf(err)
 	j.notice, j.result = nil, channels.Result{}
 	j.claim.attempts++
 	due := now.Add(r.backoff(j.claim.attempts))
 	if d, ok := channels.RetryDelay(err); ok {
 		due = now.Add(d)
+	} else if rule := r.cfg.Retry[channels.CauseOf(err)]; rule.Delay > 0 {
+		due = now.Add(rule.Delay)
 	}
 	if !j.validity.IsZero() && due.After(j.validity) && now.Before(j.validity) {
 		due = j.validity // one last try when it expires, which then tells the sender

@@ -21,6 +21,9 @@ type Entry struct {
 	// are then meaningless. The router bounces messages to such a number with
 	// the "unreachable" notice; other numbers are not affected.
 	Problem string
+	// Further are the ways tried, in order, after Letter and Extension fail
+	// (smsrouter_number_way); none for most numbers. See NumberWay.
+	Further []NumberWay
 }
 
 // Letters are the service letters a PBXNumbers row may hold.
@@ -110,22 +113,33 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 			uniq = append(uniq, uniq[0])
 		}
 	}
-	q := "SELECT Account, Message, Extension FROM PBXNumbers WHERE Account IN (?" +
+	// The further ways come in the same round trip: one row per way, or one
+	// with NULLs for a number that has none.
+	q := "SELECT p.Account, p.Message, p.Extension, w.Position, w.Letter, w.Extension FROM PBXNumbers p " +
+		"LEFT JOIN smsrouter_number_way w ON w.Account = p.Account WHERE p.Account IN (?" +
 		strings.Repeat(",?", len(uniq)-1) + ")"
 	rows, err := d.store.query(ctx, q, uniq...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDirectoryUnavailable, err)
 	}
 	defer rows.Close()
+	ways := map[string]map[int64]wayRow{}
 	for rows.Next() {
 		// NullString takes whatever an adopted table holds (NULL, a number, a
 		// BLOB, a date), so one odd row is that row's problem, not a failed
 		// query that would defer the whole batch.
-		var acc, msg, ext sql.NullString
-		if err := rows.Scan(&acc, &msg, &ext); err != nil {
+		var acc, msg, ext, wLetter, wExt sql.NullString
+		var wPos sql.NullInt64
+		if err := rows.Scan(&acc, &msg, &ext, &wPos, &wLetter, &wExt); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrDirectoryUnavailable, err)
 		}
 		e := readRow(strings.TrimSpace(acc.String), msg, ext)
+		if wPos.Valid {
+			if ways[e.Number] == nil {
+				ways[e.Number] = map[int64]wayRow{}
+			}
+			ways[e.Number][wPos.Int64] = wayRow{wPos.Int64, wLetter.String, wExt.String}
+		}
 		// A table without a primary key may repeat a number: the first usable
 		// row wins, so a broken duplicate cannot hide a good one.
 		if prev, dup := out[e.Number]; dup && (prev.Problem == "" || e.Problem != "") {
@@ -135,6 +149,16 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDirectoryUnavailable, err)
+	}
+	for n, byPos := range ways {
+		if e := out[n]; e.Problem == "" {
+			list := make([]wayRow, 0, len(byPos))
+			for _, w := range byPos {
+				list = append(list, w)
+			}
+			addWays(&e, list)
+			out[n] = e
+		}
 	}
 	return out, nil
 }

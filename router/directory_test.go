@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -239,7 +240,7 @@ func TestSetNumberOnAdoptedTable(t *testing.T) {
 				t.Errorf("%s: %d rows, want %d", c.number, n, c.rows)
 			}
 			got, err := dir.Lookup(ctx, c.number)
-			if err != nil || got != c.want {
+			if err != nil || !reflect.DeepEqual(got, c.want) {
 				t.Errorf("lookup %s = %+v, %v; want %+v", c.number, got, err, c.want)
 			}
 		}
@@ -287,7 +288,7 @@ func TestParseEntry(t *testing.T) {
 	} {
 		got, err := ParseEntry("1", c.msg, c.ext)
 		if c.err == "" {
-			if err != nil || got != c.want {
+			if err != nil || !reflect.DeepEqual(got, c.want) {
 				t.Errorf("ParseEntry(%q, %q) = %+v, %v; want %+v", c.msg, c.ext, got, err, c.want)
 			}
 			continue

@@ -95,6 +95,8 @@ type EvidenceSummary struct {
 	Known    int      // already recorded earlier
 	Orphans  int      // no journal row for the id (another router's, or a wiped journal)
 	Notices  []string // ids of notices queued to senders
+	Reports  []string // ids of status reports queued to senders
+	Retried  []string // ids of the messages that retry a failed call, on its way or the next
 }
 
 // RecordEvidence reads outgoing_done and records each new call outcome in its
@@ -127,46 +129,74 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 		}
 		list := append(detailCallList(rec.Detail), o)
 		add := map[string]any{"calls": list}
+		next, err := a.afterCall(ctx, rec, o, add)
+		if err != nil {
+			return sum, fmt.Errorf("evidence %s: %w", o.File, err)
+		}
 		var notice *struct {
 			name, reason string
 		}
-		switch o.Status {
-		case callfile.StatusExpired:
+		switch {
+		case next != "":
+			sum.Retried = append(sum.Retried, next)
+			rec.LastError = fmt.Sprintf("the call ended %s (%d attempts); carried on by %s", o.Status, o.Attempts, next)
+		case o.Status == callfile.StatusExpired:
 			rec.LastError = fmt.Sprintf("the call was not answered (%d attempts)", o.Attempts)
 			// The notice's .Reason is for the sender, not the journal's wording.
 			notice = &struct{ name, reason string }{"expired", "The call was not answered."}
-		case callfile.StatusFailed:
+		case o.Status == callfile.StatusFailed:
 			rec.LastError = "Asterisk could not place the call (call file failed)"
 			notice = &struct{ name, reason string }{"failed", "The call could not be placed."}
 		}
-		var queued string
-		if notify && notice != nil && rec.OA != "" && rec.OA != a.cfg.SMSCNumber && a.cfg.SMSCNumber != "" {
-			n, nid, err := a.noticeArtefact(notice.name, rec.OA, rec.DA, notice.reason, a.now())
+		var queued []channels.Artefact
+		if notice != nil && rec.OA != "" && rec.OA != a.cfg.SMSCNumber && a.cfg.SMSCNumber != "" {
+			var art channels.Artefact
+			var nid string
+			switch {
+			case notify:
+				art, nid, err = a.noticeArtefact(notice.name, rec.OA, rec.DA, notice.reason, a.now())
+				add["evidence_notice_id"] = nid
+				if pendingReport(rec) {
+					add["report"] = "failed: the sender's notice"
+				}
+			case pendingReport(rec):
+				// No notices, but the sender asked for a report.
+				art, nid, err = reportArtefact(a.l.inbox, a.cfg.SMSCNumber, rec.OA, failedText(rec.DA, notice.reason), a.now().In(a.cfg.Location))
+				add["report"], add["report_id"] = "failed", nid
+			}
 			if err != nil {
 				return sum, fmt.Errorf("evidence %s: %w", o.File, err)
 			}
-			add["evidence_notice_id"] = nid
-			rec.Detail = mergeDetail(rec.Detail, add)
-			rec.Updated = a.now()
-			// Journal first: a crash after it loses at most a notice, never sends two.
-			if err := a.journal.Put(ctx, "", []Record{rec}); err != nil {
+			if nid != "" {
+				queued = append(queued, art)
+			}
+		}
+		if o.Status == callfile.StatusCompleted && pendingReport(rec) && a.cfg.SMSCNumber != "" {
+			art, nid, err := reportArtefact(a.l.inbox, a.cfg.SMSCNumber, rec.OA, deliveredText(rec.DA, rec.Letter, a.now().In(a.cfg.Location)), a.now().In(a.cfg.Location))
+			if err != nil {
 				return sum, fmt.Errorf("evidence %s: %w", o.File, err)
 			}
-			if err := placeArtefact(n); err != nil {
-				return sum, fmt.Errorf("evidence %s: notice: %w", o.File, err)
+			add["report"], add["report_id"] = "delivered", nid
+			queued = append(queued, art)
+		}
+		rec.Detail = mergeDetail(rec.Detail, add)
+		rec.Updated = a.now()
+		// Journal first: a crash after it loses at most a notice, never sends two.
+		if err := a.journal.Put(ctx, "", []Record{rec}); err != nil {
+			return sum, fmt.Errorf("evidence %s: %w", o.File, err)
+		}
+		for _, art := range queued {
+			if err := placeArtefact(art); err != nil {
+				return sum, fmt.Errorf("evidence %s: %s: %w", o.File, art.Kind, err)
 			}
-			queued = nid
-		} else {
-			rec.Detail = mergeDetail(rec.Detail, add)
-			rec.Updated = a.now()
-			if err := a.journal.Put(ctx, "", []Record{rec}); err != nil {
-				return sum, fmt.Errorf("evidence %s: %w", o.File, err)
+			id, _, _ := channels.ParseSpoolName(art.Name)
+			if art.Kind == "report" {
+				sum.Reports = append(sum.Reports, id)
+			} else {
+				sum.Notices = append(sum.Notices, id)
 			}
 		}
 		sum.Recorded++
-		if queued != "" {
-			sum.Notices = append(sum.Notices, queued)
-		}
 	}
 	return sum, nil
 }
@@ -209,4 +239,29 @@ func mergeDetail(detail string, add map[string]any) string {
 		return detail
 	}
 	return string(b)
+}
+
+// CallFate reads what a delivered message's call came to, for the reports that
+// wait for it (router/dlr): pending while the call it placed is to be archived
+// (channels.AwaitsCall) and Asterisk has not written its Status yet, or while a
+// failed call is being retried (another message carries it on, see
+// smsrouter_retry); failed when the call ended Expired or Failed for good. A
+// message whose call is not archived, and every other state, is neither: its
+// handoff is all there is to know.
+func CallFate(rec Record) (pending, failed bool) {
+	d := detailMap(rec.Detail)
+	if rec.State != StateDelivered || d[channels.AwaitsCall] != true {
+		return false, false
+	}
+	calls := CallsOf(rec)
+	if len(calls) == 0 {
+		return true, false
+	}
+	if calls[len(calls)-1].Status == callfile.StatusCompleted {
+		return false, false
+	}
+	if id, _ := d["retry_id"].(string); id != "" {
+		return true, false
+	}
+	return false, true
 }

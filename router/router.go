@@ -68,6 +68,11 @@ type Config struct {
 	// Inbound maps the canonical numbers the mobile links own to the PBX numbers
 	// their messages go to.
 	Inbound map[string]Inbound
+
+	// Retry are the rules by failure cause (DefaultRetryRules fills the rest).
+	Retry RetryRules
+	// Reports are the status reports a sender may ask for.
+	Reports Reports
 }
 
 // Notices are the texts sent to a sender when a message cannot be delivered. They are
@@ -126,6 +131,12 @@ func (c *Config) fill() error {
 		return fmt.Errorf("router: %w", err)
 	}
 	if err := checkRouting(c.Routes, c.Links, c.Inbound); err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	if err := c.fillRetry(); err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	if err := c.fillReports(); err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
 	if c.Location == nil {

@@ -413,17 +413,36 @@ func TestMissingChannelBouncesWithNotice(t *testing.T) {
 
 func TestClaimNameRoundTrip(t *testing.T) {
 	id := NewID(time.Now())
-	for _, c := range []claimName{{id: id}, {id: id, attempts: 7}, {id: id, solo: true}, {id: id, depth: 2}, {id: id, attempts: 3, solo: true, depth: 1}} {
+	for _, c := range []claimName{{id: id}, {id: id, attempts: 7}, {id: id, solo: true}, {id: id, depth: 2}, {id: id, attempts: 3, solo: true, depth: 1},
+		{id: id, way: 2}, {id: id, tries: 4}, {id: id, attempts: 9, solo: true, depth: 1, way: 3, tries: 12}} {
 		got, ok := parseClaimName(c.String())
 		if !ok || got != c {
 			t.Errorf("%s → %+v %v", c, got, ok)
 		}
 	}
-	for _, bad := range []string{"", ".lock", id, id + ".x", id + ".1.q", id + ".1.d0", id + ".1.", "../x.1", id + ".1.s.d1"} {
+	for _, bad := range []string{"", ".lock", id, id + ".x", id + ".1.q", id + ".1.d0", id + ".1.", "../x.1", id + ".1.s.d1",
+		id + ".1.w0", id + ".1.r1w1", id + ".1.w1w1", id + ".1.w", id + ".1.w01", id + ".1.w100", id + ".1.d1x"} {
 		if _, ok := parseClaimName(bad); ok {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+func FuzzParseClaimName(f *testing.F) {
+	id := NewID(time.Unix(1795239855, 0))
+	for _, s := range []string{id + ".0", id + ".3.sd1w2r4", id + ".1.w", id + ".1.d1x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		c, ok := parseClaimName(name)
+		if !ok {
+			return
+		}
+		// What is accepted writes back to a name that reads the same.
+		if again, ok := parseClaimName(c.String()); !ok || again != c {
+			t.Fatalf("%q → %+v → %q → %+v %v", name, c, c.String(), again, ok)
+		}
+	})
 }
 
 func TestGeneratedMessagesStopAtMaxDepth(t *testing.T) {

@@ -61,12 +61,16 @@ func InboxDir(work string) string { return filepath.Join(work, "incoming") }
 
 // claimName is how a claimed file is called: its id, how many attempts it has had,
 // and flags: "s" when it is a concatenated part to be routed on its own, "d<n>"
-// when smsrouter generated it n generations deep (see channels.Message.Depth).
+// when smsrouter generated it n generations deep (see channels.Message.Depth),
+// "w<k>" when it is to be tried from the recipient's k-th further way on (see
+// NumberWay), "r<n>" when that way has been tried n times already.
 type claimName struct {
 	id       string
 	attempts int
 	solo     bool
 	depth    int
+	way      int
+	tries    int
 }
 
 func (c claimName) String() string {
@@ -75,8 +79,13 @@ func (c claimName) String() string {
 	if c.solo {
 		flags += "s"
 	}
-	if c.depth > 0 {
-		flags += "d" + strconv.Itoa(c.depth)
+	for _, f := range []struct {
+		key byte
+		n   int
+	}{{'d', c.depth}, {'w', c.way}, {'r', c.tries}} {
+		if f.n > 0 {
+			flags += string(f.key) + strconv.Itoa(f.n)
+		}
 	}
 	if flags != "" {
 		s += "." + flags
@@ -96,17 +105,31 @@ func parseClaimName(name string) (claimName, bool) {
 	c := claimName{id: f[0], attempts: n}
 	if len(f) == 3 {
 		flags := f[2]
+		if flags == "" {
+			return claimName{}, false
+		}
 		if strings.HasPrefix(flags, "s") {
 			c.solo, flags = true, flags[1:]
 		}
-		if d, ok := strings.CutPrefix(flags, "d"); ok {
-			v, err := strconv.Atoi(d)
-			if err != nil || v < 1 || v > 99 {
+		// Each number flag at most once, in this order.
+		for _, f := range []struct {
+			key byte
+			dst *int
+		}{{'d', &c.depth}, {'w', &c.way}, {'r', &c.tries}} {
+			if flags == "" || flags[0] != f.key {
+				continue
+			}
+			end := 1
+			for end < len(flags) && flags[end] >= '0' && flags[end] <= '9' {
+				end++
+			}
+			v, err := strconv.Atoi(flags[1:end])
+			if err != nil || v < 1 || v > 99 || flags[1] == '0' {
 				return claimName{}, false
 			}
-			c.depth, flags = v, ""
+			*f.dst, flags = v, flags[end:]
 		}
-		if flags != "" || f[2] == "" {
+		if flags != "" {
 			return claimName{}, false
 		}
 	}

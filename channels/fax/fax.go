@@ -208,6 +208,9 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	}
 	res.Artefacts = append(res.Artefacts, channels.Artefact{Kind: "call", Dir: c.outgoing, Name: CallName(m.ID), Data: call, Mode: 0o664})
 	res.Detail["call"] = CallName(m.ID)
+	if c.cfg.Archive {
+		res.Detail[channels.AwaitsCall] = true
+	}
 	return res, nil
 }
 

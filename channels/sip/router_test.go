@@ -38,9 +38,15 @@ type world struct {
 
 func newWorld(t *testing.T, validity time.Duration) *world {
 	t.Helper()
+	return newWorldOn(t, testdb.SQLite(t), validity)
+}
+
+// newWorldOn is newWorld on the database dsn.
+func newWorldOn(t *testing.T, dsn string, validity time.Duration) *world {
+	t.Helper()
 	w := &world{t: t, pbx: newPBX(t), spool: t.TempDir()}
 	w.work = filepath.Join(w.spool, "smsrouter")
-	store, err := router.OpenStore(testdb.SQLite(t))
+	store, err := router.OpenStore(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -243,7 +243,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	}
 	cl, err := c.connect(ctx)
 	if err != nil {
-		return channels.Result{}, err
+		return channels.Result{}, channels.Because(channels.CauseAMIDown, err)
 	}
 	ok, err := c.reachable(ctx, cl, endpoint)
 	if err != nil {
@@ -251,7 +251,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	}
 	if !ok {
 		c.hold(endpoint, m.To)
-		return channels.Result{}, fmt.Errorf("held: %s has no reachable contact", endpoint)
+		return channels.Result{}, channels.Because(channels.CauseSIP480, fmt.Errorf("held: %s has no reachable contact", endpoint))
 	}
 	for _, i := range todo {
 		err := cl.MessageSend(ctx, ami.MessageSendRequest{To: uri, From: from, Body: parts[i]})
@@ -289,11 +289,11 @@ func (c *Channel) sendError(m channels.Message, endpoint string, part, total int
 			// reachable contact, so this is most likely the contact going away
 			// in between: hold and retry rather than bounce.
 			c.hold(endpoint, m.To)
-			return fmt.Errorf("held: Asterisk could not send to %s (part %d of %d): %w", endpoint, part, total, err)
+			return channels.Because(channels.CauseSIP480, fmt.Errorf("held: Asterisk could not send to %s (part %d of %d): %w", endpoint, part, total, err))
 		}
 		// Anything else (Permission denied: the AMI user lacks the message
 		// class) is a configuration problem an admin fixes; keep the message.
-		return fmt.Errorf("MessageSend to %s refused: %w", endpoint, err)
+		return channels.Because(channels.CauseAMIDown, fmt.Errorf("MessageSend to %s refused: %w", endpoint, err))
 	}
 	if errors.Is(err, ami.ErrLineTooLong) || errors.Is(err, ami.ErrInvalidPacket) {
 		return channels.PermanentBecause(publicNoSIP, fmt.Errorf("the message cannot be sent over AMI: %w", err))
@@ -303,7 +303,7 @@ func (c *Channel) sendError(m channels.Message, endpoint string, part, total int
 		// may duplicate this part, not retrying may lose it: we retry.
 		c.log.Warn("MessageSend outcome unknown; the retry may repeat this part", "id", m.ID, "part", part, "endpoint", endpoint, "err", err)
 	}
-	return fmt.Errorf("MessageSend to %s (part %d of %d): %w", endpoint, part, total, err)
+	return channels.Because(channels.CauseAMIDown, fmt.Errorf("MessageSend to %s (part %d of %d): %w", endpoint, part, total, err))
 }
 
 // connect returns the shared client, dialling it on first use.
@@ -371,9 +371,10 @@ func (c *Channel) reachable(ctx context.Context, cl *ami.Client, endpoint string
 	if err != nil {
 		var re *ami.ResponseError
 		if errors.As(err, &re) && strings.HasPrefix(strings.ToLower(re.Message), "unable to retrieve endpoint") {
-			return false, channels.PermanentBecause(channels.PublicNotSetUp, fmt.Errorf("SIP endpoint %s does not exist in Asterisk", endpoint))
+			return false, channels.Because(channels.CauseSIP404,
+				channels.PermanentBecause(channels.PublicNotSetUp, fmt.Errorf("SIP endpoint %s does not exist in Asterisk", endpoint)))
 		}
-		return false, fmt.Errorf("reachability of %s: %w", endpoint, err)
+		return false, channels.Because(channels.CauseAMIDown, fmt.Errorf("reachability of %s: %w", endpoint, err))
 	}
 	usable := false
 	for _, it := range items {

@@ -375,6 +375,9 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	name := "smsrouter.mttx." + queue + "." + m.ID
 	res.Artefacts = append(res.Artefacts, channels.Artefact{Kind: "call", Dir: c.outgoing, Name: name, Data: data, Mode: 0o664})
 	res.Detail["call"] = name
+	if c.cfg.Archive {
+		res.Detail[channels.AwaitsCall] = true
+	}
 	e := &call{name: name, queue: queue, size: int64(len(data)), waiting: true, staged: true, stagedIn: c.batch}
 	if old, dup := c.calls[name]; dup {
 		c.drop(old) // a retry of a message whose earlier attempt staged this name

@@ -26,12 +26,21 @@ type bed struct {
 	store   *router.Store
 	journal *router.Journal
 	r       *router.Router
+	cfg     router.Config
 }
 
 func newBed(t *testing.T, engine tts.Engine, deliveryTimeout time.Duration) *bed {
 	t.Helper()
+	return newBedOn(t, testdb.SQLite(t), engine, deliveryTimeout, false, nil)
+}
+
+// newBedOn is newBed on the database dsn, with calls archived (Archive: yes)
+// for their evidence when archive is set, and the router's configuration
+// changed by mutate.
+func newBedOn(t *testing.T, dsn string, engine tts.Engine, deliveryTimeout time.Duration, archive bool, mutate func(*router.Config)) *bed {
+	t.Helper()
 	ctx := context.Background()
-	store, err := router.OpenStore(testdb.SQLite(t))
+	store, err := router.OpenStore(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,22 +61,26 @@ func newBed(t *testing.T, engine tts.Engine, deliveryTimeout time.Duration) *bed
 		t.Fatal(err)
 	}
 	b := &bed{spool: t.TempDir(), store: store, journal: router.NewJournal(store)}
-	smsCh, err := sms.New(sms.Config{Spool: b.spool, SMSCNumber: "9001", Location: time.UTC})
+	smsCh, err := sms.New(sms.Config{Spool: b.spool, SMSCNumber: "9001", Location: time.UTC, Archive: archive})
 	if err != nil {
 		t.Fatal(err)
 	}
 	voiceCh, err := voice.New(voice.Config{
-		Spool: b.spool, SMSCNumber: "9001", Location: time.UTC,
+		Spool: b.spool, SMSCNumber: "9001", Location: time.UTC, Archive: archive,
 		Renderer: &tts.Renderer{Engine: engine, DefaultLang: "en"},
 		Options:  store.VoiceOptions,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.r, err = router.New(router.Config{
+	b.cfg = router.Config{
 		Spool: b.spool, SMSCNumber: "9001", Location: time.UTC, DeliveryTimeout: deliveryTimeout,
 		RetryMin: time.Minute, RetryMax: time.Hour,
-	}, router.NewSQLDirectory(store), b.journal, map[byte]channels.Channel{'S': smsCh, 'V': voiceCh}, nil)
+	}
+	if mutate != nil {
+		mutate(&b.cfg)
+	}
+	b.r, err = router.New(b.cfg, router.NewSQLDirectory(store), b.journal, map[byte]channels.Channel{'S': smsCh, 'V': voiceCh}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

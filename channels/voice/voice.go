@@ -233,7 +233,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	if effLang == "" {
 		effLang = "default"
 	}
-	return channels.Result{
+	res := channels.Result{
 		Artefacts: []channels.Artefact{
 			{Kind: "wav", Dir: c.dir, Name: base + ".wav", Data: wav, Mode: 0o644},
 			{Kind: "call", Dir: c.outgoing, Name: callPrefix + m.ID, Data: call, Mode: 0o664},
@@ -247,7 +247,11 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 			"repeat":    c.cfg.Repeat,
 			"render_ms": time.Since(start).Milliseconds(),
 		},
-	}, nil
+	}
+	if c.cfg.Archive {
+		res.Detail[channels.AwaitsCall] = true
+	}
+	return res, nil
 }
 
 // unspeakable is the sender's reason for a message no engine can read out; it

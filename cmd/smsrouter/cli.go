@@ -379,6 +379,7 @@ it names the command service, for N it may be empty ("").`,
 unknown number from then on.`,
 			`  smsrouter number delete 5551001`, cobra.ExactArgs(1), "delete"),
 		voice,
+		waysCommand(e),
 	)
 	return cmd
 }

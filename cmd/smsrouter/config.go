@@ -40,6 +40,11 @@ type Config struct {
 	Journal JournalConfig `toml:"journal"`
 	DLR     DLRConfig     `toml:"dlr"`
 
+	// Reaching the person (ways_config.go): retry rules per failure cause and
+	// the status reports a sender may ask for.
+	Retry         map[string]RetryRuleConfig `toml:"retry"`
+	StatusReports StatusReportsConfig        `toml:"reports"`
+
 	// Command holds the rules of the command services (letter C).
 	Command commandch.Config `toml:"command"`
 

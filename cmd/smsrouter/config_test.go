@@ -41,6 +41,10 @@ func TestExampleConfigLoadsAndMatchesDefaults(t *testing.T) {
 		t.Fatalf("example notices differ from router.DefaultNotices:\n%+v\n%+v", rc.Notices, router.DefaultNotices)
 	}
 	def.Notices = rc.Notices
+	if !reflect.DeepEqual(rc.Retry, router.DefaultRetryRules) || rc.Reports.Letters != router.DefaultReportLetters {
+		t.Fatalf("example retry rules or report letters differ from the router's defaults:\n%+v %+v\n%+v", rc.Retry, rc.Reports, router.DefaultRetryRules)
+	}
+	def.Retry, def.Reports = rc.Retry, rc.Reports
 	if !reflect.DeepEqual(rc, def) {
 		t.Fatalf("example differs from the defaults:\nexample  %+v\ndefaults %+v", rc, def)
 	}

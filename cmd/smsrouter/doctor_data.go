@@ -136,6 +136,7 @@ func (d *doctor) checkDirectoryData(ctx context.Context, store *router.Store, p 
 	if p != nil && len(vList) > 0 {
 		findings = append(findings, d.voiceFindings(ctx, store, vList)...)
 	}
+	findings = append(findings, wayFindings(ctx, store)...)
 
 	level := checkOK
 	for _, f := range findings {

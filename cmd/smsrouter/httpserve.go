@@ -111,7 +111,8 @@ func recordEvidence(ctx context.Context, e *env, a *router.Admin, notify bool) {
 		return
 	}
 	if sum.Recorded > 0 {
-		e.log.Info("delivery evidence recorded", "calls", sum.Recorded, "notices", len(sum.Notices), "unknown_ids", sum.Orphans)
+		e.log.Info("delivery evidence recorded", "calls", sum.Recorded, "notices", len(sum.Notices), "reports", len(sum.Reports),
+			"carried_on", sum.Retried, "unknown_ids", sum.Orphans)
 	}
 }
 

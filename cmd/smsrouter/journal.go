@@ -465,6 +465,16 @@ func printView(e *env, v httpapi.MessageView, loc *time.Location) {
 	for _, call := range v.Calls {
 		line("call", "%s after %d attempt(s) (%s)", call.Status, call.Attempts, call.File)
 	}
+	for _, w := range v.Ways {
+		why := w.Reason
+		if w.Cause != "" {
+			why = w.Cause + ": " + why
+		}
+		if why != "" {
+			why = " (" + why + ")"
+		}
+		line("way "+strconv.Itoa(w.Way+1), "%s %s %s%s", w.Letter, orDash(w.Extension), w.Outcome, why)
+	}
 	if len(v.Parts) > 0 {
 		line("parts", "%s", strings.Join(v.Parts, ", "))
 	}
@@ -610,8 +620,8 @@ func cmdEvidence(ctx context.Context, e *env, c *common, notify bool) int {
 	}
 	defer store.Close()
 	sum, err := a.RecordEvidence(ctx, notify || cfg.Evidence.Notify)
-	fmt.Fprintf(e.stdout, "%d call outcomes recorded, %d already known, %d not in the journal, %d notices queued\n",
-		sum.Recorded, sum.Known, sum.Orphans, len(sum.Notices))
+	fmt.Fprintf(e.stdout, "%d call outcomes recorded, %d already known, %d not in the journal, %d notices queued, %d status reports queued, %d failed calls carried on\n",
+		sum.Recorded, sum.Known, sum.Orphans, len(sum.Notices), len(sum.Reports), len(sum.Retried))
 	if err != nil {
 		return fail(e, exitPartial, err)
 	}

@@ -244,6 +244,7 @@ func (c Config) routerSettings(loc *time.Location) router.Config {
 		RetryMax: c.Queue.RetryMax.Duration, ConcatTimeout: c.Queue.ConcatTimeout.Duration, Settle: c.Queue.Settle.Duration,
 		BatchSize: c.Queue.BatchSize, Parallel: c.Queue.Parallel, DeliveryTimeout: c.Queue.DeliveryTimeout.Duration,
 		Sync: sync, RepairUTF8: c.Queue.RepairUTF8, Rescan: c.Queue.Rescan.Duration, Notices: c.Notices,
+		Retry: c.retryRules(), Reports: router.Reports{Letters: c.StatusReports.Letters},
 	}
 }
 

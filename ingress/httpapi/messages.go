@@ -44,9 +44,21 @@ type MessageView struct {
 	Tries       []TryView     `json:"tries,omitempty"`
 	Files       []string      `json:"files,omitempty"`
 	Calls       []CallView    `json:"calls,omitempty"`
+	Ways        []WayView     `json:"ways,omitempty"`
 	Related     []RelatedView `json:"related,omitempty"`
 	Parts       []string      `json:"parts,omitempty"`
 	Reports     []ReportView  `json:"reports,omitempty"`
+}
+
+// WayView is one of the recipient's ways tried in a delivery attempt (a number
+// with further ways, see router.NumberWay).
+type WayView struct {
+	Way       int    `json:"way"` // 0: the PBXNumbers letter, 1…: the further ways
+	Letter    string `json:"letter"`
+	Extension string `json:"extension,omitempty"`
+	Outcome   string `json:"outcome"`
+	Cause     string `json:"cause,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // TryView is one try of a message.
@@ -240,6 +252,9 @@ func (s Source) describe(ctx context.Context, id string) (MessageView, error) {
 	}
 	for _, c := range router.CallsOf(rec) {
 		v.Calls = append(v.Calls, CallView{File: c.File, Status: c.Status, Attempts: c.Attempts})
+	}
+	for _, w := range router.WaysOf(rec) {
+		v.Ways = append(v.Ways, WayView(w))
 	}
 	var detail map[string]any
 	if json.Unmarshal([]byte(rec.Detail), &detail) == nil {

@@ -178,7 +178,7 @@ type row struct {
 	sent         Type
 	tries        int
 	failingSince int64
-	journalID    string // the message whose journal row decides: a joined part's message, else ID
+	journalID    string // the message whose journal row decides: the newest retry of a failed call that has one, a joined part's message, else ID
 	updated      int64  // that row's updated, 0 when there is none
 }
 
@@ -188,10 +188,13 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 	now := d.cfg.Now().UnixMilli()
 	rows, err := d.st.DB.QueryContext(ctx, fmt.Sprintf(`
 		SELECT d.id, d.kind, d.target, d.mask, d.info, d.sent, d.tries, d.failing_since,
-		       COALESCE(p.message_id, d.id), COALESCE(j.updated, 0)
+		       COALESCE(j.id, p.message_id, d.id), COALESCE(j.updated, 0)
 		FROM smsrouter_dlr d
 		LEFT JOIN smsrouter_part p ON p.id = d.id
-		LEFT JOIN smsrouter_journal j ON j.id = COALESCE(p.message_id, d.id)
+		LEFT JOIN smsrouter_journal j ON j.id = COALESCE(
+			(SELECT r.id FROM smsrouter_retry r JOIN smsrouter_journal rj ON rj.id = r.id
+			 WHERE r.origin = COALESCE(p.message_id, d.id) ORDER BY r.hop DESC LIMIT 1),
+			p.message_id, d.id)
 		WHERE d.done = 0 AND d.next_try <= ? AND d.lease_until < ? AND (d.recheck = 1 OR j.updated > d.seen)
 		ORDER BY d.next_try LIMIT %d`, d.cfg.Batch), now, now)
 	if err != nil {

@@ -23,6 +23,9 @@
 //	rejected: malformed, quarantined                           16  Rejected ("SMSC reject") if the mask
 //	                                                               asks for 16, else 2 Failed
 //
+// A message whose call is archived (Archive: yes) is delivered (1) once the call
+// was answered, failed (2) once it ended Expired or Failed for good; while a
+// failed call is retried, the newest retry's row decides (smsrouter_retry).
 // A message delivered on its first try owes no 4. Held (a part waiting for its
 // siblings) owes nothing of its own: the joined message's fate is each part's.
 package dlr
@@ -112,7 +115,12 @@ func Due(mask, sent Type, rec *router.Record) (due []Type, done bool) {
 		if rec.State == router.StateDeferred || rec.Attempts > 0 {
 			owed |= Buffered
 		}
-		if rec.State.Final() {
+		switch pending, failed := router.CallFate(*rec); {
+		case pending: // the call's outcome decides, once Asterisk has written it
+		case failed:
+			owed |= Failed
+			final = true
+		case rec.State.Final():
 			owed |= FinalType(rec.State, mask)
 			final = true
 		}

@@ -1,0 +1,116 @@
+package router
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"smsrouter/channels"
+)
+
+// An unanswered call (the captured Status: Expired archive) is retried by the
+// no_answer rule: after its delay, as often as it allows, counted per way;
+// then the sender is told.
+func TestUnansweredCallRetriedByRule(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		rg := newRig(t, dsn, func(c *Config) {
+			c.Retry = RetryRules{channels.CauseNoAnswer: {Delay: 15 * time.Minute, Attempts: 2}}
+		})
+		rg.set("5550001", 'S', "PJSIP/5550001")
+		rg.set("5551001", 'S', "PJSIP/1001")
+		ctx := context.Background()
+		if _, err := rg.r.Submit("5550001", "5551001", "ring ring"); err != nil {
+			t.Fatal(err)
+		}
+		rg.drain()
+		expired := tailOf(t, "call/spool-behaviour/expire-1795239855.call")
+		var retries []string
+		for try := 1; try <= 2; try++ {
+			archive(t, rg, expired)
+			sum, err := rg.admin().RecordEvidence(ctx, true)
+			if err != nil || len(sum.Retried) != 1 || len(sum.Notices) != 0 {
+				t.Fatalf("try %d: %+v %v", try, sum, err)
+			}
+			retries = append(retries, sum.Retried[0])
+			// Not before the rule's delay.
+			if due := rg.r.NextDue(); !due.Equal(rg.clock.now().Add(15 * time.Minute).Truncate(time.Millisecond)) {
+				t.Fatalf("try %d: next due %v, want 15 min from %v", try, due, rg.clock.now())
+			}
+			if s := rg.drain(); len(s.Outcomes) != 0 {
+				t.Fatalf("try %d: retried early: %+v", try, s.Outcomes)
+			}
+			rg.clock.advance(15 * time.Minute)
+			s := rg.drain()
+			if len(s.Outcomes) != 1 || s.Outcomes[0].ID != sum.Retried[0] || s.Outcomes[0].State != StateDelivered {
+				t.Fatalf("try %d: %+v", try, s.Outcomes)
+			}
+			rec, _ := rg.journal.Get(ctx, sum.Retried[0])
+			if !strings.Contains(rec.Detail, `"way_tries":`+string(rune('0'+try))) {
+				t.Fatalf("try %d: attempts not counted: %s", try, rec.Detail)
+			}
+		}
+		// The rule's attempts are used up and there is no other way: the notice.
+		archive(t, rg, expired)
+		sum, err := rg.admin().RecordEvidence(ctx, true)
+		if err != nil || len(sum.Retried) != 0 || len(sum.Notices) != 1 {
+			t.Fatalf("last: %+v %v", sum, err)
+		}
+		rg.drain()
+		if texts := rg.delivered()["5550001"]; len(texts) != 1 || !strings.Contains(texts[0], "5551001") {
+			t.Fatalf("notice %q", texts)
+		}
+		if got := rg.delivered()["5551001"]; len(got) != 3 {
+			t.Fatalf("%d calls' messages, want the first and two retries", len(got))
+		}
+		if retries[0] == retries[1] {
+			t.Fatal("the same retry twice")
+		}
+	})
+}
+
+// Evidence read twice queues one retry: the retry's id comes from the call.
+func TestRetryQueuedOnce(t *testing.T) {
+	rg := newRig(t, testdbSQLite(t), nil)
+	rg.set("5550001", 'S', "PJSIP/5550001")
+	rg.set("5551001", 'S', "PJSIP/1001")
+	ctx := context.Background()
+	rg.r.Submit("5550001", "5551001", "once")
+	rg.drain()
+	archive(t, rg, tailOf(t, "call/spool-behaviour/expire-1795239855.call"))
+	a := rg.admin()
+	rec0 := rg.records()[0]
+	o := CallOutcome{File: "x.call", Status: "Expired"}
+	id1, err := a.afterCall(ctx, rec0, o, map[string]any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A crash before the journal recorded the outcome: the next run finds the
+	// retry already queued.
+	id2, err := a.afterCall(ctx, rec0, o, map[string]any{})
+	if err != nil || id1 != id2 || len(rg.files("smsrouter/deferred")) != 1 {
+		t.Fatalf("%s %s %v %v", id1, id2, err, rg.files("smsrouter/deferred"))
+	}
+}
+
+func TestRetryRulesConfig(t *testing.T) {
+	c := Config{Spool: t.TempDir(), Retry: RetryRules{"busy": {Delay: time.Minute, Attempts: 9}}}
+	if err := c.fill(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Retry["busy"].Attempts != 9 || c.Retry["no_answer"] != DefaultRetryRules["no_answer"] {
+		t.Fatalf("%+v", c.Retry)
+	}
+	for _, bad := range []RetryRules{{"bussy": {}}, {"busy": {Attempts: -1}}, {"busy": {Attempts: MaxRuleAttempts + 1}}, {"busy": {Delay: -time.Second}}} {
+		c := Config{Spool: t.TempDir(), Retry: bad}
+		if err := c.fill(); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	for _, bad := range []string{"X", "SC", "sf"} {
+		c := Config{Spool: t.TempDir(), Reports: Reports{Letters: bad}}
+		if err := c.fill(); err == nil {
+			t.Errorf("reports %q accepted", bad)
+		}
+	}
+}
