@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"smsrouter/channels"
+	"smsrouter/ingress/console"
 	"smsrouter/ingress/httpapi"
 	"smsrouter/metrics"
 	"smsrouter/router"
@@ -451,6 +452,9 @@ func (sv *service) startFront(ctx context.Context, p *plan, s *system) *front {
 			// Everything but the metrics' own paths: the API answers other
 			// paths with its JSON 404.
 			mux(p.httpAddr).Handle("/", api)
+		}
+		if p.cfg.Console.Enabled {
+			mux(p.httpAddr).Handle(console.Prefix, sv.newConsole(p, s))
 		}
 	}
 	headerTimeout := p.cfg.HTTP.HeaderTimeout.Duration
