@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"smsrouter/ingress/httpapi"
@@ -92,6 +93,10 @@ type Console struct {
 	sessions *sessions
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
+
+	countsMu  sync.Mutex // one counting at a time; the others wait for its result
+	countsAt  time.Time
+	countsVal []stateCount
 }
 
 // Prefix is where the console is mounted.

@@ -124,7 +124,7 @@ type trafficData struct {
 func (c *Console) traffic(ctx context.Context, r *http.Request, s *session) (trafficData, error) {
 	tf, f, bad := c.readFilter(r)
 	d := trafficData{Filter: tf, Query: tf.query(), Bad: bad, States: states, Updated: c.cfg.Now().In(c.cfg.Location)}
-	counts, err := c.counts(ctx)
+	counts, err := c.countsCached(ctx)
 	if err != nil {
 		return d, err
 	}
@@ -146,6 +146,26 @@ func (c *Console) traffic(ctx context.Context, r *http.Request, s *session) (tra
 	}
 	d.Shown = len(d.Rows)
 	return d, nil
+}
+
+// countsTTL is how long the state counts are reused: counting 100,000 rows
+// costs more than the rest of the page, and every open traffic page asks
+// every two seconds. The list of messages itself is read anew every time.
+const countsTTL = 2 * time.Second
+
+// countsCached is counts, computed at most once per countsTTL whoever asks.
+func (c *Console) countsCached(ctx context.Context) ([]stateCount, error) {
+	c.countsMu.Lock()
+	defer c.countsMu.Unlock()
+	now := c.cfg.Now()
+	if c.countsAt.IsZero() || now.Sub(c.countsAt) >= countsTTL || now.Before(c.countsAt) {
+		counts, err := c.counts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.countsVal, c.countsAt = counts, now
+	}
+	return c.countsVal, nil
 }
 
 // counts reads how many messages each state holds and the oldest of each
