@@ -103,20 +103,8 @@ func startConsoleServe(t *testing.T, dsn string, entries ...router.Entry) (*bed,
 	extra := "[http]\nlisten = \"" + addr + "\"\ntokens = [\"0123456789abcdef-secret\"]\n[console]\nenabled = true\nhide_text_from_viewers = true\n" +
 		consoleUsers(t) + "[queue]\nrescan = \"200ms\"\n"
 	b := newBed(t, dsn, extra, entries...)
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "--config", b.conf}, io.Discard, out) }()
+	out := serveInProcess(t, b.conf)
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("serve exit %d\n%s", code, out.String())
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
 		if t.Failed() {
 			t.Logf("serve log:\n%s", tail(out.String(), 4000))
 		}
@@ -204,6 +192,17 @@ func TestConsoleInBrowser(t *testing.T) {
 			return v
 		}
 		css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+		// send queues a message with the send form and waits for its page to
+		// say delivered.
+		send := func(to, msg string) string {
+			t.Helper()
+			step("send to "+to, chromedp.Navigate(base+"/ui/send"),
+				chromedp.SendKeys(css(`input[name=from]`), "5550001"), chromedp.SendKeys(css(`input[name=to]`), to),
+				chromedp.SendKeys(css(`textarea[name=text]`), msg))
+			id := submitSend(t, ctx, text)
+			waitDelivered(t, ctx, base, id, text)
+			return id
+		}
 
 		// Logged out: every page leads to the login, and shows nothing.
 		step("logged-out traffic", chromedp.Navigate(base+"/ui/traffic"))
@@ -244,20 +243,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		screenshot(t, ctx, dir, "03-message")
 
-		// Find it by number with the traffic form.
-		step("filter by number", chromedp.Navigate(base+"/ui/traffic"), chromedp.SendKeys(css(`form.filter input[name=number]`), "5551001"),
-			chromedp.Submit(css(`form.filter input[name=number]`)), chromedp.WaitVisible(css(`a[href="/ui/messages/`+id+`"]`)))
-		if loc := location(); !strings.Contains(loc, "number=5551001") {
-			t.Errorf("filtered traffic at %s", loc)
-		}
-		screenshot(t, ctx, dir, "04-traffic-by-number")
-
 		// A fax: its page as an image, drawn from the TIFF.
-		step("send fax", chromedp.Navigate(base+"/ui/send"),
-			chromedp.SendKeys(css(`input[name=from]`), "5550001"), chromedp.SendKeys(css(`input[name=to]`), "5552000"),
-			chromedp.SendKeys(css(`textarea[name=text]`), "A fax from the console.\nSecond line."))
-		faxID := submitSend(t, ctx, text)
-		waitDelivered(t, ctx, base, faxID, text)
+		faxID := send("5552000", "A fax from the console.\nSecond line.")
 		step("fax image", chromedp.WaitVisible(css(`img.fax`)))
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		width, err := chromedp.Run(pctx, chromedp.Poll[int](`(() => { const i = document.querySelector("img.fax"); return i.complete && i.naturalWidth })()`))
@@ -266,6 +253,26 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("fax page image is %d pixels wide (%v); want 1728 (a fax line)", width, err)
 		}
 		screenshot(t, ctx, dir, "05-fax-message")
+
+		// Find it by number with the traffic form.
+		step("filter by number", chromedp.Navigate(base+"/ui/traffic"), chromedp.SendKeys(css(`form.filter input[name=number]`), "5551001"),
+			chromedp.Submit(css(`form.filter input[name=number]`)))
+		// The form's GET navigates; ask for the location until it has arrived.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			loc, err := chromedp.Run(ctx, chromedp.Location())
+			if err == nil && strings.Contains(loc, "number=5551001") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the filter form did not lead to ?number=5551001: at %s, %v", loc, err)
+			}
+		}
+		step("filtered list", chromedp.WaitVisible(css(`a[href="/ui/messages/`+id+`"]`)))
+		// The fax to another number is left out.
+		if n := status(`document.querySelectorAll('table.messages a[href="/ui/messages/` + faxID + `"]').length`); n != 0 {
+			t.Errorf("the list filtered by 5551001 shows the fax to 5552000")
+		}
+		screenshot(t, ctx, dir, "04-traffic-by-number")
 
 		// Change 5553000's letter to F in the directory; the next message is a fax.
 		step("directory change", chromedp.Navigate(base+"/ui/directory"),
@@ -277,11 +284,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("directory row of 5553000 shows letter %q after the change", letter)
 		}
 		screenshot(t, ctx, dir, "06-directory")
-		step("send after change", chromedp.Navigate(base+"/ui/send"),
-			chromedp.SendKeys(css(`input[name=from]`), "5550001"), chromedp.SendKeys(css(`input[name=to]`), "5553000"),
-			chromedp.SendKeys(css(`textarea[name=text]`), "now by fax"))
-		nextID := submitSend(t, ctx, text)
-		waitDelivered(t, ctx, base, nextID, text)
+		nextID := send("5553000", "now by fax")
 		if rec, err := router.NewJournal(b.store).Get(context.Background(), nextID); err != nil || rec.Letter != "F" {
 			t.Errorf("after the change, message %s went by letter %q (%v); want F", nextID, rec.Letter, err)
 		}

@@ -157,7 +157,9 @@ func benchConsole(tb testing.TB, dsn string) (*Console, *router.Journal, *http.C
 		tb.Fatal(err)
 	}
 	c, err := New(Config{Users: []User{{Name: "bench", PasswordHash: hash, Role: RoleAdmin}}, Store: store, Journal: j, Admin: admin,
-		Submit: func(context.Context, string, string, string) (string, error) { return "", fmt.Errorf("not in the benchmark") },
+		Submit: func(context.Context, string, string, string) (string, error) {
+			return "", fmt.Errorf("not in the benchmark")
+		},
 		Location: time.UTC})
 	if err != nil {
 		tb.Fatal(err)
