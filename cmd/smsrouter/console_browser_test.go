@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,12 +98,15 @@ func consoleUsers(t *testing.T) string {
 // startConsoleServe runs the real serve (its in-process entry point, as
 // TestServeRunsMetricsAndSendAPI does) with the console on, and returns the
 // console's base URL once it answers.
-func startConsoleServe(t *testing.T, dsn string, entries ...router.Entry) (*bed, string) {
+func startConsoleServe(t *testing.T, dsn string, seed func(*bed), entries ...router.Entry) (*bed, string) {
 	t.Helper()
 	addr := closedPort(t)
 	extra := "[http]\nlisten = \"" + addr + "\"\ntokens = [\"0123456789abcdef-secret\"]\n[console]\nenabled = true\nhide_text_from_viewers = true\n" +
 		consoleUsers(t) + "[queue]\nrescan = \"200ms\"\n"
 	b := newBed(t, dsn, extra, entries...)
+	if seed != nil {
+		seed(b)
+	}
 	out := serveInProcess(t, b.conf)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -148,7 +152,26 @@ func getNoRedirect(url string) string {
 func TestConsoleInBrowser(t *testing.T) {
 	chromiumPath(t)
 	testdb.Each(t, func(t *testing.T, dsn string) {
-		b, base := startConsoleServe(t, dsn,
+		// Two messages deferred for an hour (as a failed try leaves them), for
+		// the retry and drop buttons.
+		now := time.Now()
+		deferredID := []string{fmt.Sprintf("%013d-%010x", now.Add(-5*time.Minute).UnixMilli(), 1), fmt.Sprintf("%013d-%010x", now.Add(-4*time.Minute).UnixMilli(), 2)}
+		seed := func(b *bed) {
+			var recs []router.Record
+			dir := filepath.Join(b.work, "deferred")
+			os.MkdirAll(dir, 0o770)
+			for _, id := range deferredID {
+				at, _ := strconv.ParseInt(id[:13], 10, 64)
+				recs = append(recs, router.Record{ID: id, Received: time.UnixMilli(at), Updated: now.Add(-time.Minute), OA: "5550001", DA: "5551001", Letter: "S",
+					State: router.StateDeferred, Attempts: 1, NextAttempt: now.Add(time.Hour), LastError: "the directory did not answer", Detail: "{}", Text: "waiting " + id[len(id)-1:]})
+				body := "oa=5550001\nda=5551001\nud=waiting " + id[len(id)-1:] + "\nscts=" + now.UTC().Format("2006-01-02T15:04:05") + "\n"
+				writeFile(t, filepath.Join(dir, fmt.Sprintf("%013d.%s.1", now.Add(time.Hour).UnixMilli(), id)), []byte(body))
+			}
+			if err := router.NewJournal(b.store).Put(context.Background(), "", recs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, base := startConsoleServe(t, dsn, seed,
 			router.Entry{Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"},
 			router.Entry{Number: "5552000", Letter: 'F', Extension: "PJSIP/fax2000"},
 			router.Entry{Number: "5553000", Letter: 'S', Extension: "PJSIP/3000"},
@@ -292,6 +315,29 @@ func TestConsoleInBrowser(t *testing.T) {
 		var who string
 		if err := b.store.DB.QueryRow("SELECT user FROM smsrouter_admin_action WHERE action = 'number set' AND target = '5553000'").Scan(&who); err != nil || who != "alice" {
 			t.Errorf("admin action of the change: user %q, %v", who, err)
+		}
+
+		// Retry one deferred message: it is delivered at once. Drop the
+		// other, telling the sender: dropped, with the reason and the user.
+		step("deferred message", chromedp.Navigate(base+"/ui/traffic?state=deferred"), chromedp.WaitVisible(css(`a[href="/ui/messages/`+deferredID[0]+`"]`)))
+		screenshot(t, ctx, dir, "07a-traffic-deferred")
+		step("retry", chromedp.Navigate(base+"/ui/messages/"+deferredID[0]), chromedp.WaitVisible(css(`form[action$="/retry"] button`)))
+		screenshot(t, ctx, dir, "07b-deferred-message")
+		step("retry click", chromedp.Click(css(`form[action$="/retry"] button`)), chromedp.WaitVisible(css(`p.flash`)))
+		waitDelivered(t, ctx, base, deferredID[0], text)
+		step("drop", chromedp.Navigate(base+"/ui/messages/"+deferredID[1]), chromedp.SendKeys(css(`input[name=reason]`), "spam"),
+			chromedp.Click(css(`input[name=notify]`)), chromedp.Click(css(`form[action$="/drop"] button`)), chromedp.WaitVisible(css(`p.flash`)))
+		if st := text(`#state`); st != "dropped" {
+			t.Errorf("after drop, the message page says %q", st)
+		}
+		if rec, err := router.NewJournal(b.store).Get(context.Background(), deferredID[1]); err != nil || rec.State != router.StateDropped || rec.LastError != "spam" || !strings.Contains(rec.Detail, "notice_id") {
+			t.Errorf("dropped message in the journal: %+v %v", rec, err)
+		}
+		for _, a := range []string{"retry", "drop"} {
+			var who string
+			if err := b.store.DB.QueryRow("SELECT user FROM smsrouter_admin_action WHERE action = ?", a).Scan(&who); err != nil || who != "alice" {
+				t.Errorf("admin action %s: user %q, %v", a, who, err)
+			}
 		}
 
 		// Health: the doctor's checks.

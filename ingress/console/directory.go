@@ -67,7 +67,24 @@ func (c *Console) directoryRows(ctx context.Context, q string) ([]dirRow, bool, 
 }
 
 func (c *Console) directoryPage(w http.ResponseWriter, r *http.Request, s *session) {
-	c.showDirectory(w, r, s, http.StatusOK, directoryData{Q: strings.TrimSpace(r.URL.Query().Get("q")), Flash: r.URL.Query().Get("done")})
+	q := r.URL.Query()
+	d := directoryData{Q: strings.TrimSpace(q.Get("q")), Flash: q.Get("done")}
+	d.Form.Letter = "S"
+	if edit := strings.TrimSpace(q.Get("edit")); edit != "" {
+		// Fill the form with the row as it is now, to change it.
+		rows, _, err := c.directoryRows(r.Context(), edit)
+		if err != nil {
+			c.internal(w, r, s, "read the directory", err)
+			return
+		}
+		for _, row := range rows {
+			if strings.TrimSpace(row.Number) == edit {
+				d.Form = row
+				d.Form.Letter = strings.ToUpper(strings.TrimSpace(row.Letter))
+			}
+		}
+	}
+	c.showDirectory(w, r, s, http.StatusOK, d)
 }
 
 func (c *Console) showDirectory(w http.ResponseWriter, r *http.Request, s *session, code int, d directoryData) {
