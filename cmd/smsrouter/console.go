@@ -63,7 +63,7 @@ func (sv *service) newConsole(p *plan, s *system) http.Handler {
 	cc := console.Config{
 		Users: cfg.Console.Users, HideTextFromViewers: cfg.Console.HideTextFromViewers,
 		SecureCookies: cfg.Console.SecureCookies, SessionTTL: cfg.Console.SessionTTL.Duration,
-		Store: s.store, Journal: s.journal, Admin: admin, Reports: reqs.Of,
+		Sessions: sv.consoleSessions, Store: s.store, Journal: s.journal, Admin: admin, Reports: reqs.Of,
 		// Exactly `smsrouter send`'s path.
 		Submit: func(_ context.Context, from, to, text string) (string, error) {
 			return router.SubmitTo(inbox, from, to, text, time.Now())

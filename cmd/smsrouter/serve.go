@@ -68,7 +68,9 @@ type service struct {
 	// dropped for a new notice text).
 	stopLinks func()
 	handled   atomic.Int64 // messages that reached a state since start
-	started   time.Time
+	// consoleSessions are the web console's logins, kept across reloads.
+	consoleSessions *console.Sessions
+	started         time.Time
 }
 
 func cmdServe(ctx context.Context, e *env, c *common) int {
@@ -85,7 +87,7 @@ func cmdServe(ctx context.Context, e *env, c *common) int {
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	sv := &service{e: e, c: c, plan: p, sockets: map[string]*socket{}, started: time.Now()}
+	sv := &service{e: e, c: c, plan: p, sockets: map[string]*socket{}, started: time.Now(), consoleSessions: console.NewSessions()}
 	sv.logs = newSwapHandler(e.log.Handler())
 	e.log = slog.New(sv.logs)
 	sv.m = serveMetrics(e)

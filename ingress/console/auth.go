@@ -42,15 +42,27 @@ type session struct {
 	seen                 time.Time
 }
 
-type sessions struct {
+// Sessions are the logins of a console. serve keeps them across a reload, so
+// that a SIGHUP does not log everyone out; each console built over them checks
+// every session's user against its own configuration.
+type Sessions struct {
 	mu  sync.Mutex
 	ttl time.Duration
 	now func() time.Time
 	m   map[string]*session
 }
 
-func newSessions(ttl time.Duration, now func() time.Time) *sessions {
-	return &sessions{ttl: ttl, now: now, m: map[string]*session{}}
+// NewSessions makes an empty set of logins.
+func NewSessions() *Sessions {
+	return &Sessions{ttl: 8 * time.Hour, now: time.Now, m: map[string]*session{}}
+}
+
+type sessions = Sessions
+
+func (ss *sessions) configure(ttl time.Duration, now func() time.Time) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.ttl, ss.now = ttl, now
 }
 
 func randomToken() string {
@@ -101,13 +113,25 @@ func (c *Console) cookie(r *http.Request, name, value string, maxAge int) *http.
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || c.cfg.SecureCookies}
 }
 
-// session returns the request's login, nil when there is none.
+// session returns the request's login, nil when there is none. A user no
+// longer configured (removed by a reload) is logged out; the role is the one
+// configured now.
 func (c *Console) session(r *http.Request) *session {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return nil
 	}
-	return c.sessions.get(ck.Value)
+	s := c.sessions.get(ck.Value)
+	if s == nil {
+		return nil
+	}
+	u, ok := c.users[s.user]
+	if !ok {
+		c.sessions.end(s.id)
+		return nil
+	}
+	s.role = u.Role
+	return s
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, s *session)

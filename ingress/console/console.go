@@ -66,6 +66,9 @@ type Config struct {
 	// (behind a TLS proxy); a request that came over TLS always gets it.
 	SecureCookies bool
 	SessionTTL    time.Duration // idle time after which a login ends; 0: 8 hours
+	// Sessions, when set, are logins kept from a previous console (serve's
+	// reload); nil: a new, empty set.
+	Sessions *Sessions
 
 	Store   *router.Store   // the directory and the admin action log
 	Journal *router.Journal // nil while the database is not open: pages say so
@@ -148,7 +151,11 @@ func New(cfg Config) (*Console, error) {
 	if cfg.MaxParts <= 0 {
 		cfg.MaxParts = 10
 	}
-	c := &Console{cfg: cfg, users: map[string]User{}, sessions: newSessions(cfg.SessionTTL, cfg.Now)}
+	if cfg.Sessions == nil {
+		cfg.Sessions = NewSessions()
+	}
+	cfg.Sessions.configure(cfg.SessionTTL, cfg.Now)
+	c := &Console{cfg: cfg, users: map[string]User{}, sessions: cfg.Sessions}
 	for _, u := range cfg.Users {
 		if u.Role == "" {
 			u.Role = RoleViewer
