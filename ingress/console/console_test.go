@@ -221,8 +221,6 @@ func TestConsoleAccess(t *testing.T) {
 	})
 }
 
-
-
 func TestSafeNext(t *testing.T) {
 	for in, want := range map[string]string{"/ui/messages/1": "/ui/messages/1", "//evil.example/ui/": "/ui/traffic", "https://evil.example/": "/ui/traffic",
 		"/ui/\\evil": "/ui/traffic", "": "/ui/traffic", "/metrics": "/ui/traffic"} {
