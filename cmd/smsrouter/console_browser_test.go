@@ -351,6 +351,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		screenshot(t, ctx, dir, "07-health")
 		step("traffic", chromedp.Navigate(base+"/ui/traffic"), chromedp.WaitVisible(css(`table.messages`)))
 		screenshot(t, ctx, dir, "08-traffic")
+		// Live: a message queued over the HTTP API appears on the open page,
+		// which is not reloaded (the marker set on it survives).
+		status(`window.notReloaded = 1`)
+		apiID := postAPI(t, base, "5550002", "5551001", "over the API while the page is open")
+		step("live update", chromedp.WaitVisible(css(`a[href="/ui/messages/`+apiID+`"]`)))
+		if status(`window.notReloaded || 0`) != 1 {
+			t.Error("the traffic page was reloaded rather than updated")
+		}
 
 		// A forged form (no CSRF token), sent with the admin's cookie: refused.
 		if st := status(`fetch("/ui/directory", {method: "POST", credentials: "same-origin",
@@ -423,6 +431,23 @@ func waitDelivered(t *testing.T, ctx context.Context, base, id string, text func
 			t.Fatalf("message %s is %q, not delivered", id, state)
 		}
 	}
+}
+
+// postAPI queues a message with the HTTP API and returns its id.
+func postAPI(t *testing.T, base, from, to, text string) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/v1/messages", strings.NewReader(fmt.Sprintf(`{"from":%q,"to":%q,"text":%q}`, from, to, text)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer 0123456789abcdef-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("API: %d", resp.StatusCode)
+	}
+	return resp.Header.Get("X-Message-Id")
 }
 
 // spoolHas reports whether some file in dir has id in its name.
