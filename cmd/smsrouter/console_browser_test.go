@@ -386,6 +386,14 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("the viewer's message page shows the text (hide_text_from_viewers):\n%s", body)
 		}
 		screenshot(t, ctx, dir, "10-viewer-message")
+		// Nor the fax, which is the text as an image.
+		step("viewer fax", chromedp.Navigate(base+"/ui/messages/"+faxID))
+		if n := status(`document.querySelectorAll("img.fax").length`); n != 0 {
+			t.Errorf("the viewer sees %d fax page images with hide_text_from_viewers", n)
+		}
+		if st := status(`fetch("/ui/messages/` + faxID + `/fax/0/1.png", {credentials: "same-origin"}).then(r => r.status)`); st != 403 {
+			t.Errorf("the viewer's fetch of a fax page got %d; want 403", st)
+		}
 
 		// Logged out again: the message page leads to the login, without the text.
 		step("log out", chromedp.Click(css(`form.who button`)), chromedp.WaitVisible(css(`input[name=user]`)))

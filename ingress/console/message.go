@@ -49,6 +49,12 @@ func (c *Console) messagePage(w http.ResponseWriter, r *http.Request, s *session
 	}
 	d := messageData{V: v, Flash: r.URL.Query().Get("done")}
 	d.Artefacts = artefacts(v.Files)
+	if c.hideText(s) {
+		// A fax page or a voice file is the text in another form.
+		for i := range d.Artefacts {
+			d.Artefacts[i].Kind, d.Artefacts[i].Pages = "file", nil
+		}
+	}
 	msgID := id
 	if v.JoinedInto != "" {
 		msgID = v.JoinedInto
@@ -112,6 +118,10 @@ func (c *Console) messageFile(ctx context.Context, id, n, kind string) (string, 
 }
 
 func (c *Console) faxPage(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.hideText(s) {
+		c.problem(w, r, s, http.StatusForbidden, "Message texts, and so their fax pages, are hidden from viewers.")
+		return
+	}
 	path, err := c.messageFile(r.Context(), r.PathValue("id"), r.PathValue("file"), "fax")
 	page, perr := strconv.Atoi(strings.TrimSuffix(r.PathValue("page"), ".png"))
 	if err != nil || perr != nil {
@@ -129,6 +139,10 @@ func (c *Console) faxPage(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *Console) audio(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.hideText(s) {
+		c.problem(w, r, s, http.StatusForbidden, "Message texts, and so their voice files, are hidden from viewers.")
+		return
+	}
 	path, err := c.messageFile(r.Context(), r.PathValue("id"), r.PathValue("file"), "audio")
 	if err != nil {
 		http.NotFound(w, r)
