@@ -175,6 +175,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			router.Entry{Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"},
 			router.Entry{Number: "5552000", Letter: 'F', Extension: "PJSIP/fax2000"},
 			router.Entry{Number: "5553000", Letter: 'S', Extension: "PJSIP/3000"},
+			router.Entry{Number: "5554000", Letter: 'V', Extension: "PJSIP/4000"},
 		)
 		dir := filepath.Join(shots(t), filepath.Base(t.Name()))
 		os.MkdirAll(dir, 0o755)
@@ -296,6 +297,14 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("the list filtered by 5551001 shows the fax to 5552000")
 		}
 		screenshot(t, ctx, dir, "04-traffic-by-number")
+
+		// A voice message: its WAV plays in the page.
+		voiceID := send("5554000", "Hello from the console")
+		step("voice", chromedp.WaitVisible(css(`audio`)))
+		if st := status(`fetch(document.querySelector("audio").src, {credentials: "same-origin"}).then(r => r.ok && r.headers.get("Content-Type") === "audio/wav" ? r.arrayBuffer().then(b => b.byteLength > 1000 ? 200 : 0) : r.status)`); st != 200 {
+			t.Errorf("message %s: the voice file answered %d", voiceID, st)
+		}
+		screenshot(t, ctx, dir, "05b-voice-message")
 
 		// Change 5553000's letter to F in the directory; the next message is a fax.
 		step("directory change", chromedp.Navigate(base+"/ui/directory"),
