@@ -134,9 +134,9 @@ func BenchmarkConsolePages(b *testing.B) {
 	}
 }
 
-// benchConsole is a console over a migrated database, with an admin's
-// session cookie.
-func benchConsole(tb testing.TB, dsn string) (*Console, *router.Journal, *http.Cookie) {
+// openSpoolAndStore migrates the database at dsn and makes an Admin over an
+// empty spool: what a console reads and acts through.
+func openSpoolAndStore(tb testing.TB, dsn string) (*router.Store, *router.Journal, *router.Admin) {
 	tb.Helper()
 	store, err := router.OpenStore(dsn)
 	if err != nil {
@@ -147,11 +147,18 @@ func benchConsole(tb testing.TB, dsn string) (*Console, *router.Journal, *http.C
 		tb.Fatal(err)
 	}
 	j := router.NewJournal(store)
-	spool := tb.TempDir()
-	admin, err := router.NewAdmin(router.Config{Spool: spool, SMSCNumber: "9001", Location: time.UTC}, j)
+	admin, err := router.NewAdmin(router.Config{Spool: tb.TempDir(), SMSCNumber: "9001", Location: time.UTC}, j)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return store, j, admin
+}
+
+// benchConsole is a console over a migrated database, with an admin's
+// session cookie.
+func benchConsole(tb testing.TB, dsn string) (*Console, *router.Journal, *http.Cookie) {
+	tb.Helper()
+	store, j, admin := openSpoolAndStore(tb, dsn)
 	hash, err := HashPassword("bench-password")
 	if err != nil {
 		tb.Fatal(err)

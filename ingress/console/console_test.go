@@ -28,19 +28,7 @@ type rig struct {
 
 func newRig(t *testing.T, dsn string) *rig {
 	t.Helper()
-	store, err := router.OpenStore(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	j := router.NewJournal(store)
-	admin, err := router.NewAdmin(router.Config{Spool: t.TempDir(), SMSCNumber: "9001", Location: time.UTC}, j)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, j, admin := openSpoolAndStore(t, dsn)
 	r := &rig{t: t, store: store}
 	var users []User
 	for _, u := range []struct{ name, role string }{{"alice", RoleAdmin}, {"victor", RoleViewer}} {
@@ -52,9 +40,11 @@ func newRig(t *testing.T, dsn string) *rig {
 			r.sent = append(r.sent, from+">"+to+":"+text)
 			return "1796220000000-0000000001", nil
 		}}
-	if r.c, err = New(r.cfg); err != nil {
+	c, err := New(r.cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
+	r.c = c
 	return r
 }
 
