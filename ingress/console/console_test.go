@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -173,10 +174,20 @@ func TestConsoleAccess(t *testing.T) {
 		if w := alice.do("POST", "/ui/send", url.Values{"csrf": {alice.csrf}, "from": {"../x"}, "to": {"5551001"}, "text": {"x"}}); w.Code != http.StatusUnprocessableEntity || len(r.sent) != 1 {
 			t.Errorf("send from a bad number: %d, %d sent", w.Code, len(r.sent))
 		}
+		// Delete, as `number delete` does.
+		if _, err := r.store.SetNumber(ctx, "5559000", "S", "PJSIP/9000"); err != nil {
+			t.Fatal(err)
+		}
+		if w := alice.do("POST", "/ui/directory/delete", url.Values{"csrf": {alice.csrf}, "number": {"5559000"}}); w.Code != http.StatusSeeOther {
+			t.Errorf("delete: %d", w.Code)
+		}
+		if _, err := router.NewSQLDirectory(r.store).Lookup(ctx, "5559000"); !errors.Is(err, router.ErrUnknownNumber) {
+			t.Errorf("after delete: %v", err)
+		}
 		var n int
 		r.store.DB.QueryRow("SELECT COUNT(*) FROM smsrouter_admin_action WHERE user = 'alice'").Scan(&n)
-		if n != 2 {
-			t.Errorf("%d admin actions of alice; want 2 (number set, send)", n)
+		if n != 3 {
+			t.Errorf("%d admin actions of alice; want 3 (number set, send, number delete)", n)
 		}
 
 		// The viewer: a valid token, but no right to change anything.
