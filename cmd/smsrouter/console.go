@@ -124,6 +124,10 @@ func consoleCommand(e *env) *cobra.Command {
 		Use:     "console hash-password",
 		GroupID: groupSetup,
 		Short:   "Helpers for the web console: make a user's password hash",
+		Long: `The web console runs inside serve, under /ui/ on the [http] listener, when
+[console] enabled is set. Its users are configured as [[console.users]] with a
+bcrypt password_hash, which hash-password makes.`,
+		Example: `  smsrouter console hash-password`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			e.code = exitUsage
