@@ -76,8 +76,12 @@ func (sv *service) newConsole(p *plan, s *system) http.Handler {
 		Lint: func(ctx context.Context) []console.Finding {
 			d := &doctor{cfg: cfg}
 			d.checkDirectoryData(ctx, s.store, p)
+			cs := d.checks
+			if len(cs) > 1 {
+				cs = cs[1:] // the first line sums up the findings that follow
+			}
 			var out []console.Finding
-			for _, f := range findings(d.checks) {
+			for _, f := range findings(cs) {
 				if len(f.Numbers) > 0 || f.Level != "ok" {
 					out = append(out, f)
 				}

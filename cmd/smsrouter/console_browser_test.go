@@ -176,6 +176,8 @@ func TestConsoleInBrowser(t *testing.T) {
 			router.Entry{Number: "5552000", Letter: 'F', Extension: "PJSIP/fax2000"},
 			router.Entry{Number: "5553000", Letter: 'S', Extension: "PJSIP/3000"},
 			router.Entry{Number: "5554000", Letter: 'V', Extension: "PJSIP/4000"},
+			// A row the router cannot serve: T without [sip]; doctor says so.
+			router.Entry{Number: "5555000", Letter: 'T', Extension: "PJSIP/5000"},
 		)
 		dir := filepath.Join(shots(t), filepath.Base(t.Name()))
 		os.MkdirAll(dir, 0o755)
@@ -316,6 +318,14 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("directory row of 5553000 shows letter %q after the change", letter)
 		}
 		screenshot(t, ctx, dir, "06-directory")
+		step("directory lint", chromedp.Navigate(base+"/ui/directory"), chromedp.WaitVisible(css(`tr[data-number="5555000"] .lint`)))
+		if lint := text(`tr[data-number="5555000"] .lint`); !strings.Contains(lint, "letter T, but [sip] is not configured") {
+			t.Errorf("the finding beside 5555000 says %q", lint)
+		}
+		if n := status(`document.querySelectorAll("main > .lint").length`); n != 0 {
+			t.Errorf("%d findings of no row shown; want none (the only one is beside its row)", n)
+		}
+		screenshot(t, ctx, dir, "06b-directory-lint")
 		nextID := send("5553000", "now by fax")
 		if rec, err := router.NewJournal(b.store).Get(context.Background(), nextID); err != nil || rec.Letter != "F" {
 			t.Errorf("after the change, message %s went by letter %q (%v); want F", nextID, rec.Letter, err)
