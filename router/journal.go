@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -333,6 +334,8 @@ type Filter struct {
 	Until  time.Time // received before
 	State  State
 	Number string // matches oa or da
+	Letter string // the service letter, or LetterLink for the mobile links
+	Link   string // the mobile link that carried the message (its detail's "link")
 	Limit  int    // 0 means 1000
 	// After, when not nil, continues a listing: only records that come after it
 	// in List's order (older, or as old with a smaller id).
@@ -367,6 +370,16 @@ func (j *Journal) List(ctx context.Context, f Filter) ([]Record, error) {
 	if f.Number != "" {
 		where = append(where, "(oa = ? OR da = ?)")
 		args = append(args, f.Number, f.Number)
+	}
+	if f.Letter != "" {
+		where = append(where, "letter = ?")
+		args = append(args, f.Letter)
+	}
+	if f.Link != "" {
+		// The detail is JSON written by encoding/json: the fact reads exactly so.
+		where = append(where, "detail LIKE ? ESCAPE '!'")
+		link, _ := json.Marshal(map[string]string{"link": f.Link})
+		args = append(args, "%"+likeEscape(strings.Trim(string(link), "{}"))+"%")
 	}
 	if f.After != nil {
 		ms := f.After.Received.UnixMilli()
@@ -526,4 +539,10 @@ func (j *Journal) query(ctx context.Context, clause string, args []any, limit in
 		return nil, fmt.Errorf("journal: query: %w", err)
 	}
 	return out, nil
+}
+
+// likeEscape makes s match itself literally in a LIKE pattern with ESCAPE '!'
+// (link names may hold _, which LIKE reads as any character).
+func likeEscape(s string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }

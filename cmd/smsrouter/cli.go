@@ -58,7 +58,7 @@ func commands() []namedCommand {
 		{"lookup", lookupCommand}, {"route", routeCommand}, {"number", numberCommand}, {"migrate", migrateCommand},
 		{"journal", journalCommand}, {"retry", retryCommand}, {"drop", dropCommand}, {"evidence", evidenceCommand},
 		{"doctor", doctorCommand}, {"dialplan", dialplanCommand}, {"render", renderCommand}, {"inspect", inspectCommand},
-		{"demo", demoCommand}, {"version", versionCommand},
+		{"demo", demoCommand}, {"version", versionCommand}, {"console", consoleCommand},
 	}
 }
 

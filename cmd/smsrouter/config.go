@@ -36,6 +36,8 @@ type Config struct {
 	Evidence EvidenceConfig `toml:"evidence"`
 	HTTP     HTTPConfig     `toml:"http"`
 	Metrics  MetricsConfig  `toml:"metrics"`
+	// The web console under /ui/ on the HTTP listener (console.go).
+	Console ConsoleConfig `toml:"console"`
 	// The journal's retention (journal_config.go) and delivery reports (reports.go).
 	Journal JournalConfig `toml:"journal"`
 	DLR     DLRConfig     `toml:"dlr"`

@@ -40,6 +40,7 @@ func (l checkLevel) String() string {
 type check struct {
 	Name, Detail, Fix string
 	Level             checkLevel
+	Numbers           []string // the directory numbers a finding concerns (the console shows it beside them)
 }
 
 // doctor runs every check against cfg. It never stops at the first failure: the

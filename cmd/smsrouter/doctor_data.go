@@ -35,8 +35,12 @@ func (d *doctor) checkDirectoryData(ctx context.Context, store *router.Store, p 
 	}
 	defer rows.Close()
 	var findings []check
-	find := func(level checkLevel, detail, fix string) {
-		findings = append(findings, check{Name: "directory", Level: level, Detail: detail, Fix: fix})
+	find := func(number string, level checkLevel, detail, fix string) {
+		f := check{Name: "directory", Level: level, Detail: detail, Fix: fix}
+		if number != "" {
+			f.Numbers = []string{number}
+		}
+		findings = append(findings, f)
 	}
 	type seen struct {
 		entries []router.Entry
@@ -56,19 +60,19 @@ func (d *doctor) checkDirectoryData(ctx context.Context, store *router.Store, p 
 		number := strings.TrimSpace(acc.String)
 		switch {
 		case !acc.Valid:
-			find(checkFail, "PBXNumbers row with Account NULL "+what+": no number reaches it",
+			find("", checkFail, "PBXNumbers row with Account NULL "+what+": no number reaches it",
 				"DELETE FROM PBXNumbers WHERE Account IS NULL")
 			continue
 		case number == "":
-			find(checkFail, "PBXNumbers row with an empty Account "+what+": no number reaches it",
+			find("", checkFail, "PBXNumbers row with an empty Account "+what+": no number reaches it",
 				"DELETE FROM PBXNumbers WHERE TRIM(Account) = ''")
 			continue
 		case router.CheckNumber("number", number) != nil:
-			find(checkFail, fmt.Sprintf("PBXNumbers row Account=%s %s: %v", sqlValue(acc), what, router.CheckNumber("Account", number)),
+			find(acc.String, checkFail, fmt.Sprintf("PBXNumbers row Account=%s %s: %v", sqlValue(acc), what, router.CheckNumber("Account", number)),
 				fmt.Sprintf("UPDATE PBXNumbers SET Account = '<digits>' WHERE Account = %s, or delete the row", sqlValue(acc)))
 			continue
 		case acc.String != number:
-			find(checkWarn, fmt.Sprintf("PBXNumbers row Account=%s has blanks around the number: a lookup of %s does not find it on every database", sqlValue(acc), number),
+			find(acc.String, checkWarn, fmt.Sprintf("PBXNumbers row Account=%s has blanks around the number: a lookup of %s does not find it on every database", sqlValue(acc), number),
 				fmt.Sprintf("UPDATE PBXNumbers SET Account = TRIM(Account) WHERE Account = %s", sqlValue(acc)))
 		}
 		e := router.ReadRow(number, msg, ext)
@@ -83,7 +87,7 @@ func (d *doctor) checkDirectoryData(ctx context.Context, store *router.Store, p 
 			if l := strings.ToUpper(strings.TrimSpace(msg.String)); len(l) == 1 && strings.Contains(router.Letters, l) {
 				letter = l
 			}
-			find(checkFail, e.Problem+"; its messages are bounced with the unreachable notice",
+			find(number, checkFail, e.Problem+"; its messages are bounced with the unreachable notice",
 				fmt.Sprintf("smsrouter number set %s %s EXTENSION (letters: S F V C T N; e.g. PJSIP/1001 for S, T and V, SIP/… or Local/… for F)", number, letter))
 		}
 	}
@@ -107,7 +111,7 @@ func (d *doctor) checkDirectoryData(ctx context.Context, store *router.Store, p 
 			if len(slices.Compact(slices.Sorted(slices.Values(forms)))) > 1 {
 				level, why = checkFail, "the rows differ ("+strings.Join(forms, "; ")+"): lookups use the first usable one, which may not be the one you edit"
 			}
-			find(level, fmt.Sprintf("number %s is in PBXNumbers %d times (the table has no key); %s", number, len(s.entries), why),
+			find(number, level, fmt.Sprintf("number %s is in PBXNumbers %d times (the table has no key); %s", number, len(s.entries), why),
 				fmt.Sprintf("DELETE FROM PBXNumbers WHERE Account = '%s'; then smsrouter number set %s LETTER EXTENSION", number, number))
 		}
 		// What the lookup uses: the first usable row.
@@ -121,12 +125,12 @@ func (d *doctor) checkDirectoryData(ctx context.Context, store *router.Store, p 
 		switch e.Letter {
 		case 'C':
 			if p != nil && !p.command.Serves(number) {
-				find(checkFail, fmt.Sprintf("number %s has letter C, but no [[command.rule]] serves it: its messages are bounced with the no_service notice", number),
+				find(number, checkFail, fmt.Sprintf("number %s has letter C, but no [[command.rule]] serves it: its messages are bounced with the no_service notice", number),
 					fmt.Sprintf("add numbers = [\"%s\"] to a [[command.rule]] (a rule without numbers serves every C number), or give the number another letter", number))
 			}
 		case 'T':
 			if p != nil && p.sip == nil {
-				find(checkFail, fmt.Sprintf("number %s has letter T, but [sip] is not configured: its messages are bounced with the no_service notice", number),
+				find(number, checkFail, fmt.Sprintf("number %s has letter T, but [sip] is not configured: its messages are bounced with the no_service notice", number),
 					"configure [sip] with the AMI user `smsrouter dialplan --manager` prints, or give the number another letter")
 			}
 		case 'V':
@@ -181,7 +185,7 @@ func (d *doctor) voiceFindings(ctx context.Context, store *router.Store, numbers
 		var raw [2]string
 		if err := store.DB.QueryRowContext(ctx, "SELECT Language, Voice FROM smsrouter_number_voice WHERE Account = ?", n).Scan(&raw[0], &raw[1]); err == nil {
 			if strings.TrimSpace(raw[0]) != lang || strings.TrimSpace(raw[1]) != voiceName {
-				out = append(out, check{Name: "directory", Level: checkWarn,
+				out = append(out, check{Name: "directory", Level: checkWarn, Numbers: []string{n},
 					Detail: fmt.Sprintf("number %s: stored language %s or voice %s cannot be given to an engine and is ignored", n, strconv.Quote(raw[0]), strconv.Quote(raw[1])),
 					Fix:    fmt.Sprintf("smsrouter number voice %s LANG [VOICE]", n)})
 			}
@@ -208,7 +212,7 @@ func (d *doctor) voiceFindings(ctx context.Context, store *router.Store, numbers
 		if len(ns) > 5 {
 			shown += fmt.Sprintf(" and %d more", len(ns)-5)
 		}
-		out = append(out, check{Name: "directory", Level: checkFail,
+		out = append(out, check{Name: "directory", Level: checkFail, Numbers: ns,
 			Detail: fmt.Sprintf("numbers %s (letter V) are read in language %s, voice %s: %v; their messages wait until they expire", shown, orDefault(c.lang, "default"), orDefault(c.voice, "default"), err),
 			Fix:    "smsrouter number voice NUMBER LANG [VOICE] with one the engine has, or change [voice] default_lang / default_voice"})
 	}

@@ -78,20 +78,14 @@ func holdIdle(t *testing.T, addr string, n int) []net.Conn {
 
 // floodServe runs `smsrouter serve` in this process with the send API on
 // apiAddr, the metrics on their own port and extra config, and returns the
-// metrics URL once the API answers.
-func floodServe(t *testing.T, apiAddr, extra string) (metricsURL string) {
+// serveInProcess runs the real serve with conf in this process until the test
+// ends, and returns its log.
+func serveInProcess(t *testing.T, conf string) *syncBuffer {
 	t.Helper()
-	metricsAddr := closedPort(t)
-	b := newBed(t, "", "", router.Entry{Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"})
-	secrets := filepath.Join(b.root, "secrets.toml")
-	writeFile(t, secrets, []byte("tokens = [\"0123456789abcdef-secret\"]\n"))
-	os.Chmod(secrets, 0o600)
-	b.writeConfig("[http]\nlisten = \"" + apiAddr + "\"\nsecrets_file = \"" + secrets + "\"\n" + extra +
-		"[metrics]\nlisten = \"" + metricsAddr + "\"\n")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	out := &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "--config", b.conf}, io.Discard, &out) }()
+	go func() { done <- run(ctx, []string{"serve", "--config", conf}, io.Discard, out) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -103,6 +97,20 @@ func floodServe(t *testing.T, apiAddr, extra string) (metricsURL string) {
 			t.Error("serve did not stop")
 		}
 	})
+	return out
+}
+
+// metrics URL once the API answers.
+func floodServe(t *testing.T, apiAddr, extra string) (metricsURL string) {
+	t.Helper()
+	metricsAddr := closedPort(t)
+	b := newBed(t, "", "", router.Entry{Number: "5551001", Letter: 'S', Extension: "PJSIP/1001"})
+	secrets := filepath.Join(b.root, "secrets.toml")
+	writeFile(t, secrets, []byte("tokens = [\"0123456789abcdef-secret\"]\n"))
+	os.Chmod(secrets, 0o600)
+	b.writeConfig("[http]\nlisten = \"" + apiAddr + "\"\nsecrets_file = \"" + secrets + "\"\n" + extra +
+		"[metrics]\nlisten = \"" + metricsAddr + "\"\n")
+	out := serveInProcess(t, b.conf)
 	for i := 0; ; i++ {
 		if code, _, err := post(apiAddr); err == nil && code == http.StatusAccepted {
 			break

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"smsrouter/channels"
+	"smsrouter/ingress/console"
 	"smsrouter/ingress/httpapi"
 	"smsrouter/metrics"
 	"smsrouter/router"
@@ -67,7 +68,9 @@ type service struct {
 	// dropped for a new notice text).
 	stopLinks func()
 	handled   atomic.Int64 // messages that reached a state since start
-	started   time.Time
+	// consoleSessions are the web console's logins, kept across reloads.
+	consoleSessions *console.Sessions
+	started         time.Time
 }
 
 func cmdServe(ctx context.Context, e *env, c *common) int {
@@ -84,7 +87,7 @@ func cmdServe(ctx context.Context, e *env, c *common) int {
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	sv := &service{e: e, c: c, plan: p, sockets: map[string]*socket{}, started: time.Now()}
+	sv := &service{e: e, c: c, plan: p, sockets: map[string]*socket{}, started: time.Now(), consoleSessions: console.NewSessions()}
 	sv.logs = newSwapHandler(e.log.Handler())
 	e.log = slog.New(sv.logs)
 	sv.m = serveMetrics(e)
@@ -451,6 +454,9 @@ func (sv *service) startFront(ctx context.Context, p *plan, s *system) *front {
 			// Everything but the metrics' own paths: the API answers other
 			// paths with its JSON 404.
 			mux(p.httpAddr).Handle("/", api)
+		}
+		if p.cfg.Console.Enabled {
+			mux(p.httpAddr).Handle(console.Prefix, sv.newConsole(p, s))
 		}
 	}
 	headerTimeout := p.cfg.HTTP.HeaderTimeout.Duration
