@@ -30,17 +30,57 @@ type ConsoleConfig struct {
 	// SecureCookies marks the session cookie Secure behind a TLS proxy.
 	SecureCookies bool     `toml:"secure_cookies"`
 	SessionTTL    duration `toml:"session_ttl"`
+	// APIRole admits the [http] users and tokens with this role; "none" keeps
+	// them out. Default viewer: they can read messages over the API already.
+	APIRole string `toml:"api_role"`
+}
+
+// apiRole is [console] api_role with its default.
+func (c ConsoleConfig) apiRole() string {
+	if c.APIRole == "" {
+		return console.RoleViewer
+	}
+	return c.APIRole
+}
+
+// apiLogins are the [http] credentials the console admits (none with api_role
+// "none").
+func (c ConsoleConfig) apiLogins(h HTTPConfig) ([]console.APILogin, error) {
+	if c.apiRole() == "none" {
+		return nil, nil
+	}
+	tokens, users, err := h.credentials()
+	if err != nil {
+		return nil, err
+	}
+	var out []console.APILogin
+	for _, t := range tokens {
+		out = append(out, console.APILogin{Secret: t})
+	}
+	for _, u := range users {
+		out = append(out, console.APILogin{Name: u.Name, Secret: u.Password})
+	}
+	return out, nil
 }
 
 // check is prepare's view of [console].
-func (c ConsoleConfig) check(httpListen string) error {
+func (c ConsoleConfig) check(h HTTPConfig) error {
 	if !c.Enabled {
 		return nil
 	}
-	if httpListen == "" {
+	if h.Listen == "" {
 		return errors.New("[console] enabled needs [http] listen: the console is served under /ui/ on the API's listener")
 	}
-	return prefix("[console]", console.CheckUsers(c.Users))
+	switch c.apiRole() {
+	case console.RoleViewer, console.RoleAdmin, "none":
+	default:
+		return fmt.Errorf("[console] api_role %q: want viewer, admin or none", c.APIRole)
+	}
+	logins, err := c.apiLogins(h)
+	if err != nil {
+		return prefix("[console]", err)
+	}
+	return prefix("[console]", console.CheckUsers(c.Users, len(logins)))
 }
 
 // newConsole builds the console over the running system s (nil while serve
@@ -60,8 +100,13 @@ func (sv *service) newConsole(p *plan, s *system) http.Handler {
 	inbox := router.InboxDir(cfg.workDir())
 	reqs := dlr.NewStore(s.store)
 	maxParts := cfg.SMS.MaxParts
+	logins, err := cfg.Console.apiLogins(cfg.HTTP)
+	if err != nil {
+		return sv.consoleBroken(err)
+	}
 	cc := console.Config{
-		Users: cfg.Console.Users, HideTextFromViewers: cfg.Console.HideTextFromViewers,
+		Users: cfg.Console.Users, APILogins: logins, APIRole: cfg.Console.apiRole(),
+		HideTextFromViewers: cfg.Console.HideTextFromViewers,
 		SecureCookies: cfg.Console.SecureCookies, SessionTTL: cfg.Console.SessionTTL.Duration,
 		Sessions: sv.consoleSessions, Store: s.store, Journal: s.journal, Admin: admin, Reports: reqs.Of,
 		// Exactly `smsrouter send`'s path.

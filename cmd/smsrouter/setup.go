@@ -178,7 +178,7 @@ func prepare(cfg Config) (*plan, error) {
 			add(prefix("[http]", err), "tokens need at least 16 characters (openssl rand -hex 16); users a name and a password")
 		}
 	}
-	add(cfg.Console.check(cfg.HTTP.Listen), "set [http] listen and add [[console.users]] with a password_hash from `smsrouter console hash-password`")
+	add(cfg.Console.check(cfg.HTTP), "set [http] listen and add [[console.users]] with a password_hash from `smsrouter console hash-password`")
 	_, err = cfg.dialplanOptions()
 	add(prefix("[dialplan]", err), "see [dialplan] in smsrouter.example.toml")
 	_, err = cfg.Journal.retention()

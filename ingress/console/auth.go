@@ -194,6 +194,23 @@ func safeNext(next string) string {
 	return next
 }
 
+// authenticate checks a login form's name and password: a console user's
+// bcrypt hash, an API user's password, or (name empty) an API token.
+func (c *Console) authenticate(name, pass string) (User, bool) {
+	if name == "" {
+		name = tokenUser(pass)
+	}
+	u, known := c.users[name]
+	if known && u.secret != "" {
+		return u, subtle.ConstantTimeCompare([]byte(pass), []byte(u.secret)) == 1
+	}
+	hash := dummyHash
+	if known {
+		hash = []byte(u.PasswordHash)
+	}
+	return u, bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil && known
+}
+
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	ck, err := r.Cookie(loginCookie)
@@ -202,12 +219,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, pass := r.PostFormValue("user"), r.PostFormValue("password")
-	u, known := c.users[name]
-	hash := dummyHash
-	if known {
-		hash = []byte(u.PasswordHash)
-	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || !known {
+	u, ok := c.authenticate(name, pass)
+	if !ok {
 		c.cfg.Log.Warn("console: login refused", "user", clip(name, 40), "remote", r.RemoteAddr)
 		c.showLogin(w, r, http.StatusUnauthorized, "Wrong name or password.")
 		return

@@ -13,6 +13,8 @@
 package console
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"embed"
 	"errors"
@@ -48,6 +50,25 @@ type User struct {
 	Name         string `toml:"name"`
 	PasswordHash string `toml:"password_hash"`
 	Role         string `toml:"role"` // viewer or admin; default viewer
+
+	// secret is an HTTP API login's password or token, compared as it is: the
+	// API keeps its credentials in clear (Kannel's sendsms sends them with every
+	// request, too often for a bcrypt check each).
+	secret string
+}
+
+// APILogin is a credential of the HTTP API that may also log in to the console:
+// a user's name and password, or a token (Name empty: typed into the password
+// field with the name left empty).
+type APILogin struct {
+	Name, Secret string
+}
+
+// tokenUser names a token's logins (sessions, admin actions) without the token:
+// the first bytes of its hash tell two tokens apart.
+func tokenUser(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "token-" + hex.EncodeToString(sum[:4])
 }
 
 // Finding is one doctor check as the console shows it. Numbers, when set, are
@@ -60,6 +81,10 @@ type Finding struct {
 // Config is what the console reads and acts through.
 type Config struct {
 	Users []User
+	// APILogins are the HTTP API's users and tokens, admitted with APIRole
+	// (viewer or admin); a console user of the same name takes precedence.
+	APILogins []APILogin
+	APIRole   string
 	// HideTextFromViewers leaves messages' texts out of every page a viewer sees.
 	HideTextFromViewers bool
 	// SecureCookies marks the session cookie Secure even on a plain-HTTP request
@@ -107,9 +132,9 @@ const Prefix = "/ui/"
 
 // CheckUsers checks the configured users: names, roles and that every hash is
 // a bcrypt hash (a password written there by mistake is refused).
-func CheckUsers(users []User) error {
-	if len(users) == 0 {
-		return errors.New("no [[console.users]]: nobody could log in")
+func CheckUsers(users []User, apiLogins int) error {
+	if len(users) == 0 && apiLogins == 0 {
+		return errors.New("no [[console.users]] and no HTTP API users or tokens admitted: nobody could log in")
 	}
 	seen := map[string]bool{}
 	for _, u := range users {
@@ -130,8 +155,11 @@ func CheckUsers(users []User) error {
 
 // New checks the configuration and builds the console.
 func New(cfg Config) (*Console, error) {
-	if err := CheckUsers(cfg.Users); err != nil {
+	if err := CheckUsers(cfg.Users, len(cfg.APILogins)); err != nil {
 		return nil, err
+	}
+	if len(cfg.APILogins) > 0 && cfg.APIRole != RoleViewer && cfg.APIRole != RoleAdmin {
+		return nil, fmt.Errorf("console: API logins need a role, viewer or admin, not %q", cfg.APIRole)
 	}
 	if cfg.Submit == nil || cfg.Store == nil || cfg.Admin == nil {
 		return nil, errors.New("console: Store, Admin and Submit are needed")
@@ -161,6 +189,15 @@ func New(cfg Config) (*Console, error) {
 			u.Role = RoleViewer
 		}
 		c.users[u.Name] = u
+	}
+	for _, l := range cfg.APILogins {
+		name := l.Name
+		if name == "" {
+			name = tokenUser(l.Secret)
+		}
+		if _, taken := c.users[name]; !taken && l.Secret != "" {
+			c.users[name] = User{Name: name, Role: cfg.APIRole, secret: l.Secret}
+		}
 	}
 	var err error
 	if c.pages, err = parsePages(); err != nil {

@@ -245,9 +245,12 @@ func TestCheckUsers(t *testing.T) {
 		{[]User{{Name: "a b", PasswordHash: h}}, false},
 		{[]User{{Name: "a", PasswordHash: h}, {Name: "a", PasswordHash: h}}, false},
 	} {
-		if err := CheckUsers(tc.users); (err == nil) != tc.ok {
+		if err := CheckUsers(tc.users, 0); (err == nil) != tc.ok {
 			t.Errorf("CheckUsers(%v) = %v", tc.users, err)
 		}
+	}
+	if err := CheckUsers(nil, 1); err != nil {
+		t.Errorf("no console users but an API login admitted: %v", err)
 	}
 	if bcrypt.CompareHashAndPassword([]byte(h), []byte("a password")) != nil {
 		t.Error("HashPassword's hash does not match its password")
@@ -310,6 +313,45 @@ func TestTrafficFilters(t *testing.T) {
 		}
 		if w := alice.do("GET", "/ui/traffic?number=../x&letter=Q", nil); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "letter: one of") {
 			t.Errorf("bad filters: %d", w.Code)
+		}
+	})
+}
+
+// The HTTP API's users and tokens log in with the role [console] api_role
+// gives them; a console user of the same name keeps its own password.
+func TestAPILogins(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dsn string) {
+		r := newRig(t, dsn)
+		cfg := r.cfg
+		cfg.APIRole = RoleViewer
+		cfg.APILogins = []APILogin{{Name: "kannel", Secret: "kannel-pass"}, {Secret: "a-token-of-16-chars"}, {Name: "alice", Secret: "api-alice"}}
+		c, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.c = c
+		for _, tc := range []struct{ user, pass string }{{"kannel", "kannel-pass"}, {"", "a-token-of-16-chars"}} {
+			cl := r.client()
+			if w := cl.login(tc.user, tc.pass); w.Code != http.StatusSeeOther {
+				t.Fatalf("login %q: %d", tc.user, w.Code)
+			}
+			if w := cl.do("GET", "/ui/directory", nil); w.Code != http.StatusOK || strings.Contains(w.Body.String(), `name="letter"`) {
+				t.Errorf("%q as a viewer: %d, edit form shown: %v", tc.user, w.Code, strings.Contains(w.Body.String(), `name="letter"`))
+			}
+			if w := cl.do("POST", "/ui/directory", url.Values{"csrf": {cl.csrf}, "number": {"5551009"}, "letter": {"S"}, "extension": {"PJSIP/1009"}}); w.Code != http.StatusForbidden {
+				t.Errorf("%q edits the directory: %d", tc.user, w.Code)
+			}
+			if strings.Contains(cl.do("GET", "/ui/traffic", nil).Body.String(), "a-token-of-16-chars") {
+				t.Error("the token is shown on a page")
+			}
+		}
+		for _, tc := range []struct{ user, pass string }{{"kannel", "wrong"}, {"", "a-token-of-16-charX"}, {"", ""}, {"alice", "api-alice"}} {
+			if w := r.client().login(tc.user, tc.pass); w.Code != http.StatusUnauthorized {
+				t.Errorf("login %q/%q: %d, want refused", tc.user, tc.pass, w.Code)
+			}
+		}
+		if w := r.client().login("alice", "alice-secret"); w.Code != http.StatusSeeOther {
+			t.Errorf("the console user alice: %d", w.Code)
 		}
 	})
 }
