@@ -107,7 +107,7 @@ func (sv *service) newConsole(p *plan, s *system) http.Handler {
 	cc := console.Config{
 		Users: cfg.Console.Users, APILogins: logins, APIRole: cfg.Console.apiRole(),
 		HideTextFromViewers: cfg.Console.HideTextFromViewers,
-		SecureCookies: cfg.Console.SecureCookies, SessionTTL: cfg.Console.SessionTTL.Duration,
+		SecureCookies:       cfg.Console.SecureCookies, SessionTTL: cfg.Console.SessionTTL.Duration,
 		Sessions: sv.consoleSessions, Store: s.store, Journal: s.journal, Admin: admin, Reports: reqs.Of,
 		// Exactly `smsrouter send`'s path.
 		Submit: func(_ context.Context, from, to, text string) (string, error) {
