@@ -44,6 +44,10 @@ type job struct {
 	dueAt     time.Time
 	inbound   bool   // sent to a mobile link's own number: never routed back out
 	via       string // the mobile link it was handed to
+	fp        string    // duplicate-guard fingerprint ("" when not guarded)
+	fpStale   time.Time // a fingerprint last seen before this is another message's no more
+	pair      string // loop-guard pair of a generated message ("" when not counted)
+	pref      pref   // the recipient's own preferences (quiet hours)
 }
 
 func (j *job) outcome() Outcome {
@@ -86,6 +90,8 @@ func (j *job) record() Record {
 	if j.state == StateDelivered {
 		rec.Refs = j.result.Refs
 	}
+	rec.Fingerprint, rec.Pair = j.fp, j.pair
+	rec.fpStale = j.fpStale
 	d := map[string]any{"source": j.source}
 	if j.claim.depth > 0 {
 		d["depth"] = j.claim.depth
@@ -143,6 +149,9 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 		}
 	}
 
+	// 2b. Resent copies and looping automatic messages go no further.
+	r.guard(ctx, b.jobs)
+
 	// 3. Ask the directory about every recipient at once.
 	var active []*job
 	var numbers []string
@@ -154,8 +163,12 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 	}
 	var entries map[string]Entry
 	var lookupErr error
+	var prefs map[string]pref
 	if len(active) > 0 {
 		entries, lookupErr = r.dir.LookupMany(ctx, numbers)
+		if lookupErr == nil {
+			prefs, lookupErr = r.journal.store.readPrefs(ctx, numbers)
+		}
 	}
 
 	// 4. Dispatch by letter. Deliveries run side by side (a fax render or a TTS run
@@ -175,6 +188,7 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 				defer func() { <-sem; wg.Done() }()
 				dctx, cancel := context.WithTimeout(ctx, r.cfg.DeliveryTimeout)
 				defer cancel()
+				j.pref = prefs[j.msg.DA]
 				r.dispatch(dctx, j, entries)
 			}()
 		}
@@ -543,6 +557,10 @@ func (r *Router) reject(j *job, reason string) {
 }
 
 func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry) {
+	if r.isSelfService(j.msg.DA) {
+		r.selfService(ctx, j)
+		return
+	}
 	e, ok := entries[j.msg.DA]
 	if !ok {
 		if r.deliverByRoute(ctx, j) {
@@ -569,6 +587,11 @@ func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry)
 	ch, ok := r.channels[e.Letter]
 	if !ok {
 		r.settleUndeliverable(j, StateBounced, "noservice", fmt.Sprintf("no channel for letter %q", string(e.Letter)))
+		return
+	}
+	if until, held := r.quietUntil(e.Letter, j.pref, r.now()); held {
+		_, loc := r.quietFor(j.pref)
+		r.holdQuiet(j, until, loc)
 		return
 	}
 	res, err := ch.Deliver(ctx, channels.Message{

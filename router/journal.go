@@ -28,7 +28,7 @@ const (
 // Final reports whether the state ends the message's life.
 func (s State) Final() bool {
 	switch s {
-	case StateDelivered, StateBounced, StateExpired, StateRejected, StateDropped:
+	case StateDelivered, StateBounced, StateExpired, StateRejected, StateDropped, StateDuplicate:
 		return true
 	}
 	return false
@@ -58,6 +58,12 @@ type Record struct {
 	// joined into this one: Put records them (smsrouter_part) so that each part's
 	// id finds this record (PartOf).
 	Parts []string
+	// Fingerprint, when set, is the message's duplicate-guard fingerprint, which
+	// Put records for it (replacing one older than fpStale); Pair names the two
+	// numbers of a generated message, which Put counts for the loop guard.
+	Fingerprint string
+	fpStale     time.Time
+	Pair        string
 }
 
 // Attempt is one try of a message, as Put recorded it.
@@ -150,6 +156,9 @@ func (j *Journal) Put(ctx context.Context, batch string, recs []Record) error {
 			return err
 		}
 		if err := j.putParts(ctx, tx, part); err != nil {
+			return err
+		}
+		if err := j.putGuards(ctx, tx, part); err != nil {
 			return err
 		}
 	}

@@ -127,7 +127,7 @@ func TestAdminUpdateAppliesToNextMessage(t *testing.T) {
 		if _, err := rg.store.DB.Exec("UPDATE PBXNumbers SET Message = 'N' WHERE Account = '5551001'"); err != nil {
 			t.Fatal(err)
 		}
-		rg.morx("a.2", plain)
+		rg.morx("a.2", strings.Replace(plain, "Hello", "Again", 1)) // the same text again would be a resend
 		sum := rg.drain()
 		if sum.Counts[StateBounced] != 1 {
 			t.Fatalf("after UPDATE to N the next message must bounce: %+v", sum.Counts)

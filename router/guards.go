@@ -1,0 +1,326 @@
+package router
+
+// Guards between a parsed message and its channel: quiet hours (hold a delivery
+// that would ring a phone until its recipient's window ends), the duplicate guard
+// (a phone that lost an acknowledgement sends the same message again) and the
+// loop guard (two numbers exchanging automatic messages).
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"smsrouter/channels"
+	"smsrouter/internal/quiet"
+)
+
+// QuietHours is when deliveries that ring a phone (letters S, F, V) wait.
+type QuietHours struct {
+	Default quiet.Window   // for numbers without a window of their own; the zero Window: none
+	Zone    *time.Location // the windows' time zone unless a number names its own; default Config.Location
+}
+
+// Guards are the duplicate and loop guards' settings.
+type Guards struct {
+	// DuplicateWindow is how long a message a phone sent is remembered, so that
+	// the same message again (same sender, recipient, reference and text) is not
+	// delivered twice; default 10m, negative turns the guard off.
+	DuplicateWindow time.Duration
+	// PairLimit is how many generated messages (replies, notices, reports) may
+	// pass between the same two numbers within PairWindow before the rest are
+	// dropped; default 10 in 10m, negative turns the limit off.
+	PairLimit  int
+	PairWindow time.Duration
+}
+
+// StateDuplicate is a message the sender's phone had sent before (within the
+// duplicate window): recorded, not delivered again.
+const StateDuplicate State = "duplicate"
+
+// ringing are the letters whose delivery rings a phone.
+const ringing = "SFV"
+
+// pref is a number's own row in smsrouter_number_pref.
+type pref struct {
+	window  quiet.Window
+	own     bool // the row sets a window (or "off") of its own
+	zone    *time.Location
+	pin     string
+	problem string // a value that could not be read, for the journal
+}
+
+// quietOff is what QuietStart holds for a number that turned quiet hours off
+// (an empty QuietStart means the configured default).
+const quietOff = "off"
+
+// readPrefs returns the preference rows of numbers (missing: none).
+func (s *Store) readPrefs(ctx context.Context, numbers []string) (map[string]pref, error) {
+	out := map[string]pref{}
+	if len(numbers) == 0 {
+		return out, nil
+	}
+	in, args := inList(numbers)
+	rows, err := s.DB.QueryContext(ctx, "SELECT Account, QuietStart, QuietEnd, TimeZone, Pin FROM smsrouter_number_pref WHERE Account IN "+in, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: number preferences: %v", ErrDirectoryUnavailable, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var acc, qs, qe, tz, pin string
+		if err := rows.Scan(&acc, &qs, &qe, &tz, &pin); err != nil {
+			return nil, fmt.Errorf("%w: number preferences: %v", ErrDirectoryUnavailable, err)
+		}
+		out[strings.TrimSpace(acc)] = parsePref(qs, qe, tz, pin)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%w: number preferences: %v", ErrDirectoryUnavailable, err)
+	}
+	return out, nil
+}
+
+// parsePref reads a row as an admin may have typed it; a value that cannot be
+// read is ignored (the default applies) and named in problem.
+func parsePref(qs, qe, tz, pin string) pref {
+	p := pref{pin: strings.TrimSpace(pin)}
+	qs, qe, tz = strings.TrimSpace(qs), strings.TrimSpace(qe), strings.TrimSpace(tz)
+	switch {
+	case strings.EqualFold(qs, quietOff):
+		p.own = true
+	case qs != "" || qe != "":
+		w, err := quiet.Parse(qs + "-" + qe)
+		if err != nil {
+			p.problem = fmt.Sprintf("QuietStart/QuietEnd %q-%q: %v", qs, qe, err)
+		} else {
+			p.window, p.own = w, true
+		}
+	}
+	if tz != "" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			p.problem = strings.TrimPrefix(p.problem+"; ", "; ") + fmt.Sprintf("TimeZone %q: not a known zone", tz)
+		} else {
+			p.zone = loc
+		}
+	}
+	return p
+}
+
+// quietFor is the window and zone that apply to a number with the given row.
+func (r *Router) quietFor(p pref) (quiet.Window, *time.Location) {
+	w, loc := r.cfg.Quiet.Default, r.cfg.Quiet.Zone
+	if p.own {
+		w = p.window
+	}
+	if p.zone != nil {
+		loc = p.zone
+	}
+	return w, loc
+}
+
+// quietUntil says whether a delivery by letter to a number with row p must wait
+// now, and until when.
+func (r *Router) quietUntil(letter byte, p pref, now time.Time) (time.Time, bool) {
+	if !strings.ContainsRune(ringing, rune(letter)) {
+		return time.Time{}, false
+	}
+	w, loc := r.quietFor(p)
+	return w.Until(now, loc)
+}
+
+// holdQuiet defers a job until its recipient's quiet hours end. It is not a
+// failed attempt: the attempt count stays, and the validity still ends the
+// message (a hold past it makes the last look at the validity's end).
+func (r *Router) holdQuiet(j *job, until time.Time, loc *time.Location) {
+	j.state = StateDeferred
+	j.errText = "held: quiet hours until " + until.In(loc).Format("15:04")
+	j.notice, j.result = nil, channels.Result{}
+	due := until
+	if !j.validity.IsZero() && due.After(j.validity) {
+		due = j.validity
+	}
+	j.dueAt = due
+	j.detail = map[string]any{"next_attempt": due.UnixMilli(), "quiet_until": until.UnixMilli()}
+}
+
+// fingerprint identifies a message a phone sent, for the duplicate guard: ""
+// for messages that carry no message reference (smsrouter's own, generated ones).
+func fingerprint(j *job) string {
+	if j.msg == nil || j.msg.MR < 0 || j.claim.depth > 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, s := range []string{j.msg.OA, j.msg.DA, strconv.Itoa(j.msg.MR), j.text} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// pairKey names the two numbers of a generated message, in either direction.
+func pairKey(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	return clip(a, 32) + "|" + clip(b, 32)
+}
+
+// guard applies the duplicate and loop guards to the batch's prepared jobs. A
+// copy within the batch is caught here; one in an earlier batch by the
+// fingerprints the journal kept. Two processes that take copies at the same
+// moment both pass this check, but only one batch can commit the fingerprint
+// (Journal.Put), and the other is then retried and caught here.
+func (r *Router) guard(ctx context.Context, jobs []*job) {
+	now := r.now()
+	var fps, pairs []string
+	for _, j := range jobs {
+		if j.settled || j.state != "" {
+			continue
+		}
+		if r.cfg.Guards.DuplicateWindow > 0 {
+			if j.fp = fingerprint(j); j.fp != "" {
+				j.fpStale = now.Add(-r.cfg.Guards.DuplicateWindow)
+				fps = append(fps, j.fp)
+			}
+		}
+		if r.cfg.Guards.PairLimit > 0 && j.claim.depth > 0 {
+			j.pair = pairKey(j.msg.OA, j.msg.DA)
+			pairs = append(pairs, j.pair)
+		}
+	}
+	if len(fps) == 0 && len(pairs) == 0 {
+		return
+	}
+	store := r.journal.store
+	seen, err := store.recentFingerprints(ctx, fps, now.Add(-r.cfg.Guards.DuplicateWindow))
+	var counts map[string]int
+	if err == nil {
+		counts, err = store.recentPairs(ctx, pairs, now.Add(-r.cfg.Guards.PairWindow))
+	}
+	if err != nil {
+		for _, j := range jobs {
+			if j.fp != "" || j.pair != "" {
+				r.failTemporarily(j, err)
+			}
+		}
+		return
+	}
+	first := map[string]string{} // fingerprint → the id that has it in this batch
+	for _, j := range jobs {
+		if j.fp != "" {
+			orig, ok := seen[j.fp]
+			if !ok || orig == j.claim.id {
+				orig, ok = first[j.fp]
+			}
+			if ok && orig != j.claim.id {
+				j.state, j.settled, j.fp = StateDuplicate, true, ""
+				j.errText = "duplicate of " + orig + ": the phone sent the same message (reference " + strconv.Itoa(j.msg.MR) + ") again"
+				j.detail = map[string]any{"duplicate_of": orig}
+				r.log.Info("duplicate not delivered again", "id", j.claim.id, "of", orig, "from", j.msg.OA, "to", j.msg.DA)
+				continue
+			}
+			first[j.fp] = j.claim.id
+		}
+		if j.pair != "" {
+			if counts[j.pair] >= r.cfg.Guards.PairLimit {
+				j.state, j.settled, j.pair = StateDropped, true, ""
+				j.errText = fmt.Sprintf("loop guard: %d generated messages between %s and %s within %s", r.cfg.Guards.PairLimit, j.msg.OA, j.msg.DA, r.cfg.Guards.PairWindow)
+				r.log.Warn("generated message stopped by the loop guard", "id", j.claim.id, "from", j.msg.OA, "to", j.msg.DA)
+				continue
+			}
+			counts[j.pair]++
+		}
+	}
+}
+
+// recentFingerprints maps each of fps seen since `since` to the message that had it.
+func (s *Store) recentFingerprints(ctx context.Context, fps []string, since time.Time) (map[string]string, error) {
+	out := map[string]string{}
+	if len(fps) == 0 {
+		return out, nil
+	}
+	in, args := inList(fps)
+	rows, err := s.DB.QueryContext(ctx, "SELECT fp, id FROM smsrouter_fingerprint WHERE seen >= ? AND fp IN "+in,
+		append([]any{since.UnixMilli()}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate guard: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var fp, id string
+		if err := rows.Scan(&fp, &id); err != nil {
+			return nil, fmt.Errorf("duplicate guard: %w", err)
+		}
+		out[fp] = id
+	}
+	return out, rows.Err()
+}
+
+// recentPairs counts the generated messages delivered between each pair since `since`.
+func (s *Store) recentPairs(ctx context.Context, pairs []string, since time.Time) (map[string]int, error) {
+	out := map[string]int{}
+	if len(pairs) == 0 {
+		return out, nil
+	}
+	in, args := inList(pairs)
+	rows, err := s.DB.QueryContext(ctx, "SELECT pair, COUNT(*) FROM smsrouter_generated WHERE at >= ? AND pair IN "+in+" GROUP BY pair",
+		append([]any{since.UnixMilli()}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("loop guard: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		var n int
+		if err := rows.Scan(&p, &n); err != nil {
+			return nil, fmt.Errorf("loop guard: %w", err)
+		}
+		out[p] = n
+	}
+	return out, rows.Err()
+}
+
+// putGuards writes, in the batch's transaction, the fingerprints of the
+// records' messages and the generated messages they delivered. A fingerprint
+// that another message took within the window since this batch looked makes
+// the insert fail, and with it the batch: its messages are retried, and the
+// guard then sees the other one.
+func (j *Journal) putGuards(ctx context.Context, tx *sql.Tx, recs []Record) error {
+	for _, r := range recs {
+		if r.Fingerprint != "" {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM smsrouter_fingerprint WHERE fp = ? AND (id = ? OR seen < ?)",
+				r.Fingerprint, r.ID, r.fpStale.UnixMilli()); err != nil {
+				return fmt.Errorf("journal: fingerprint: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO smsrouter_fingerprint (fp, id, seen) VALUES (?, ?, ?)",
+				r.Fingerprint, r.ID, r.Updated.UnixMilli()); err != nil {
+				return fmt.Errorf("journal: fingerprint of %s taken meanwhile: %w", r.ID, err)
+			}
+		}
+		if r.Pair != "" && r.State == StateDelivered {
+			ignore := "INSERT OR IGNORE"
+			if j.store.Dialect == "mysql" {
+				ignore = "INSERT IGNORE"
+			}
+			if _, err := tx.ExecContext(ctx, ignore+" INTO smsrouter_generated (id, pair, at) VALUES (?, ?, ?)",
+				r.ID, r.Pair, r.Updated.UnixMilli()); err != nil {
+				return fmt.Errorf("journal: generated message: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// pruneGuards forgets fingerprints and generated messages older than keep.
+func (j *Journal) pruneGuards(ctx context.Context, before time.Time) error {
+	for _, t := range []string{"DELETE FROM smsrouter_fingerprint WHERE seen < ?", "DELETE FROM smsrouter_generated WHERE at < ?"} {
+		if _, err := j.store.DB.ExecContext(ctx, t, before.UnixMilli()); err != nil {
+			return fmt.Errorf("journal: prune guards: %w", err)
+		}
+	}
+	return nil
+}
