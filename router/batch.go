@@ -42,12 +42,12 @@ type job struct {
 	wasFinal  bool           // the journal already had its final state (a crash came after the commit)
 	published []string       // files placed for it
 	dueAt     time.Time
-	inbound   bool   // sent to a mobile link's own number: never routed back out
-	via       string // the mobile link it was handed to
+	inbound   bool      // sent to a mobile link's own number: never routed back out
+	via       string    // the mobile link it was handed to
 	fp        string    // duplicate-guard fingerprint ("" when not guarded)
 	fpStale   time.Time // a fingerprint last seen before this is another message's no more
-	pair      string // loop-guard pair of a generated message ("" when not counted)
-	pref      pref   // the recipient's own preferences (quiet hours)
+	pair      string    // loop-guard pair of a generated message ("" when not counted)
+	pref      pref      // the recipient's own preferences (quiet hours)
 }
 
 func (j *job) outcome() Outcome {
