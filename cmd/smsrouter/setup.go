@@ -92,6 +92,9 @@ func prepareRouting(cfg Config) (*plan, error) {
 		add(p.rc.Validate(), "see [notices] and smsc_number in smsrouter.example.toml")
 	}
 	add(cfg.linkSettings(&p.rc), "see [numbers], [[link]] and [[route]] in smsrouter.example.toml")
+	for _, err := range cfg.reachSettings(&p.rc, loc) {
+		add(err, "see [quiet], [guards] and [selfservice] in smsrouter.example.toml")
+	}
 
 	// Channels are checked even without a spool (a placeholder path), so that
 	// one missing folder does not hide every other mistake.
