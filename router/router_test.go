@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"smsrouter/asteriskconf/callfile"
+	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
 )
 
@@ -49,7 +50,13 @@ func TestDeliverSWritesQueueAndCallFile(t *testing.T) {
 }
 
 func TestSecondMessageUsesThePendingCall(t *testing.T) {
-	rg := newRig(t, testdbSQLite(t), nil)
+	eachDB(t, func(t *testing.T, dsn string) { secondMessageUsesThePendingCall(t, dsn) })
+}
+
+// secondMessageUsesThePendingCall: one call per phone at a time, also for a
+// message that arrives while the call is being placed.
+func secondMessageUsesThePendingCall(t *testing.T, dsn string) {
+	rg := newRig(t, dsn, nil)
 	rg.set("5551001", 'S', "PJSIP/1001")
 	rg.morx("a.1", plain)
 	rg.drain()
@@ -61,7 +68,8 @@ func TestSecondMessageUsesThePendingCall(t *testing.T) {
 	if got := rg.delivered()["5551001"]; len(got) != 2 {
 		t.Fatalf("want 2 messages queued, got %q", got)
 	}
-	// Once Asterisk starts dialling, a new message gets a call of its own.
+	// Once Asterisk starts dialling, a new message waits for that call: the
+	// phone is never called twice at once.
 	calls := rg.files("outgoing")
 	p := filepath.Join(rg.spool, "outgoing", calls[0])
 	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
@@ -69,9 +77,32 @@ func TestSecondMessageUsesThePendingCall(t *testing.T) {
 	f.Close()
 	rg.morx("a.3", strings.Replace(plain, "Hello", "Third", 1))
 	rg.drain()
-	if calls := rg.files("outgoing"); len(calls) != 2 {
-		t.Fatalf("want a second call file while the first is dialling, got %v", calls)
+	if calls := rg.files("outgoing"); len(calls) != 1 {
+		t.Fatalf("want no second call file while the first is dialling, got %v", calls)
 	}
+	// The call ends having handed over the first two only (app_sms read the
+	// queue before the third landed): the next pass calls again for the third.
+	for _, name := range rg.files("sms/mttx") {
+		if m, err := smsq.Parse([]byte(mustRead(t, filepath.Join(rg.spool, "sms", "mttx", name))), time.UTC); err != nil || !strings.Contains(m.Text, "Third") {
+			os.Remove(filepath.Join(rg.spool, "sms", "mttx", name))
+		}
+	}
+	os.Remove(p)
+	rg.morx("a.4", strings.Replace(strings.Replace(plain, "Hello", "Fourth", 1), "5551001", "5551009", 1))
+	rg.drain()
+	calls = rg.files("outgoing")
+	if len(calls) != 1 || !strings.HasPrefix(calls[0], "smsrouter.mttx.5551001.") {
+		t.Fatalf("want one follow-up call for the part left, got %v", calls)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestNoticesForUnknownAndDisabled(t *testing.T) {

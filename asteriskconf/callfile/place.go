@@ -56,6 +56,17 @@ func Place(outgoingDir, tmpDir, name string, data []byte, notBefore time.Time) (
 // error matching ErrExists (and fs.ErrExist); the temporary file is removed
 // on every error.
 func PlaceFile(dir, tmpDir, name string, data []byte, mode os.FileMode, notBefore time.Time) (string, error) {
+	return place(dir, tmpDir, name, data, mode, notBefore, true)
+}
+
+// PlaceUnsynced is Place without the fsyncs: Asterisk still sees only whole
+// files, but a power loss may lose the file. For callers that batch their own
+// durability or can redo the placement (a follow-up that is recorded).
+func PlaceUnsynced(outgoingDir, tmpDir, name string, data []byte) (string, error) {
+	return place(outgoingDir, tmpDir, name, data, callFileMode, time.Time{}, false)
+}
+
+func place(dir, tmpDir, name string, data []byte, mode os.FileMode, notBefore time.Time, sync bool) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", err
 	}
@@ -63,7 +74,7 @@ func PlaceFile(dir, tmpDir, name string, data []byte, mode os.FileMode, notBefor
 	if err := checkDirs(dir, tmpDir); err != nil {
 		return "", fmt.Errorf("callfile: place %s: %w", target, err)
 	}
-	tmp, err := writeTemp(tmpDir, data, mode, notBefore)
+	tmp, err := writeTemp(tmpDir, data, mode, notBefore, sync)
 	if err != nil {
 		return "", fmt.Errorf("callfile: place %s: %w", target, err)
 	}
@@ -76,6 +87,9 @@ func PlaceFile(dir, tmpDir, name string, data []byte, mode os.FileMode, notBefor
 			return "", fmt.Errorf("callfile: place %s: %w (%s): %w", target, ErrCrossDevice, tmpDir, err)
 		}
 		return "", fmt.Errorf("callfile: place %s: %w", target, err)
+	}
+	if !sync {
+		return target, nil
 	}
 	if err := syncDir(dir); err != nil {
 		// The file is in place and Asterisk may already be dialling; only
@@ -158,7 +172,7 @@ func devices(a, b os.FileInfo) (uint64, uint64, bool) {
 	return uint64(as.Dev), uint64(bs.Dev), true
 }
 
-func writeTemp(tmpDir string, data []byte, mode os.FileMode, notBefore time.Time) (path string, err error) {
+func writeTemp(tmpDir string, data []byte, mode os.FileMode, notBefore time.Time, sync bool) (path string, err error) {
 	f, err := os.CreateTemp(tmpDir, ".callfile-*")
 	if err != nil {
 		return "", err
@@ -177,8 +191,10 @@ func writeTemp(tmpDir string, data []byte, mode os.FileMode, notBefore time.Time
 	if err = f.Chmod(mode); err != nil {
 		return "", fmt.Errorf("chmod %s: %w", path, err)
 	}
-	if err = f.Sync(); err != nil {
-		return "", fmt.Errorf("fsync %s: %w", path, err)
+	if sync {
+		if err = f.Sync(); err != nil {
+			return "", fmt.Errorf("fsync %s: %w", path, err)
+		}
 	}
 	if err = f.Close(); err != nil {
 		return "", fmt.Errorf("close %s: %w", path, err)

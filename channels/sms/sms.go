@@ -2,6 +2,13 @@
 // per part, plus a call file that dials the recipient's Extension and runs
 // SMS(<queue>,s) so that Asterisk's app_sms, acting as the SMS Centre, hands every
 // queued file of that queue to the phone (SPEC.md §1.3, §2.2).
+//
+// A phone is never called twice at once, whichever process (drain, serve) has
+// messages for it: a message relies on a call that has not started dialling;
+// one that arrives while a call is in progress goes into the queue (app_sms
+// hands over what it finds when it reads it) and leaves a follow-up, placed as
+// a call of its own once that call has ended if parts are left. Every decision
+// to call is taken under one lock in the work folder.
 package sms
 
 import (
@@ -12,12 +19,15 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
 
 	"smsrouter/asteriskconf/callfile"
 	"smsrouter/asteriskconf/smsq"
@@ -35,6 +45,13 @@ type Config struct {
 	MaxParts     int    // longest message in parts; default 10, at most 255
 	Archive      bool   // Archive: yes, for delivery evidence in outgoing_done
 	Location     *time.Location
+	// Sync fsyncs the call files the channel places itself (the router's
+	// [queue] sync); without it a power loss may lose one.
+	Sync bool
+	// WorkDir is smsrouter's own folder (never one Asterisk watches): the
+	// follow-up calls of phones whose call was in progress wait there.
+	// Default <Spool>/smsrouter.
+	WorkDir string
 }
 
 // Channel is the S delivery channel.
@@ -43,6 +60,7 @@ type Channel struct {
 	mttx     string
 	outgoing string
 	tmp      string
+	follow   string // follow-up calls waiting for a phone's call in progress to end
 	ref      atomic.Uint32
 
 	// The channel remembers, for the life of the process, the call files in
@@ -64,8 +82,13 @@ type Channel struct {
 	// the listing costs O(1) per call placed.
 	relistAt int
 
-	// What the channel did to outgoing/, for tests: files stat-ed and read.
-	stats, reads atomic.Int64
+	// What the channel did to outgoing/, for tests: files stat-ed and read,
+	// calls placed.
+	stats, reads, placed atomic.Int64
+	lockFile             *os.File // the follow-up folder's lock (lockedFollow)
+	followMade           bool     // the follow-up folder exists
+	// followErr is the last follow-up failure Watch met (it has no caller to tell).
+	followErr atomic.Value
 }
 
 // call is what the channel knows of one call file for a queue.
@@ -78,12 +101,6 @@ type call struct {
 	size    int64
 	mod     time.Time
 	waiting bool // not dialling and not finished: its next attempt drains the queue
-	// staged is set for a call file this process returned as an artefact and
-	// has not seen in outgoing/ yet: within the batch that staged it (stagedIn)
-	// it is relied on without a look, since the router publishes the batch's
-	// files before any AfterPublish runs.
-	staged   bool
-	stagedIn uint64
 }
 
 // relistMin is the least number of known calls that triggers a new listing.
@@ -118,11 +135,15 @@ func New(cfg Config) (*Channel, error) {
 	if cfg.Location == nil {
 		cfg.Location = time.Local
 	}
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = filepath.Join(cfg.Spool, "smsrouter")
+	}
 	c := &Channel{
 		cfg:      cfg,
 		mttx:     filepath.Join(cfg.Spool, "sms", "mttx"),
 		outgoing: filepath.Join(cfg.Spool, "outgoing"),
 		tmp:      filepath.Join(cfg.Spool, "tmp"),
+		follow:   filepath.Join(cfg.WorkDir, "sms-followup"),
 	}
 	// Concatenation references only need to differ between consecutive messages
 	// to one phone; a random start avoids repeating the last run's after a restart.
@@ -154,10 +175,9 @@ func queueOf(name string) (string, bool) {
 	return "", false
 }
 
-// StartBatch tells the channel a batch of deliveries begins: call files it
-// staged in earlier batches are no longer taken on trust (their batch may have
-// been deferred instead of published). It costs nothing per file in outgoing/,
-// except for an occasional listing that forgets calls which ended unseen.
+// StartBatch tells the channel a batch of deliveries begins: follow-up calls
+// that are due are placed. It costs nothing per file in outgoing/, except for
+// an occasional listing that forgets calls which ended unseen.
 func (c *Channel) StartBatch() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -165,6 +185,7 @@ func (c *Channel) StartBatch() {
 	if c.listed && len(c.calls) > c.relistAt {
 		c.list()
 	}
+	c.placeFollowUps()
 }
 
 // ensureListed lists outgoing/ once, on the first delivery that needs it (a
@@ -177,8 +198,7 @@ func (c *Channel) ensureListed() {
 
 // list reads outgoing/'s names (no stat, no read: a file is looked at only when
 // a message is about to rely on it). It adds the call files it did not know and
-// forgets those that are gone, except the ones staged by the current batch,
-// which may not be published yet. c.mu is held.
+// forgets those that are gone. c.mu is held.
 func (c *Channel) list() {
 	if c.calls == nil {
 		c.calls, c.queues = map[string]*call{}, map[string][]*call{}
@@ -202,7 +222,7 @@ func (c *Channel) list() {
 		}
 	}
 	for name, e := range c.calls {
-		if !present[name] && !(e.staged && e.stagedIn == c.batch) {
+		if !present[name] {
 			c.drop(e)
 		}
 	}
@@ -243,17 +263,14 @@ func (c *Channel) drop(e *call) {
 }
 
 // pendingCall returns a call for queue that has not started dialling, or nil.
-// A call staged by the current batch is trusted; any other is looked at (one
-// stat, a read only if Asterisk changed it since we last knew). c.mu is held.
+// Each is looked at (one stat, a read only if Asterisk changed it since we
+// last knew). c.mu is held.
 func (c *Channel) pendingCall(queue string) *call {
 	q := c.queues[queue]
 	// Newest first: an older call is the likelier to be dialling. Walk a copy,
 	// since a look may drop entries.
 	for i := len(q) - 1; i >= 0; i-- {
 		e := q[i]
-		if e.staged && e.stagedIn == c.batch {
-			return e
-		}
 		if c.look(e) {
 			return e
 		}
@@ -276,7 +293,6 @@ func (c *Channel) look(e *call) bool {
 	if err != nil {
 		return false // cannot tell: rely on a call of our own instead
 	}
-	e.staged = false
 	if e.size == fi.Size() && (e.mod.IsZero() || e.mod.Equal(fi.ModTime())) {
 		// A file we wrote ourselves (mod unknown) or one we read at this size and
 		// mtime: Asterisk has not touched it since.
@@ -368,18 +384,20 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 		res.AfterPublish = func(ctx context.Context) error { return c.ensureCall(queue, m) }
 		return res, nil
 	}
+	// No call known to be waiting. The call is placed once the parts are in
+	// mttx, by ensureCall, under the lock every process takes to decide
+	// whether a phone gets a call: never two calls to one phone at once. The
+	// follow-up written now lets a later batch or drain place it should this
+	// process die between the journal's commit and then.
 	data, err := c.callFile(queue, m)
 	if err != nil {
 		return channels.Result{}, channels.PermanentBecause(channels.PublicNotSetUp, err)
 	}
-	name := "smsrouter.mttx." + queue + "." + m.ID
-	res.Artefacts = append(res.Artefacts, channels.Artefact{Kind: "call", Dir: c.outgoing, Name: name, Data: data, Mode: 0o664})
-	res.Detail["call"] = name
-	e := &call{name: name, queue: queue, size: int64(len(data)), waiting: true, staged: true, stagedIn: c.batch}
-	if old, dup := c.calls[name]; dup {
-		c.drop(old) // a retry of a message whose earlier attempt staged this name
+	if err := c.writeFollowUp(queue, data); err != nil {
+		return channels.Result{}, err
 	}
-	c.add(e)
+	res.Detail["call"] = "smsrouter.mttx." + queue + "." + m.ID
+	res.AfterPublish = func(ctx context.Context) error { return c.ensureCall(queue, m) }
 	return res, nil
 }
 
@@ -390,44 +408,215 @@ func (c *Channel) callFile(queue string, m channels.Message) ([]byte, error) {
 	}.CallFile(m, "SMS", queue+",s")
 }
 
-// ensureCall runs after our parts are in mttx when we relied on a waiting call.
-// If every call we know for the queue started dialling (or finished, or was never
-// published) in the meantime, it may already have passed the queue by, so a call
-// of our own is placed: after this, some call that has not started dialling, or
-// one placed after the parts landed, will hand them over.
+// ensureCall runs after our parts are in mttx when no call of our own was
+// staged for them. A call that has not started dialling hands them over. A
+// call in progress (dialling, or talking to the phone) may or may not: app_sms
+// reads the queue once the phone answers. So a follow-up is left for it
+// (placeFollowUps places it once that call has ended, if parts are left),
+// never a second call beside it. With no call at all, one is placed now.
 func (c *Channel) ensureCall(queue string, m channels.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	q := c.queues[queue]
-	for i := len(q) - 1; i >= 0; i-- {
-		// No trust here, even in staged files: the parts are in place now, and
-		// what counts is whether a call has started since.
-		if c.look(q[i]) {
-			return nil
-		}
-	}
 	data, err := c.callFile(queue, m)
 	if err != nil {
 		return err
 	}
+	return c.lockedFollow(func() error {
+		marker := filepath.Join(c.follow, queue)
+		switch c.queueState(queue) {
+		case callWaiting:
+			os.Remove(marker) // that call hands every part over
+			return nil
+		case callBusy:
+			return c.writeFollowUp(queue, data)
+		}
+		if err := c.place(queue, "smsrouter.mttx."+queue+"."+m.ID, data); err != nil {
+			return err
+		}
+		os.Remove(marker)
+		return nil
+	})
+}
+
+// callState is what outgoing/ holds for a queue.
+type callState int
+
+const (
+	callNone    callState = iota
+	callWaiting           // a call that has not started dialling
+	callBusy              // only calls in progress
+)
+
+// queueState looks at every call known for queue, and at the call the last
+// smsrouter process to place one for it recorded (currentName): between them,
+// every call of ours, whichever process placed it. c.mu and the lock are held.
+func (c *Channel) queueState(queue string) callState {
+	c.ensureListed()
+	if data, err := os.ReadFile(c.currentName(queue)); err == nil {
+		name := strings.TrimSpace(string(data))
+		if q, ok := queueOf(name); ok && q == queue && !strings.ContainsRune(name, '/') {
+			if _, known := c.calls[name]; !known {
+				c.add(&call{name: name, queue: queue, size: -1})
+			}
+		}
+	}
+	return c.lookAll(queue)
+}
+
+// currentName is the file that names the last call placed for queue.
+func (c *Channel) currentName(queue string) string { return filepath.Join(c.follow, queue+".call") }
+
+func (c *Channel) lookAll(queue string) callState {
+	st := callNone
+	q := append([]*call(nil), c.queues[queue]...)
+	for i := len(q) - 1; i >= 0; i-- {
+		if c.look(q[i]) {
+			return callWaiting
+		}
+		if _, known := c.calls[q[i].name]; known {
+			st = callBusy
+		}
+	}
+	return st
+}
+
+// place puts a call file for queue into outgoing/ now. c.mu is held.
+func (c *Channel) place(queue, name string, data []byte) error {
 	if err := os.MkdirAll(c.tmp, 0o770); err != nil {
 		return fmt.Errorf("call file temp folder: %w", err)
 	}
-	name := "smsrouter.mttx." + queue + "." + m.ID
-	path, err := callfile.Place(c.outgoing, c.tmp, name, data, time.Time{})
+	placeFile := callfile.PlaceUnsynced
+	if c.cfg.Sync {
+		placeFile = func(dir, tmp, name string, data []byte) (string, error) {
+			return callfile.Place(dir, tmp, name, data, time.Time{})
+		}
+	}
+	path, err := placeFile(c.outgoing, c.tmp, name, data)
 	if errors.Is(err, callfile.ErrExists) {
 		// An earlier attempt at this message placed a call under its name, and
 		// that call has started: this one needs a name of its own.
 		name = callfile.UniqueName(name)
-		path, err = callfile.Place(c.outgoing, c.tmp, name, data, time.Time{})
+		path, err = placeFile(c.outgoing, c.tmp, name, data)
 	}
 	if path != "" {
+		c.placed.Add(1)
 		if old, dup := c.calls[name]; dup {
 			c.drop(old)
 		}
 		c.add(&call{name: name, queue: queue, size: int64(len(data)), waiting: true})
+		if werr := writeAtomic(c.currentName(queue), []byte(name+"\n")); werr != nil && err == nil {
+			err = werr
+		}
 	}
 	return err
+}
+
+// lockedFollow runs f holding the follow-up folder's lock, which every
+// process takes to decide whether a phone gets a call: two processes never
+// both decide that it needs one. c.mu is held.
+func (c *Channel) lockedFollow(f func() error) error {
+	if c.lockFile == nil {
+		if err := os.MkdirAll(c.follow, 0o770); err != nil {
+			return fmt.Errorf("sms: follow-up folder: %w", err)
+		}
+		lk, err := os.OpenFile(filepath.Join(c.follow, ".lock"), os.O_CREATE|os.O_RDWR, 0o660)
+		if err != nil {
+			return fmt.Errorf("sms: follow-up lock: %w", err)
+		}
+		c.lockFile = lk // kept open for the channel's life: one lock per process
+	}
+	fd := int(c.lockFile.Fd())
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		return fmt.Errorf("sms: follow-up lock: %w", err)
+	}
+	defer unix.Flock(fd, unix.LOCK_UN) //nolint:errcheck // nothing to do about it
+	return f()
+}
+
+// writeFollowUp records that queue needs a call of its own once its call in
+// progress ends: the call file to place then (a later message's replaces an
+// earlier one's; one call hands over every part).
+func (c *Channel) writeFollowUp(queue string, data []byte) error {
+	if !c.followMade {
+		if err := os.MkdirAll(c.follow, 0o770); err != nil {
+			return fmt.Errorf("sms: follow-up folder: %w", err)
+		}
+		c.followMade = true
+	}
+	return writeAtomic(filepath.Join(c.follow, queue), data)
+}
+
+// writeAtomic replaces path's content whole (a reader sees the old or the new).
+func writeAtomic(path string, data []byte) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.Itoa(os.Getpid())+".tmp")
+	if err := os.WriteFile(tmp, data, 0o660); err != nil {
+		return fmt.Errorf("sms: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("sms: %w", err)
+	}
+	return nil
+}
+
+// FollowUps places the follow-up calls whose phone's call has ended, for parts
+// it did not hand over; a drain calls it (Cleanup), serve also when a call
+// file goes (Watch).
+func (c *Channel) FollowUps() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.placeFollowUps()
+}
+
+// Cleanup is the router's periodic call (channels.Janitor): follow-ups.
+func (c *Channel) Cleanup(context.Context, time.Time) error { return c.FollowUps() }
+
+// placeFollowUps: for each queue with a follow-up and no call left in
+// outgoing/, a call if parts are still in mttx (else the session took them
+// all). c.mu is held.
+func (c *Channel) placeFollowUps() error {
+	names, err := readNames(c.follow)
+	if err != nil || !slices.ContainsFunc(names, func(n string) bool { return n[0] != '.' }) {
+		return nil // none (the usual case: one small listing)
+	}
+	return c.lockedFollow(func() error {
+		names, err := readNames(c.follow)
+		if err != nil {
+			return fmt.Errorf("sms: follow-ups: %w", err)
+		}
+		var parts []string
+		for _, queue := range names {
+			if queue[0] == '.' {
+				continue
+			}
+			marker := filepath.Join(c.follow, queue)
+			if strings.ContainsRune(queue, '.') {
+				continue // a queue's current-call record
+			}
+			if c.queueState(queue) != callNone {
+				// Kept while any call is there, even one that looks waiting: it
+				// may be starting this very moment, and the follow-up is
+				// decided once no call is left.
+				continue
+			}
+			if parts == nil {
+				if parts, err = readNames(c.mttx); err != nil {
+					return fmt.Errorf("sms: follow-ups: %w", err)
+				}
+			}
+			if slices.ContainsFunc(parts, func(p string) bool { return strings.HasPrefix(p, queue+".") }) {
+				data, err := os.ReadFile(marker)
+				if err != nil {
+					return fmt.Errorf("sms: follow-up for %s: %w", queue, err)
+				}
+				if err := c.place(queue, callfile.UniqueName("smsrouter.mttx."+queue+".f"), data); err != nil {
+					return err
+				}
+			}
+			os.Remove(marker)
+		}
+		return nil
+	})
 }
 
 // Watch keeps the channel's knowledge of outgoing/ current for a long-running
@@ -483,6 +672,10 @@ func (c *Channel) event(ev fsnotify.Event) {
 	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
 		if known {
 			c.drop(e)
+		}
+		// A call ended: parts that came while it ran may need one of their own.
+		if err := c.placeFollowUps(); err != nil {
+			c.followErr.Store(err.Error())
 		}
 	case ev.Has(fsnotify.Create):
 		if !known && c.calls != nil {

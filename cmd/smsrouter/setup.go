@@ -106,6 +106,7 @@ func prepareRouting(cfg Config) (*plan, error) {
 		Spool: cc.Spool, SMSCNumber: cc.SMSCNumber, CallerIDName: cc.SMS.CallerIDName,
 		WaitTime: cc.SMS.WaitTime, MaxRetries: cc.SMS.MaxRetries, RetryTime: cc.SMS.RetryTime,
 		MaxParts: cc.SMS.MaxParts, Archive: cc.SMS.Archive, Location: loc,
+		Sync: p.rc.Sync, WorkDir: cc.workDir(),
 	})
 	add(prefix("[sms]", err), "see [sms] in smsrouter.example.toml")
 	if faxCfg, err := cc.Fax.channelConfig(cc, loc); err != nil {
