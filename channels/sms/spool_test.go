@@ -298,7 +298,6 @@ func (a *asterisk) check(when string) {
 	}
 }
 
-
 // runAll plays every call to the end, as a day of answered phones would, with
 // a drain now and then placing the follow-up calls of calls that ended.
 func (a *asterisk) runAll() {
