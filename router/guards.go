@@ -285,34 +285,67 @@ func (s *Store) recentPairs(ctx context.Context, pairs []string, since time.Time
 }
 
 // putGuards writes, in the batch's transaction, the fingerprints of the
-// records' messages and the generated messages they delivered. A fingerprint
-// that another message took within the window since this batch looked makes
-// the insert fail, and with it the batch: its messages are retried, and the
-// guard then sees the other one.
+// records' messages and the generated messages they delivered: a fixed number
+// of statements per chunk of records, not per message, since every phone
+// message carries a fingerprint (issue 17). A fingerprint that another message
+// took within the window since this batch looked makes the insert fail, and
+// with it the batch: its messages are retried, and the guard then sees the
+// other one.
 func (j *Journal) putGuards(ctx context.Context, tx *sql.Tx, recs []Record) error {
+	var fps, gens []Record
 	for _, r := range recs {
 		if r.Fingerprint != "" {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM smsrouter_fingerprint WHERE fp = ? AND (id = ? OR seen < ?)",
-				r.Fingerprint, r.ID, r.fpStale.UnixMilli()); err != nil {
-				return fmt.Errorf("journal: fingerprint: %w", err)
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO smsrouter_fingerprint (fp, id, seen) VALUES (?, ?, ?)",
-				r.Fingerprint, r.ID, r.Updated.UnixMilli()); err != nil {
-				return fmt.Errorf("journal: fingerprint of %s taken meanwhile: %w", r.ID, err)
-			}
+			fps = append(fps, r)
 		}
 		if r.Pair != "" && r.State == StateDelivered {
-			ignore := "INSERT OR IGNORE"
-			if j.store.Dialect == "mysql" {
-				ignore = "INSERT IGNORE"
+			gens = append(gens, r)
+		}
+	}
+	if len(fps) > 0 {
+		// Each record's fingerprint replaces its own earlier row (a retried
+		// message) or one older than its window; fp IN leads, so both
+		// databases find the rows by the primary key.
+		keys := make([]string, len(fps))
+		var stale strings.Builder
+		var staleArgs, rows []any
+		for i, r := range fps {
+			keys[i] = r.Fingerprint
+			if i > 0 {
+				stale.WriteString(" OR ")
 			}
-			if _, err := tx.ExecContext(ctx, ignore+" INTO smsrouter_generated (id, pair, at) VALUES (?, ?, ?)",
-				r.ID, r.Pair, r.Updated.UnixMilli()); err != nil {
-				return fmt.Errorf("journal: generated message: %w", err)
-			}
+			stale.WriteString("(fp = ? AND (id = ? OR seen < ?))")
+			staleArgs = append(staleArgs, r.Fingerprint, r.ID, r.fpStale.UnixMilli())
+			rows = append(rows, r.Fingerprint, r.ID, r.Updated.UnixMilli())
+		}
+		in, args := inList(keys)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM smsrouter_fingerprint WHERE fp IN "+in+" AND ("+stale.String()+")",
+			append(args, staleArgs...)...); err != nil {
+			return fmt.Errorf("journal: fingerprint: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO smsrouter_fingerprint (fp, id, seen) VALUES "+valueRows(len(fps), 3), rows...); err != nil {
+			return fmt.Errorf("journal: a fingerprint of %d messages was taken meanwhile: %w", len(fps), err)
+		}
+	}
+	if len(gens) > 0 {
+		ignore := "INSERT OR IGNORE"
+		if j.store.Dialect == "mysql" {
+			ignore = "INSERT IGNORE"
+		}
+		rows := make([]any, 0, 3*len(gens))
+		for _, r := range gens {
+			rows = append(rows, r.ID, r.Pair, r.Updated.UnixMilli())
+		}
+		if _, err := tx.ExecContext(ctx, ignore+" INTO smsrouter_generated (id, pair, at) VALUES "+valueRows(len(gens), 3), rows...); err != nil {
+			return fmt.Errorf("journal: generated message: %w", err)
 		}
 	}
 	return nil
+}
+
+// valueRows is the VALUES list of a multi-row insert of n rows of cols columns.
+func valueRows(n, cols int) string {
+	row := "(?" + strings.Repeat(",?", cols-1) + ")"
+	return row + strings.Repeat(","+row, n-1)
 }
 
 // pruneGuards forgets fingerprints and generated messages older than keep.
