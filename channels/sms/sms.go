@@ -13,6 +13,7 @@ package sms
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,19 @@ type Channel struct {
 	stats, reads, placed atomic.Int64
 	lockFile             *os.File // the follow-up folder's lock (lockedFollow)
 	followMade           bool     // the follow-up folder exists
+	// cur collects the queues of the batch being delivered (Deliver); its
+	// first AfterPublish decides them all (settle).
+	cur *batchCalls
+	// The lock file counts the placements of every process (gen). While it
+	// holds the count this process left, no other process placed a call, and
+	// a queue's current-call record read since the last foreign placement
+	// (seenGen ≥ foreignGen) need not be read again.
+	gen        uint64 // the count, while the lock is held
+	genOK      bool   // gen could be read: the records may be skipped
+	mineGen    uint64 // the count when this process last let the lock go
+	mineOK     bool
+	foreignGen uint64 // the count at or after another process's last placement
+	seenGen    map[string]uint64
 	// followErr is the last follow-up failure Watch met (it has no caller to tell).
 	followErr atomic.Value
 }
@@ -182,6 +196,7 @@ func (c *Channel) StartBatch() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.batch++
+	c.cur = nil
 	if c.listed && len(c.calls) > c.relistAt {
 		c.list()
 	}
@@ -379,26 +394,59 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ensureListed()
-	if e := c.pendingCall(queue); e != nil {
-		res.Detail["call"] = "pending " + e.name
-		res.AfterPublish = func(ctx context.Context) error { return c.ensureCall(queue, m) }
+	b := c.cur
+	if b == nil || b.settled {
+		b = &batchCalls{queues: map[string]*queueCall{}}
+		c.cur = b
+	}
+	qc := b.queues[queue]
+	if qc == nil {
+		data, err := c.callFile(queue, m)
+		if err != nil {
+			return channels.Result{}, channels.PermanentBecause(channels.PublicNotSetUp, err)
+		}
+		qc = &queueCall{name: "smsrouter.mttx." + queue + "." + m.ID, data: data}
+		if e := c.pendingCall(queue); e != nil {
+			qc.pending = e.name
+		}
+		b.queues[queue] = qc
+		b.order = append(b.order, queue)
+	}
+	res.AfterPublish = func(context.Context) error { return c.settle(b) }
+	if qc.pending != "" {
+		res.Detail["call"] = "pending " + qc.pending
 		return res, nil
 	}
-	// No call known to be waiting. The call is placed once the parts are in
-	// mttx, by ensureCall, under the lock every process takes to decide
+	// No call known to be waiting. The call is placed once the batch's parts
+	// are in mttx, by settle, under the lock every process takes to decide
 	// whether a phone gets a call: never two calls to one phone at once. The
-	// follow-up written now lets a later batch or drain place it should this
-	// process die between the journal's commit and then.
-	data, err := c.callFile(queue, m)
-	if err != nil {
-		return channels.Result{}, channels.PermanentBecause(channels.PublicNotSetUp, err)
+	// follow-up written now (once per queue and batch) lets a later batch or
+	// drain place it should this process die between the journal's commit
+	// and then.
+	if !qc.marker {
+		if err := c.writeFollowUp(queue, qc.data); err != nil {
+			return channels.Result{}, err
+		}
+		qc.marker = true
 	}
-	if err := c.writeFollowUp(queue, data); err != nil {
-		return channels.Result{}, err
-	}
-	res.Detail["call"] = "smsrouter.mttx." + queue + "." + m.ID
-	res.AfterPublish = func(ctx context.Context) error { return c.ensureCall(queue, m) }
+	res.Detail["call"] = qc.name
 	return res, nil
+}
+
+// batchCalls are the queues one batch delivered to, decided together once the
+// batch's parts are published.
+type batchCalls struct {
+	queues  map[string]*queueCall
+	order   []string // in delivery order, so calls are placed in it
+	settled bool
+}
+
+// queueCall is what a batch knows of one queue.
+type queueCall struct {
+	name    string // the call file to place if it needs one: the first message's
+	data    []byte
+	pending string // a call that was waiting when the batch's first message looked
+	marker  bool   // Deliver left a follow-up, in case this process dies before settle
 }
 
 func (c *Channel) callFile(queue string, m channels.Message) ([]byte, error) {
@@ -408,33 +456,37 @@ func (c *Channel) callFile(queue string, m channels.Message) ([]byte, error) {
 	}.CallFile(m, "SMS", queue+",s")
 }
 
-// ensureCall runs after our parts are in mttx when no call of our own was
-// staged for them. A call that has not started dialling hands them over. A
-// call in progress (dialling, or talking to the phone) may or may not: app_sms
-// reads the queue once the phone answers. So a follow-up is left for it
-// (placeFollowUps places it once that call has ended, if parts are left),
-// never a second call beside it. With no call at all, one is placed now.
-func (c *Channel) ensureCall(queue string, m channels.Message) error {
+// settle decides, once the batch's parts are in mttx, every queue it
+// delivered to, under one lock. A call that has not started dialling hands
+// the parts over. A call in progress (dialling, or talking to the phone) may
+// or may not: app_sms reads the queue once the phone answers. So a follow-up
+// is left for it (placeFollowUps places it once that call has ended, if parts
+// are left), never a second call beside it. Queues with no call at all get
+// one now, placed together (one round of fsyncs for the batch).
+func (c *Channel) settle(b *batchCalls) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	data, err := c.callFile(queue, m)
-	if err != nil {
-		return err
-	}
-	return c.lockedFollow(func() error {
-		marker := filepath.Join(c.follow, queue)
-		switch c.queueState(queue) {
-		case callWaiting:
-			os.Remove(marker) // that call hands every part over
-			return nil
-		case callBusy:
-			return c.writeFollowUp(queue, data)
-		}
-		if err := c.place(queue, "smsrouter.mttx."+queue+"."+m.ID, data); err != nil {
-			return err
-		}
-		os.Remove(marker)
+	if b.settled {
 		return nil
+	}
+	b.settled = true
+	return c.lockedFollow(func() error {
+		var errs []error
+		var places []placement
+		for _, queue := range b.order {
+			qc := b.queues[queue]
+			switch c.queueState(queue) {
+			case callWaiting:
+				if qc.marker {
+					os.Remove(filepath.Join(c.follow, queue)) // that call hands every part over
+				}
+			case callBusy:
+				errs = append(errs, c.writeFollowUp(queue, qc.data))
+			default:
+				places = append(places, placement{queue: queue, name: qc.name, data: qc.data})
+			}
+		}
+		return errors.Join(append(errs, c.placeAll(places))...)
 	})
 }
 
@@ -452,6 +504,16 @@ const (
 // every call of ours, whichever process placed it. c.mu and the lock are held.
 func (c *Channel) queueState(queue string) callState {
 	c.ensureListed()
+	if seen, ok := c.seenGen[queue]; c.genOK && ok && seen >= c.foreignGen {
+		// No other process placed a call since the record was read.
+		return c.lookAll(queue)
+	}
+	if c.genOK {
+		if c.seenGen == nil {
+			c.seenGen = map[string]uint64{}
+		}
+		c.seenGen[queue] = c.gen
+	}
 	if data, err := os.ReadFile(c.currentName(queue)); err == nil {
 		name := strings.TrimSpace(string(data))
 		if q, ok := queueOf(name); ok && q == queue && !strings.ContainsRune(name, '/') {
@@ -480,35 +542,102 @@ func (c *Channel) lookAll(queue string) callState {
 	return st
 }
 
-// place puts a call file for queue into outgoing/ now. c.mu is held.
-func (c *Channel) place(queue, name string, data []byte) error {
+// placement is a call file to place for a queue.
+type placement struct {
+	queue, name string
+	data        []byte
+}
+
+// placeAll puts call files into outgoing/ now, with one round of fsyncs for
+// them all, records each as its queue's current call and drops the queue's
+// follow-up (the new call hands every part over). c.mu and the lock are held.
+func (c *Channel) placeAll(ps []placement) error {
+	if len(ps) == 0 {
+		return nil
+	}
 	if err := os.MkdirAll(c.tmp, 0o770); err != nil {
 		return fmt.Errorf("call file temp folder: %w", err)
 	}
-	placeFile := callfile.PlaceUnsynced
-	if c.cfg.Sync {
-		placeFile = func(dir, tmp, name string, data []byte) (string, error) {
-			return callfile.Place(dir, tmp, name, data, time.Time{})
+	// Counted before any call appears: a process that saw the old count
+	// would not read the records written here.
+	if err := c.bumpGen(); err != nil {
+		return err
+	}
+	calls := make([]callfile.Call, len(ps))
+	for i, p := range ps {
+		calls[i] = callfile.Call{Name: p.name, Data: p.data}
+	}
+	err := callfile.PlaceAll(c.outgoing, c.tmp, calls, c.cfg.Sync)
+	var again []int
+	for i := range calls {
+		if errors.Is(calls[i].Err, callfile.ErrExists) {
+			// An earlier attempt at this message placed a call under its
+			// name, and that call has started: this one needs a name of its own.
+			calls[i] = callfile.Call{Name: callfile.UniqueName(calls[i].Name), Data: calls[i].Data}
+			again = append(again, i)
 		}
 	}
-	path, err := placeFile(c.outgoing, c.tmp, name, data)
-	if errors.Is(err, callfile.ErrExists) {
-		// An earlier attempt at this message placed a call under its name, and
-		// that call has started: this one needs a name of its own.
-		name = callfile.UniqueName(name)
-		path, err = placeFile(c.outgoing, c.tmp, name, data)
+	if len(again) > 0 {
+		retry := make([]callfile.Call, len(again))
+		for k, i := range again {
+			retry[k] = calls[i]
+		}
+		err = errors.Join(err, callfile.PlaceAll(c.outgoing, c.tmp, retry, c.cfg.Sync))
+		for k, i := range again {
+			calls[i] = retry[k]
+		}
 	}
-	if path != "" {
+	errs := []error{err}
+	for i, p := range ps {
+		cf := calls[i]
+		errs = append(errs, cf.Err)
+		if cf.Path == "" {
+			continue
+		}
 		c.placed.Add(1)
-		if old, dup := c.calls[name]; dup {
+		if old, dup := c.calls[cf.Name]; dup {
 			c.drop(old)
 		}
-		c.add(&call{name: name, queue: queue, size: int64(len(data)), waiting: true})
-		if werr := writeAtomic(c.currentName(queue), []byte(name+"\n")); werr != nil && err == nil {
-			err = werr
+		c.add(&call{name: cf.Name, queue: p.queue, size: int64(len(p.data)), waiting: true})
+		if werr := writeAtomic(c.currentName(p.queue), []byte(cf.Name+"\n")); werr != nil {
+			errs = append(errs, werr)
+			continue // the follow-up stays: the call is known to no other process
 		}
+		os.Remove(filepath.Join(c.follow, p.queue))
 	}
-	return err
+	return errors.Join(errs...)
+}
+
+// bumpGen counts a placement in the lock file. c.mu and the lock are held.
+func (c *Channel) bumpGen() error {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], c.gen+1)
+	if _, err := c.lockFile.WriteAt(b[:], 0); err != nil {
+		c.genOK = false
+		return fmt.Errorf("sms: follow-up lock: %w", err)
+	}
+	c.gen++
+	return nil
+}
+
+// readGen reads the lock file's count of placements, noting whether another
+// process placed a call since this one last let the lock go. c.mu and the
+// lock are held.
+func (c *Channel) readGen() {
+	var b [8]byte
+	n, err := c.lockFile.ReadAt(b[:], 0)
+	switch {
+	case n == len(b):
+		c.gen, c.genOK = binary.LittleEndian.Uint64(b[:]), true
+	case n == 0 && errors.Is(err, io.EOF):
+		c.gen, c.genOK = 0, true // a new lock file
+	default:
+		c.genOK = false // every record is read
+		return
+	}
+	if !c.mineOK || c.gen != c.mineGen {
+		c.foreignGen = c.gen
+	}
 }
 
 // lockedFollow runs f holding the follow-up folder's lock, which every
@@ -530,7 +659,10 @@ func (c *Channel) lockedFollow(f func() error) error {
 		return fmt.Errorf("sms: follow-up lock: %w", err)
 	}
 	defer unix.Flock(fd, unix.LOCK_UN) //nolint:errcheck // nothing to do about it
-	return f()
+	c.readGen()
+	err := f()
+	c.mineGen, c.mineOK = c.gen, c.genOK
+	return err
 }
 
 // writeFollowUp records that queue needs a call of its own once its call in
@@ -585,6 +717,7 @@ func (c *Channel) placeFollowUps() error {
 			return fmt.Errorf("sms: follow-ups: %w", err)
 		}
 		var parts []string
+		var places []placement
 		for _, queue := range names {
 			if queue[0] == '.' {
 				continue
@@ -609,13 +742,13 @@ func (c *Channel) placeFollowUps() error {
 				if err != nil {
 					return fmt.Errorf("sms: follow-up for %s: %w", queue, err)
 				}
-				if err := c.place(queue, callfile.UniqueName("smsrouter.mttx."+queue+".f"), data); err != nil {
-					return err
-				}
+				// placeAll drops the follow-up once the call is in place.
+				places = append(places, placement{queue: queue, name: callfile.UniqueName("smsrouter.mttx." + queue + ".f"), data: data})
+				continue
 			}
 			os.Remove(marker)
 		}
-		return nil
+		return c.placeAll(places)
 	})
 }
 

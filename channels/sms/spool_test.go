@@ -385,6 +385,43 @@ func TestSecondProcessReliesOnFirstsCall(t *testing.T) {
 	}
 }
 
+// TestCallOfAnotherProcessAfterOwnIsSeen: a process that placed the last call
+// for a phone need not read the phone's current-call record again, unless
+// another process placed a call since. Here the other one did (after the
+// first's call ended), so a second call beside it would ring the phone twice.
+func TestCallOfAnotherProcessAfterOwnIsSeen(t *testing.T) {
+	spool := t.TempDir()
+	ast := newAsterisk(t, spool)
+	a, b := newProc(t, spool, "a"), newProc(t, spool, "b")
+	if n := a.batchCalls([]channels.Message{message("1001")}, hooks{}); n != 1 {
+		t.Fatalf("process a placed %d calls, want 1", n)
+	}
+	first := ast.calls()[0]
+	ast.start(first)
+	ast.complete(first)
+	if n := b.batchCalls([]channels.Message{message("1001")}, hooks{}); n != 1 {
+		t.Fatalf("process b placed %d calls after a's ended, want 1", n)
+	}
+	// a's Deliver finds its own call gone and knows of no other.
+	if n := a.batchCalls([]channels.Message{message("1001"), message("1002")}, hooks{}); n != 1 {
+		t.Fatalf("process a placed %d calls beside b's waiting one, want only 1002's", n)
+	}
+	if got := len(ast.calls()); got != 2 {
+		t.Fatalf("%d call files for two phones: %v", got, ast.calls())
+	}
+	// Nobody else placed a call since: a relies on what it knows.
+	for range 3 {
+		if n := a.batchCalls([]channels.Message{message("1001"), message("1002")}, hooks{}); n != 0 {
+			t.Fatalf("process a placed %d calls beside waiting ones", n)
+		}
+	}
+	ast.check("end")
+	ast.runAll()
+	if left := ast.mttxLeft(); len(left) != 0 {
+		t.Fatalf("parts never handed over: %v", left)
+	}
+}
+
 // TestDialStartsAtEveryMoment: the call a message relies on starts dialling at
 // each point of the batch in turn; the message must still get a call.
 func TestDialStartsAtEveryMoment(t *testing.T) {
