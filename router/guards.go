@@ -303,23 +303,24 @@ func (j *Journal) putGuards(ctx context.Context, tx *sql.Tx, recs []Record) erro
 	}
 	if len(fps) > 0 {
 		// Each record's fingerprint replaces its own earlier row (a retried
-		// message) or one older than its window; fp IN leads, so both
-		// databases find the rows by the primary key.
+		// message) or one older than its window. The records of one batch
+		// share one window's start (guard); were they to differ, the earliest
+		// would apply to all, and a row it keeps fails the insert as if taken.
 		keys := make([]string, len(fps))
-		var stale strings.Builder
-		var staleArgs, rows []any
+		ids := make([]string, len(fps))
+		rows := make([]any, 0, 3*len(fps))
+		stale := fps[0].fpStale
 		for i, r := range fps {
-			keys[i] = r.Fingerprint
-			if i > 0 {
-				stale.WriteString(" OR ")
+			keys[i], ids[i] = r.Fingerprint, r.ID
+			if r.fpStale.Before(stale) {
+				stale = r.fpStale
 			}
-			stale.WriteString("(fp = ? AND (id = ? OR seen < ?))")
-			staleArgs = append(staleArgs, r.Fingerprint, r.ID, r.fpStale.UnixMilli())
 			rows = append(rows, r.Fingerprint, r.ID, r.Updated.UnixMilli())
 		}
-		in, args := inList(keys)
-		if _, err := tx.ExecContext(ctx, "DELETE FROM smsrouter_fingerprint WHERE fp IN "+in+" AND ("+stale.String()+")",
-			append(args, staleArgs...)...); err != nil {
+		inFP, args := inList(keys)
+		inID, idArgs := inList(ids)
+		args = append(append(args, stale.UnixMilli()), idArgs...)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM smsrouter_fingerprint WHERE fp IN "+inFP+" AND (seen < ? OR id IN "+inID+")", args...); err != nil {
 			return fmt.Errorf("journal: fingerprint: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO smsrouter_fingerprint (fp, id, seen) VALUES "+valueRows(len(fps), 3), rows...); err != nil {
