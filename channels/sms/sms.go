@@ -91,16 +91,16 @@ type Channel struct {
 	// cur collects the queues of the batch being delivered (Deliver); its
 	// first AfterPublish decides them all (settle).
 	cur *batchCalls
-	// The lock file counts the placements of every process (gen). While it
-	// holds the count this process left, no other process placed a call, and
-	// a queue's current-call record read since the last foreign placement
-	// (seenGen ≥ foreignGen) need not be read again.
-	gen        uint64 // the count, while the lock is held
-	genOK      bool   // gen could be read: the records may be skipped
-	mineGen    uint64 // the count when this process last let the lock go
-	mineOK     bool
-	foreignGen uint64 // the count at or after another process's last placement
-	seenGen    map[string]uint64
+	// Every process appends the names of the calls it places, under the
+	// lock, to one log in the work folder (.calls) and reads, when it takes
+	// the lock, what the others added since: so it knows every call of ours
+	// without listing outgoing/ or reading a record per phone. The log is
+	// emptied when it grows large; the count of emptyings in the lock file
+	// (epoch) tells the others to list outgoing/ once instead.
+	logFile  *os.File
+	logOff   int64 // how far this process has read the log
+	epoch    uint64
+	logKnown bool // logOff and epoch are current
 	// followErr is the last follow-up failure Watch met (it has no caller to tell).
 	followErr atomic.Value
 }
@@ -499,36 +499,9 @@ const (
 	callBusy              // only calls in progress
 )
 
-// queueState looks at every call known for queue, and at the call the last
-// smsrouter process to place one for it recorded (currentName): between them,
-// every call of ours, whichever process placed it. c.mu and the lock are held.
+// queueState looks at every call known for queue: after catchUp, every call
+// of ours, whichever process placed it. c.mu and the lock are held.
 func (c *Channel) queueState(queue string) callState {
-	c.ensureListed()
-	if seen, ok := c.seenGen[queue]; c.genOK && ok && seen >= c.foreignGen {
-		// No other process placed a call since the record was read.
-		return c.lookAll(queue)
-	}
-	if c.genOK {
-		if c.seenGen == nil {
-			c.seenGen = map[string]uint64{}
-		}
-		c.seenGen[queue] = c.gen
-	}
-	if data, err := os.ReadFile(c.currentName(queue)); err == nil {
-		name := strings.TrimSpace(string(data))
-		if q, ok := queueOf(name); ok && q == queue && !strings.ContainsRune(name, '/') {
-			if _, known := c.calls[name]; !known {
-				c.add(&call{name: name, queue: queue, size: -1})
-			}
-		}
-	}
-	return c.lookAll(queue)
-}
-
-// currentName is the file that names the last call placed for queue.
-func (c *Channel) currentName(queue string) string { return filepath.Join(c.follow, queue+".call") }
-
-func (c *Channel) lookAll(queue string) callState {
 	st := callNone
 	q := append([]*call(nil), c.queues[queue]...)
 	for i := len(q) - 1; i >= 0; i-- {
@@ -558,14 +531,16 @@ func (c *Channel) placeAll(ps []placement) error {
 	if err := os.MkdirAll(c.tmp, 0o770); err != nil {
 		return fmt.Errorf("call file temp folder: %w", err)
 	}
-	// Counted before any call appears: a process that saw the old count
-	// would not read the records written here.
-	if err := c.bumpGen(); err != nil {
-		return err
-	}
 	calls := make([]callfile.Call, len(ps))
+	names := make([]string, len(ps))
 	for i, p := range ps {
 		calls[i] = callfile.Call{Name: p.name, Data: p.data}
+		names[i] = p.name
+	}
+	// Logged before any call appears: a process that dies in between leaves
+	// only names of calls that never were, which a look forgets.
+	if err := c.logCalls(names); err != nil {
+		return err
 	}
 	err := callfile.PlaceAll(c.outgoing, c.tmp, calls, c.cfg.Sync)
 	var again []int
@@ -579,8 +554,13 @@ func (c *Channel) placeAll(ps []placement) error {
 	}
 	if len(again) > 0 {
 		retry := make([]callfile.Call, len(again))
+		names = names[:0]
 		for k, i := range again {
 			retry[k] = calls[i]
+			names = append(names, calls[i].Name)
+		}
+		if lerr := c.logCalls(names); lerr != nil {
+			return errors.Join(err, lerr)
 		}
 		err = errors.Join(err, callfile.PlaceAll(c.outgoing, c.tmp, retry, c.cfg.Sync))
 		for k, i := range again {
@@ -599,45 +579,91 @@ func (c *Channel) placeAll(ps []placement) error {
 			c.drop(old)
 		}
 		c.add(&call{name: cf.Name, queue: p.queue, size: int64(len(p.data)), waiting: true})
-		if werr := writeAtomic(c.currentName(p.queue), []byte(cf.Name+"\n")); werr != nil {
-			errs = append(errs, werr)
-			continue // the follow-up stays: the call is known to no other process
-		}
 		os.Remove(filepath.Join(c.follow, p.queue))
 	}
 	return errors.Join(errs...)
 }
 
-// bumpGen counts a placement in the lock file. c.mu and the lock are held.
-func (c *Channel) bumpGen() error {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], c.gen+1)
-	if _, err := c.lockFile.WriteAt(b[:], 0); err != nil {
-		c.genOK = false
-		return fmt.Errorf("sms: follow-up lock: %w", err)
+// maxLog is the size past which the log of calls is emptied.
+const maxLog = 1 << 20
+
+// logCalls appends names to the log of calls. c.mu and the lock are held.
+func (c *Channel) logCalls(names []string) error {
+	if !c.logKnown {
+		return errors.New("sms: log of calls unreadable; no call placed")
 	}
-	c.gen++
+	if c.logOff > maxLog {
+		// The epoch first: a process that missed it would read on from an
+		// offset in the new content.
+		if err := c.writeEpoch(c.epoch + 1); err != nil {
+			return err
+		}
+		c.epoch++
+		if err := c.logFile.Truncate(0); err == nil {
+			c.logOff = 0
+		}
+	}
+	// A leading newline ends a line torn by a process that died writing it.
+	n, err := c.logFile.Write([]byte("\n" + strings.Join(names, "\n") + "\n"))
+	c.logOff += int64(n)
+	if err != nil {
+		return fmt.Errorf("sms: log of calls: %w", err)
+	}
 	return nil
 }
 
-// readGen reads the lock file's count of placements, noting whether another
-// process placed a call since this one last let the lock go. c.mu and the
-// lock are held.
-func (c *Channel) readGen() {
+func (c *Channel) writeEpoch(epoch uint64) error {
 	var b [8]byte
-	n, err := c.lockFile.ReadAt(b[:], 0)
-	switch {
-	case n == len(b):
-		c.gen, c.genOK = binary.LittleEndian.Uint64(b[:]), true
-	case n == 0 && errors.Is(err, io.EOF):
-		c.gen, c.genOK = 0, true // a new lock file
-	default:
-		c.genOK = false // every record is read
+	binary.LittleEndian.PutUint64(b[:], epoch)
+	if _, err := c.lockFile.WriteAt(b[:], 0); err != nil {
+		return fmt.Errorf("sms: follow-up lock: %w", err)
+	}
+	return nil
+}
+
+// catchUp learns the calls other processes placed since this one last held
+// the lock: from the log, or, the first time and after the log was emptied,
+// from a listing of outgoing/. c.mu and the lock are held.
+func (c *Channel) catchUp() {
+	c.logKnown = false
+	var b [8]byte
+	var epoch uint64
+	if n, err := c.lockFile.ReadAt(b[:], 0); n == len(b) {
+		epoch = binary.LittleEndian.Uint64(b[:])
+	} else if n != 0 || !errors.Is(err, io.EOF) { // a new lock file holds nothing
+		c.list()
 		return
 	}
-	if !c.mineOK || c.gen != c.mineGen {
-		c.foreignGen = c.gen
+	fi, err := c.logFile.Stat()
+	if err != nil {
+		c.list()
+		return
 	}
+	size := fi.Size()
+	if c.logOff == size && c.epoch == epoch && c.calls != nil {
+		c.logKnown = true
+		return
+	}
+	if c.epoch != epoch || size < c.logOff || c.calls == nil || c.logOff == 0 && size > 0 {
+		c.list()
+		c.logOff, c.epoch, c.logKnown = size, epoch, true
+		return
+	}
+	buf := make([]byte, size-c.logOff)
+	if n, _ := c.logFile.ReadAt(buf, c.logOff); n < len(buf) {
+		c.list()
+		return
+	}
+	for name := range strings.SplitSeq(string(buf), "\n") {
+		queue, ok := queueOf(name)
+		if !ok || strings.ContainsRune(name, '/') {
+			continue
+		}
+		if _, known := c.calls[name]; !known {
+			c.add(&call{name: name, queue: queue, size: -1})
+		}
+	}
+	c.logOff, c.epoch, c.logKnown = size, epoch, true
 }
 
 // lockedFollow runs f holding the follow-up folder's lock, which every
@@ -652,17 +678,20 @@ func (c *Channel) lockedFollow(f func() error) error {
 		if err != nil {
 			return fmt.Errorf("sms: follow-up lock: %w", err)
 		}
-		c.lockFile = lk // kept open for the channel's life: one lock per process
+		log, err := os.OpenFile(filepath.Join(c.follow, ".calls"), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o660)
+		if err != nil {
+			lk.Close()
+			return fmt.Errorf("sms: log of calls: %w", err)
+		}
+		c.lockFile, c.logFile = lk, log // kept open for the channel's life: one lock per process
 	}
 	fd := int(c.lockFile.Fd())
 	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
 		return fmt.Errorf("sms: follow-up lock: %w", err)
 	}
 	defer unix.Flock(fd, unix.LOCK_UN) //nolint:errcheck // nothing to do about it
-	c.readGen()
-	err := f()
-	c.mineGen, c.mineOK = c.gen, c.genOK
-	return err
+	c.catchUp()
+	return f()
 }
 
 // writeFollowUp records that queue needs a call of its own once its call in
