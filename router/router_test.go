@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -341,7 +342,8 @@ func TestCrashBetweenCommitAndPublishIsFinished(t *testing.T) {
 	if err := rg.journal.Put(context.Background(), b.id, stamp(b.records(), rg.clock.now())); err != nil {
 		t.Fatal(err)
 	}
-	r.lock.release() // the process is gone
+	r.lock.release() // the process is gone, and the kernel drops its locks
+	r.channels['S'].(io.Closer).Close()
 	if f := rg.files("sms/mttx"); len(f) != 0 {
 		t.Fatalf("nothing is published before the crash: %v", f)
 	}

@@ -196,6 +196,11 @@ func (c *Channel) StartBatch() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.batch++
+	if c.cur != nil && !c.cur.settled {
+		// Never published, or not yet (its journal write is uncertain):
+		// placeFollowUps decides its intent like a dead process's.
+		c.cur.endIntent(false)
+	}
 	c.cur = nil
 	if c.listed && len(c.calls) > c.relistAt {
 		c.list()
@@ -420,14 +425,14 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	// No call known to be waiting. The call is placed once the batch's parts
 	// are in mttx, by settle, under the lock every process takes to decide
 	// whether a phone gets a call: never two calls to one phone at once. The
-	// follow-up written now (once per queue and batch) lets a later batch or
-	// drain place it should this process die between the journal's commit
-	// and then.
-	if !qc.marker {
-		if err := c.writeFollowUp(queue, qc.data); err != nil {
+	// intent recorded now (one line per queue, one file per batch) lets a
+	// later batch or drain place it should this process die between the
+	// journal's commit and then.
+	if !qc.intended {
+		if err := c.intend(b, queue, qc.data); err != nil {
 			return channels.Result{}, err
 		}
-		qc.marker = true
+		qc.intended = true
 	}
 	res.Detail["call"] = qc.name
 	return res, nil
@@ -439,14 +444,70 @@ type batchCalls struct {
 	queues  map[string]*queueCall
 	order   []string // in delivery order, so calls are placed in it
 	settled bool
+	// intent lists the queues that had no waiting call, for placeFollowUps
+	// should settle never run. It is locked until the batch is settled or
+	// the next one starts.
+	intent     *os.File
+	intentPath string
 }
 
 // queueCall is what a batch knows of one queue.
 type queueCall struct {
-	name    string // the call file to place if it needs one: the first message's
-	data    []byte
-	pending string // a call that was waiting when the batch's first message looked
-	marker  bool   // Deliver left a follow-up, in case this process dies before settle
+	name     string // the call file to place if it needs one: the first message's
+	data     []byte
+	pending  string // a call that was waiting when the batch's first message looked
+	intended bool   // recorded in the batch's intent
+}
+
+// intentPrefix begins the names of the batches' intent files in the
+// follow-up folder.
+const intentPrefix = "intent."
+
+// intend records in the batch's intent that queue needs a call unless one is
+// waiting when the batch is settled. c.mu is held.
+func (c *Channel) intend(b *batchCalls, queue string, data []byte) error {
+	if b.intent == nil {
+		if err := c.makeFollow(); err != nil {
+			return err
+		}
+		// Locked before it gets its name: placeFollowUps never takes the
+		// record of a batch still open.
+		name := callfile.UniqueName("")
+		tmp := filepath.Join(c.follow, "."+name)
+		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
+		if err != nil {
+			return fmt.Errorf("sms: intent: %w", err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return fmt.Errorf("sms: intent: %w", err)
+		}
+		path := filepath.Join(c.follow, intentPrefix+name)
+		if err := os.Rename(tmp, path); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return fmt.Errorf("sms: intent: %w", err)
+		}
+		b.intent, b.intentPath = f, path
+	}
+	if _, err := b.intent.WriteString(queue + " " + strconv.Quote(string(data)) + "\n"); err != nil {
+		return fmt.Errorf("sms: intent: %w", err)
+	}
+	return nil
+}
+
+// endIntent removes the batch's intent once its calls are decided, or only
+// unlocks it for placeFollowUps when they could not all be.
+func (b *batchCalls) endIntent(decided bool) {
+	if decided && b.intentPath != "" {
+		os.Remove(b.intentPath)
+		b.intentPath = ""
+	}
+	if b.intent != nil {
+		b.intent.Close()
+		b.intent = nil
+	}
 }
 
 func (c *Channel) callFile(queue string, m channels.Message) ([]byte, error) {
@@ -470,16 +531,14 @@ func (c *Channel) settle(b *batchCalls) error {
 		return nil
 	}
 	b.settled = true
-	return c.lockedFollow(func() error {
+	err := c.lockedFollow(func() error {
 		var errs []error
 		var places []placement
 		for _, queue := range b.order {
 			qc := b.queues[queue]
 			switch c.queueState(queue) {
 			case callWaiting:
-				if qc.marker {
-					os.Remove(filepath.Join(c.follow, queue)) // that call hands every part over
-				}
+				// That call hands every part over.
 			case callBusy:
 				errs = append(errs, c.writeFollowUp(queue, qc.data))
 			default:
@@ -488,6 +547,8 @@ func (c *Channel) settle(b *batchCalls) error {
 		}
 		return errors.Join(append(errs, c.placeAll(places))...)
 	})
+	b.endIntent(err == nil)
+	return err
 }
 
 // callState is what outgoing/ holds for a queue.
@@ -698,13 +759,20 @@ func (c *Channel) lockedFollow(f func() error) error {
 // progress ends: the call file to place then (a later message's replaces an
 // earlier one's; one call hands over every part).
 func (c *Channel) writeFollowUp(queue string, data []byte) error {
+	if err := c.makeFollow(); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(c.follow, queue), data)
+}
+
+func (c *Channel) makeFollow() error {
 	if !c.followMade {
 		if err := os.MkdirAll(c.follow, 0o770); err != nil {
 			return fmt.Errorf("sms: follow-up folder: %w", err)
 		}
 		c.followMade = true
 	}
-	return writeAtomic(filepath.Join(c.follow, queue), data)
+	return nil
 }
 
 // writeAtomic replaces path's content whole (a reader sees the old or the new).
@@ -717,6 +785,24 @@ func writeAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("sms: %w", err)
 	}
+	return nil
+}
+
+// Close lets go of the channel's files: the follow-up lock, the log of calls
+// and the intent of a batch never settled (which a later process then decides,
+// as it would after this one's death).
+func (c *Channel) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != nil && !c.cur.settled {
+		c.cur.endIntent(false)
+	}
+	for _, f := range []*os.File{c.lockFile, c.logFile} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	c.lockFile, c.logFile = nil, nil
 	return nil
 }
 
@@ -745,6 +831,11 @@ func (c *Channel) placeFollowUps() error {
 		if err != nil {
 			return fmt.Errorf("sms: follow-ups: %w", err)
 		}
+		if c.takeIntents(names) {
+			if names, err = readNames(c.follow); err != nil {
+				return fmt.Errorf("sms: follow-ups: %w", err)
+			}
+		}
 		var parts []string
 		var places []placement
 		for _, queue := range names {
@@ -753,7 +844,7 @@ func (c *Channel) placeFollowUps() error {
 			}
 			marker := filepath.Join(c.follow, queue)
 			if strings.ContainsRune(queue, '.') {
-				continue // a queue's current-call record
+				continue // an intent still open
 			}
 			if c.queueState(queue) != callNone {
 				// Kept while any call is there, even one that looks waiting: it
@@ -779,6 +870,50 @@ func (c *Channel) placeFollowUps() error {
 		}
 		return c.placeAll(places)
 	})
+}
+
+// takeIntents turns the intents of batches that were never settled (their
+// process died, or could not place a call) into follow-ups, which the caller
+// then decides: a call now if the phone has none and parts wait, else once its
+// call ends. An intent still locked belongs to a batch in progress and is left
+// alone. It reports whether it took any. c.mu and the lock are held.
+func (c *Channel) takeIntents(names []string) bool {
+	took := false
+	for _, name := range names {
+		if !strings.HasPrefix(name, intentPrefix) {
+			continue
+		}
+		path := filepath.Join(c.follow, name)
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+			f.Close()
+			continue
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		ok := true
+		for line := range strings.SplitSeq(string(data), "\n") {
+			queue, quoted, found := strings.Cut(line, " ")
+			call, err := strconv.Unquote(quoted)
+			if !found || err != nil || queue == "" || Queue(queue) != queue {
+				continue // torn by the death of its writer: the record was not complete
+			}
+			if c.writeFollowUp(queue, []byte(call)) != nil {
+				ok = false
+			}
+		}
+		if ok {
+			os.Remove(path)
+			took = true
+		}
+	}
+	return took
 }
 
 // Watch keeps the channel's knowledge of outgoing/ current for a long-running

@@ -422,6 +422,48 @@ func TestCallOfAnotherProcessAfterOwnIsSeen(t *testing.T) {
 	}
 }
 
+// TestDeathBeforeSettleLeavesItsIntent: a process dies after its batch's parts
+// are published and before it placed their call. Its batch's intent gets the
+// phone its call from the next process; while the batch was open, nobody else
+// touched the intent.
+func TestDeathBeforeSettleLeavesItsIntent(t *testing.T) {
+	spool := t.TempDir()
+	ast := newAsterisk(t, spool)
+	a, b := newProc(t, spool, "a"), newProc(t, spool, "b")
+	a.c.StartBatch()
+	res, err := a.c.Deliver(context.Background(), message("1001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, art := range res.Artefacts {
+		os.MkdirAll(art.Dir, 0o755)
+		if err := os.WriteFile(filepath.Join(art.Dir, art.Name), art.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.c.FollowUps(); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.c.placed.Load(); n != 0 || len(ast.calls()) != 0 {
+		t.Fatalf("process b acted on the intent of a batch still open: %d calls", n)
+	}
+	a.c.cur.intent.Close() // the kernel drops a dead process's locks
+	if err := b.c.FollowUps(); err != nil {
+		t.Fatal(err)
+	}
+	if calls := ast.calls(); len(calls) != 1 {
+		t.Fatalf("want the dead process's call, got %v", calls)
+	}
+	if names, _ := readNames(filepath.Join(spool, "smsrouter", "sms-followup")); slices.ContainsFunc(names, func(n string) bool { return n[0] != '.' }) {
+		t.Fatalf("intent or follow-up left: %v", names)
+	}
+	ast.check("end")
+	ast.runAll()
+	if left := ast.mttxLeft(); len(left) != 0 {
+		t.Fatalf("parts never handed over: %v", left)
+	}
+}
+
 // TestDialStartsAtEveryMoment: the call a message relies on starts dialling at
 // each point of the batch in turn; the message must still get a call.
 func TestDialStartsAtEveryMoment(t *testing.T) {
