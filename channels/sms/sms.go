@@ -844,7 +844,7 @@ func (c *Channel) placeFollowUps() error {
 			}
 			marker := filepath.Join(c.follow, queue)
 			if strings.ContainsRune(queue, '.') {
-				continue // an intent still open
+				continue // an intent still open (takeIntents left it)
 			}
 			if c.queueState(queue) != callNone {
 				// Kept while any call is there, even one that looks waiting: it
