@@ -46,6 +46,7 @@ type job struct {
 	via       string    // the mobile link it was handed to
 	fp        string    // duplicate-guard fingerprint ("" when not guarded)
 	fpStale   time.Time // a fingerprint last seen before this is another message's no more
+	fpReplace bool      // the guard found a row for fp, which the journal write replaces
 	pair      string    // loop-guard pair of a generated message ("" when not counted)
 	pref      pref      // the recipient's own preferences (quiet hours)
 }
@@ -91,7 +92,7 @@ func (j *job) record() Record {
 		rec.Refs = j.result.Refs
 	}
 	rec.Fingerprint, rec.Pair = j.fp, j.pair
-	rec.fpStale = j.fpStale
+	rec.fpStale, rec.fpReplace = j.fpStale, j.fpReplace
 	d := map[string]any{"source": j.source}
 	if j.claim.depth > 0 {
 		d["depth"] = j.claim.depth

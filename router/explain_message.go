@@ -204,7 +204,7 @@ func (x *Explanation) duplicate(ctx context.Context, cfg Config, store *Store, r
 	j := &job{item: &item{}, text: req.Text}
 	j.msg = &smsq.Message{OA: x.From, DA: x.To, MR: req.MR}
 	fp := fingerprint(j)
-	seen, err := store.recentFingerprints(ctx, []string{fp}, now.Add(-cfg.Guards.DuplicateWindow))
+	seen, _, err := store.recentFingerprints(ctx, []string{fp}, now.Add(-cfg.Guards.DuplicateWindow))
 	if err != nil {
 		return err
 	}

@@ -196,7 +196,7 @@ func (r *Router) guard(ctx context.Context, jobs []*job) {
 		return
 	}
 	store := r.journal.store
-	seen, err := store.recentFingerprints(ctx, fps, now.Add(-r.cfg.Guards.DuplicateWindow))
+	seen, present, err := store.recentFingerprints(ctx, fps, now.Add(-r.cfg.Guards.DuplicateWindow))
 	var counts map[string]int
 	if err == nil {
 		counts, err = store.recentPairs(ctx, pairs, now.Add(-r.cfg.Guards.PairWindow))
@@ -224,6 +224,7 @@ func (r *Router) guard(ctx context.Context, jobs []*job) {
 				continue
 			}
 			first[j.fp] = j.claim.id
+			j.fpReplace = present[j.fp]
 		}
 		if j.pair != "" {
 			if counts[j.pair] >= r.cfg.Guards.PairLimit {
@@ -237,27 +238,32 @@ func (r *Router) guard(ctx context.Context, jobs []*job) {
 	}
 }
 
-// recentFingerprints maps each of fps seen since `since` to the message that had it.
-func (s *Store) recentFingerprints(ctx context.Context, fps []string, since time.Time) (map[string]string, error) {
-	out := map[string]string{}
+// recentFingerprints maps each of fps seen since `since` to the message that
+// had it, and says which of fps have a row at all (recent or not): only those
+// need replacing when the batch records its own.
+func (s *Store) recentFingerprints(ctx context.Context, fps []string, since time.Time) (recent map[string]string, present map[string]bool, err error) {
+	recent, present = map[string]string{}, map[string]bool{}
 	if len(fps) == 0 {
-		return out, nil
+		return recent, present, nil
 	}
 	in, args := inList(fps)
-	rows, err := s.DB.QueryContext(ctx, "SELECT fp, id FROM smsrouter_fingerprint WHERE seen >= ? AND fp IN "+in,
-		append([]any{since.UnixMilli()}, args...)...)
+	rows, err := s.DB.QueryContext(ctx, "SELECT fp, id, seen FROM smsrouter_fingerprint WHERE fp IN "+in, args...)
 	if err != nil {
-		return nil, fmt.Errorf("duplicate guard: %w", err)
+		return nil, nil, fmt.Errorf("duplicate guard: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var fp, id string
-		if err := rows.Scan(&fp, &id); err != nil {
-			return nil, fmt.Errorf("duplicate guard: %w", err)
+		var seen int64
+		if err := rows.Scan(&fp, &id, &seen); err != nil {
+			return nil, nil, fmt.Errorf("duplicate guard: %w", err)
 		}
-		out[fp] = id
+		present[fp] = true
+		if seen >= since.UnixMilli() {
+			recent[fp] = id
+		}
 	}
-	return out, rows.Err()
+	return recent, present, rows.Err()
 }
 
 // recentPairs counts the generated messages delivered between each pair since `since`.
@@ -292,36 +298,46 @@ func (s *Store) recentPairs(ctx context.Context, pairs []string, since time.Time
 // with it the batch: its messages are retried, and the guard then sees the
 // other one.
 func (j *Journal) putGuards(ctx context.Context, tx *sql.Tx, recs []Record) error {
-	var fps, gens []Record
+	var fps, replace, gens []Record
 	for _, r := range recs {
 		if r.Fingerprint != "" {
 			fps = append(fps, r)
+			if r.fpReplace {
+				replace = append(replace, r)
+			}
 		}
 		if r.Pair != "" && r.State == StateDelivered {
 			gens = append(gens, r)
 		}
 	}
-	if len(fps) > 0 {
-		// Each record's fingerprint replaces its own earlier row (a retried
-		// message) or one older than its window. The records of one batch
-		// share one window's start (guard); were they to differ, the earliest
-		// would apply to all, and a row it keeps fails the insert as if taken.
-		keys := make([]string, len(fps))
-		ids := make([]string, len(fps))
-		rows := make([]any, 0, 3*len(fps))
-		stale := fps[0].fpStale
-		for i, r := range fps {
+	if len(replace) > 0 {
+		// A record's fingerprint replaces its own earlier row (a retried
+		// message) or one older than its window, where the guard found a row
+		// (usually none: then no statement). The records of one batch share
+		// one window's start (guard); were they to differ, the earliest would
+		// apply to all, and a row it keeps fails the insert as if taken.
+		keys := make([]string, len(replace))
+		ids := make([]string, len(replace))
+		stale := replace[0].fpStale
+		for i, r := range replace {
 			keys[i], ids[i] = r.Fingerprint, r.ID
 			if r.fpStale.Before(stale) {
 				stale = r.fpStale
 			}
-			rows = append(rows, r.Fingerprint, r.ID, r.Updated.UnixMilli())
 		}
 		inFP, args := inList(keys)
 		inID, idArgs := inList(ids)
 		args = append(append(args, stale.UnixMilli()), idArgs...)
 		if _, err := tx.ExecContext(ctx, "DELETE FROM smsrouter_fingerprint WHERE fp IN "+inFP+" AND (seen < ? OR id IN "+inID+")", args...); err != nil {
 			return fmt.Errorf("journal: fingerprint: %w", err)
+		}
+	}
+	if len(fps) > 0 {
+		// A row that another message took since the guard looked fails the
+		// insert, and with it the batch.
+		rows := make([]any, 0, 3*len(fps))
+		for _, r := range fps {
+			rows = append(rows, r.Fingerprint, r.ID, r.Updated.UnixMilli())
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO smsrouter_fingerprint (fp, id, seen) VALUES "+valueRows(len(fps), 3), rows...); err != nil {
 			return fmt.Errorf("journal: a fingerprint of %d messages was taken meanwhile: %w", len(fps), err)

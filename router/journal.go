@@ -63,6 +63,7 @@ type Record struct {
 	// numbers of a generated message, which Put counts for the loop guard.
 	Fingerprint string
 	fpStale     time.Time
+	fpReplace   bool // a row for Fingerprint was there when the guard looked
 	Pair        string
 }
 
