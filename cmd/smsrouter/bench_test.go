@@ -50,7 +50,7 @@ func BenchmarkOneShotDrain(b *testing.B) {
 
 			var drains, starts []time.Duration
 			b.StopTimer() // the runs are timed by hand; setup between them is not
-			sent := 0 // numbers every message's text: a repeat would be a phone's resend (duplicate guard)
+			sent := 0     // numbers every message's text: a repeat would be a phone's resend (duplicate guard)
 			for range b.N {
 				for i := range samples {
 					sent++
