@@ -464,6 +464,40 @@ func TestDeathBeforeSettleLeavesItsIntent(t *testing.T) {
 	}
 }
 
+// TestEmptiedLogOfCallsIsNoticed: once the log of calls has grown past maxLog,
+// the next process to place calls empties it and writes on from its start. A
+// process that had read the old log to some offset must not read on from there
+// (it would miss the first calls written since) but list outgoing/ instead.
+func TestEmptiedLogOfCallsIsNoticed(t *testing.T) {
+	spool := t.TempDir()
+	ast := newAsterisk(t, spool)
+	a, b := newProc(t, spool, "a"), newProc(t, spool, "b")
+	a.batch([]channels.Message{message("1001")}, hooks{})
+	b.batch([]channels.Message{message("1002")}, hooks{})
+	// Many calls placed since (names of calls long ended).
+	log, err := os.OpenFile(filepath.Join(spool, "smsrouter", "sms-followup", ".calls"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.WriteString(strings.Repeat("smsrouter.mttx.1009.gone\n", maxLog/25+1))
+	log.Close()
+	a.batch([]channels.Message{message("1001")}, hooks{}) // reads them all
+	if n := a.batchCalls([]channels.Message{message("1003"), message("1004"), message("1005")}, hooks{}); n != 3 {
+		t.Fatalf("process a placed %d calls, want 3", n)
+	}
+	if fi, _ := os.Stat(filepath.Join(spool, "smsrouter", "sms-followup", ".calls")); fi.Size() > 1024 || fi.Size() <= b.c.logOff {
+		t.Fatalf("log of %d bytes: not emptied, or too short to mislead b (at %d)", fi.Size(), b.c.logOff)
+	}
+	if n := b.batchCalls([]channels.Message{message("1003")}, hooks{}); n != 0 {
+		t.Fatalf("process b placed %d calls beside a's waiting one", n)
+	}
+	ast.check("end")
+	ast.runAll()
+	if left := ast.mttxLeft(); len(left) != 0 {
+		t.Fatalf("parts never handed over: %v", left)
+	}
+}
+
 // TestDialStartsAtEveryMoment: the call a message relies on starts dialling at
 // each point of the batch in turn; the message must still get a call.
 func TestDialStartsAtEveryMoment(t *testing.T) {
