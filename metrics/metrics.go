@@ -88,7 +88,7 @@ func New(stats func() (router.QueueStats, error)) *Metrics {
 		reg: prometheus.NewRegistry(),
 		fates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsrouter_messages_total",
-			Help: "Messages that reached a state, by service letter and state (delivered, deferred, bounced, expired, rejected, dropped, held).",
+			Help: "Messages that reached a state, by service letter and state (delivered, deferred, bounced, expired, rejected, dropped, held, duplicate).",
 		}, []string{"letter", "state"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "smsrouter_delivery_latency_seconds",

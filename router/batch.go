@@ -43,8 +43,13 @@ type job struct {
 	wasFinal  bool           // the journal already had its final state (a crash came after the commit)
 	published []string       // files placed for it
 	dueAt     time.Time
-	inbound   bool   // sent to a mobile link's own number: never routed back out
-	via       string // the mobile link it was handed to
+	inbound   bool      // sent to a mobile link's own number: never routed back out
+	via       string    // the mobile link it was handed to
+	fp        string    // duplicate-guard fingerprint ("" when not guarded)
+	fpStale   time.Time // a fingerprint last seen before this is another message's no more
+	fpReplace bool      // the guard found a row for fp, which the journal write replaces
+	pair      string    // loop-guard pair of a generated message ("" when not counted)
+	pref      pref      // the recipient's own preferences (quiet hours)
 }
 
 func (j *job) outcome() Outcome {
@@ -87,6 +92,8 @@ func (j *job) record() Record {
 	if j.state == StateDelivered {
 		rec.Refs = j.result.Refs
 	}
+	rec.Fingerprint, rec.Pair = j.fp, j.pair
+	rec.fpStale, rec.fpReplace = j.fpStale, j.fpReplace
 	d := map[string]any{"source": j.source}
 	if j.claim.depth > 0 {
 		d["depth"] = j.claim.depth
@@ -144,6 +151,9 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 		}
 	}
 
+	// 2b. Resent copies and looping automatic messages go no further.
+	r.guard(ctx, b.jobs)
+
 	// 3. Ask the directory about every recipient at once.
 	var active []*job
 	var numbers []string
@@ -155,8 +165,12 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 	}
 	var entries map[string]Entry
 	var lookupErr error
+	var prefs map[string]pref
 	if len(active) > 0 {
 		entries, lookupErr = r.dir.LookupMany(ctx, numbers)
+		if lookupErr == nil {
+			prefs, lookupErr = r.journal.store.readPrefs(ctx, numbers)
+		}
 	}
 
 	// 4. Dispatch by letter. Deliveries run side by side (a fax render or a TTS run
@@ -176,6 +190,7 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 				defer func() { <-sem; wg.Done() }()
 				dctx, cancel := context.WithTimeout(ctx, r.cfg.DeliveryTimeout)
 				defer cancel()
+				j.pref = prefs[j.msg.DA]
 				r.dispatch(dctx, j, entries)
 			}()
 		}
@@ -544,6 +559,10 @@ func (r *Router) reject(j *job, reason string) {
 }
 
 func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry) {
+	if r.isSelfService(j.msg.DA) {
+		r.selfService(ctx, j)
+		return
+	}
 	e, ok := entries[j.msg.DA]
 	if !ok {
 		if r.deliverByRoute(ctx, j) {
@@ -583,6 +602,13 @@ func (r *Router) deliverOn(ctx context.Context, j *job, w NumberWay, tries int, 
 			return err
 		}
 		r.settleUndeliverable(j, StateBounced, "noservice", err.Error())
+		return nil
+	}
+	// A way that rings a phone waits for the quiet hours to end: the message
+	// is held, not handed to the next way, whose order the recipient chose.
+	if until, held := r.quietUntil(w.Letter, j.pref, r.now()); held {
+		_, loc := r.quietFor(j.pref)
+		r.holdQuiet(j, until, loc)
 		return nil
 	}
 	res, err := ch.Deliver(ctx, channels.Message{

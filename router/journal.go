@@ -29,7 +29,7 @@ const (
 // Final reports whether the state ends the message's life.
 func (s State) Final() bool {
 	switch s {
-	case StateDelivered, StateBounced, StateExpired, StateRejected, StateDropped:
+	case StateDelivered, StateBounced, StateExpired, StateRejected, StateDropped, StateDuplicate:
 		return true
 	}
 	return false
@@ -59,6 +59,13 @@ type Record struct {
 	// joined into this one: Put records them (smsrouter_part) so that each part's
 	// id finds this record (PartOf).
 	Parts []string
+	// Fingerprint, when set, is the message's duplicate-guard fingerprint, which
+	// Put records for it (replacing one older than fpStale); Pair names the two
+	// numbers of a generated message, which Put counts for the loop guard.
+	Fingerprint string
+	fpStale     time.Time
+	fpReplace   bool // a row for Fingerprint was there when the guard looked
+	Pair        string
 }
 
 // Attempt is one try of a message, as Put recorded it.
@@ -151,6 +158,9 @@ func (j *Journal) Put(ctx context.Context, batch string, recs []Record) error {
 			return err
 		}
 		if err := j.putParts(ctx, tx, part); err != nil {
+			return err
+		}
+		if err := j.putGuards(ctx, tx, part); err != nil {
 			return err
 		}
 	}

@@ -37,7 +37,8 @@ func (g *gateDirectory) LookupMany(ctx context.Context, ns []string) (map[string
 // one; Reconfigure returns only once it is in force, with the channels it
 // replaced; every message gets exactly one notice.
 func TestReconfigureBetweenBatches(t *testing.T) {
-	rg := newRig(t, testdbSQLite(t), func(c *Config) { c.BatchSize = 10 })
+	// 30 notices to one sender: more than the loop guard lets through by default.
+	rg := newRig(t, testdbSQLite(t), func(c *Config) { c.BatchSize = 10; c.Guards.PairLimit = -1 })
 	rg.set("5550001", 'S', "PJSIP/5550001")
 	gate := &gateDirectory{Directory: rg.dir, entered: make(chan struct{}), open: make(chan struct{})}
 	rg.dir = gate

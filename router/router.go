@@ -73,6 +73,10 @@ type Config struct {
 	Retry RetryRules
 	// Reports are the status reports a sender may ask for.
 	Reports Reports
+
+	Quiet       QuietHours  // quiet hours for deliveries that ring a phone
+	Guards      Guards      // the duplicate and loop guards
+	SelfService SelfService // changing one's own entry by SMS
 }
 
 // Notices are the texts sent to a sender when a message cannot be delivered. They are
@@ -168,6 +172,21 @@ func (c *Config) fill() error {
 	}
 	if c.Rescan <= 0 {
 		c.Rescan = 10 * time.Second
+	}
+	if c.Quiet.Zone == nil {
+		c.Quiet.Zone = c.Location
+	}
+	if c.Guards.DuplicateWindow == 0 {
+		c.Guards.DuplicateWindow = 10 * time.Minute
+	}
+	if c.Guards.PairLimit == 0 {
+		c.Guards.PairLimit = 10
+	}
+	if c.Guards.PairWindow <= 0 {
+		c.Guards.PairWindow = 10 * time.Minute
+	}
+	if err := c.SelfService.check(); err != nil {
+		return fmt.Errorf("router: %w", err)
 	}
 	d := DefaultNotices
 	for _, p := range []struct {
@@ -446,6 +465,10 @@ func (r *Router) cleanup(ctx context.Context) {
 		return
 	}
 	r.lastCleanup = now
+	keep := max(r.cfg.Guards.DuplicateWindow, r.cfg.Guards.PairWindow)
+	if err := r.journal.pruneGuards(ctx, now.Add(-keep)); err != nil {
+		r.log.Warn("cleanup failed", "err", err)
+	}
 	for letter, ch := range r.channels {
 		if j, ok := ch.(channels.Janitor); ok {
 			if err := j.Cleanup(ctx, now); err != nil {

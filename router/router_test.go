@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"smsrouter/asteriskconf/callfile"
+	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
 )
 
@@ -49,7 +51,13 @@ func TestDeliverSWritesQueueAndCallFile(t *testing.T) {
 }
 
 func TestSecondMessageUsesThePendingCall(t *testing.T) {
-	rg := newRig(t, testdbSQLite(t), nil)
+	eachDB(t, func(t *testing.T, dsn string) { secondMessageUsesThePendingCall(t, dsn) })
+}
+
+// secondMessageUsesThePendingCall: one call per phone at a time, also for a
+// message that arrives while the call is being placed.
+func secondMessageUsesThePendingCall(t *testing.T, dsn string) {
+	rg := newRig(t, dsn, nil)
 	rg.set("5551001", 'S', "PJSIP/1001")
 	rg.morx("a.1", plain)
 	rg.drain()
@@ -61,7 +69,8 @@ func TestSecondMessageUsesThePendingCall(t *testing.T) {
 	if got := rg.delivered()["5551001"]; len(got) != 2 {
 		t.Fatalf("want 2 messages queued, got %q", got)
 	}
-	// Once Asterisk starts dialling, a new message gets a call of its own.
+	// Once Asterisk starts dialling, a new message waits for that call: the
+	// phone is never called twice at once.
 	calls := rg.files("outgoing")
 	p := filepath.Join(rg.spool, "outgoing", calls[0])
 	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
@@ -69,9 +78,32 @@ func TestSecondMessageUsesThePendingCall(t *testing.T) {
 	f.Close()
 	rg.morx("a.3", strings.Replace(plain, "Hello", "Third", 1))
 	rg.drain()
-	if calls := rg.files("outgoing"); len(calls) != 2 {
-		t.Fatalf("want a second call file while the first is dialling, got %v", calls)
+	if calls := rg.files("outgoing"); len(calls) != 1 {
+		t.Fatalf("want no second call file while the first is dialling, got %v", calls)
 	}
+	// The call ends having handed over the first two only (app_sms read the
+	// queue before the third landed): the next pass calls again for the third.
+	for _, name := range rg.files("sms/mttx") {
+		if m, err := smsq.Parse([]byte(mustRead(t, filepath.Join(rg.spool, "sms", "mttx", name))), time.UTC); err != nil || !strings.Contains(m.Text, "Third") {
+			os.Remove(filepath.Join(rg.spool, "sms", "mttx", name))
+		}
+	}
+	os.Remove(p)
+	rg.morx("a.4", strings.Replace(strings.Replace(plain, "Hello", "Fourth", 1), "5551001", "5551009", 1))
+	rg.drain()
+	calls = rg.files("outgoing")
+	if len(calls) != 1 || !strings.HasPrefix(calls[0], "smsrouter.mttx.5551001.") {
+		t.Fatalf("want one follow-up call for the part left, got %v", calls)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestNoticesForUnknownAndDisabled(t *testing.T) {
@@ -127,7 +159,7 @@ func TestAdminUpdateAppliesToNextMessage(t *testing.T) {
 		if _, err := rg.store.DB.Exec("UPDATE PBXNumbers SET Message = 'N' WHERE Account = '5551001'"); err != nil {
 			t.Fatal(err)
 		}
-		rg.morx("a.2", plain)
+		rg.morx("a.2", strings.Replace(plain, "Hello", "Again", 1)) // the same text again would be a resend
 		sum := rg.drain()
 		if sum.Counts[StateBounced] != 1 {
 			t.Fatalf("after UPDATE to N the next message must bounce: %+v", sum.Counts)
@@ -310,7 +342,8 @@ func TestCrashBetweenCommitAndPublishIsFinished(t *testing.T) {
 	if err := rg.journal.Put(context.Background(), b.id, stamp(b.records(), rg.clock.now())); err != nil {
 		t.Fatal(err)
 	}
-	r.lock.release() // the process is gone
+	r.lock.release() // the process is gone, and the kernel drops its locks
+	r.channels['S'].(io.Closer).Close()
 	if f := rg.files("sms/mttx"); len(f) != 0 {
 		t.Fatalf("nothing is published before the crash: %v", f)
 	}

@@ -241,3 +241,42 @@ func (r *rule) matches(d *Data) bool {
 	}
 	return true // neither: a catch-all
 }
+
+// Explain says which rule would answer a message from `from` to `to` with text
+// now, without running anything (`smsrouter explain`). Rate limits are named,
+// not consulted.
+func (c *Channel) Explain(from, to, text string) string {
+	if !c.Serves(to) {
+		return "no [[command.rule]] serves " + to + ": the sender would get the no_service notice"
+	}
+	d := newData(channels.Message{From: from, To: to, Text: text}, c.env.Now().In(c.env.Location))
+	var skipped []string
+	for _, r := range c.rules {
+		if !r.serves(to) || !r.matches(d) {
+			continue
+		}
+		if !r.senderAllowed(from) {
+			skipped = append(skipped, fmt.Sprintf("rule %d matches but %s is not allowed", r.index+1, from))
+			continue
+		}
+		what := "catch-all"
+		switch {
+		case r.Keyword != "":
+			what = "keyword " + r.Keyword
+		case r.re != nil:
+			what = "regex " + r.Regex
+		}
+		s := fmt.Sprintf("rule %d (%s) runs action %s", r.index+1, what, r.Action)
+		if r.RateLimit > 0 {
+			s += fmt.Sprintf(", at most %d per %s per sender", r.RateLimit, r.RateWindow.Duration)
+		}
+		return strings.Join(append(skipped, s), "; ")
+	}
+	s := "no rule matches"
+	if c.cfg.UnknownText != "" {
+		s += ": the unknown_text reply is sent"
+	} else {
+		s += ": no reply"
+	}
+	return strings.Join(append(skipped, s), "; ")
+}

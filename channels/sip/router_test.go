@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"smsrouter/channels"
 	"smsrouter/channels/sip"
+	"smsrouter/channels/sms"
+	"smsrouter/internal/quiet"
 	"smsrouter/internal/testdb"
 	"smsrouter/router"
 )
@@ -264,5 +267,46 @@ func TestCrashAfterSuccessBeforeCommitDoesNotSendTwice(t *testing.T) {
 	rec, _ := w.journal.Get(context.Background(), id)
 	if got := w.pbx.Sent(); len(got) != 1 {
 		t.Fatalf("%d MessageSends, want 1 (detail %s)", len(got), rec.Detail)
+	}
+}
+
+// TestQuietHoursDoNotHoldT: a SIP message rings nothing, so quiet hours do not
+// hold it, while an S message to a phone in the same window waits.
+func TestQuietHoursDoNotHoldT(t *testing.T) {
+	w := newWorld(t, 2*time.Hour)
+	now := time.Now().UTC()
+	// A window around now, whatever the hour the test runs.
+	w.cfg.Quiet = router.QuietHours{Zone: time.UTC,
+		Default: quiet.Window{Start: (now.Hour() + 23) % 24 * 60, End: (now.Hour() + 2) % 24 * 60}}
+	if err := w.store.Set(context.Background(), router.Entry{Number: "5553000", Letter: 'S', Extension: "PJSIP/3000"}); err != nil {
+		t.Fatal(err)
+	}
+	w.pbx.Set("1000", "Reachable")
+	w.start()
+	sch, err := sms.New(sms.Config{Spool: w.spool, SMSCNumber: "9001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.r.Close()
+	w.r, err = router.New(w.cfg, router.NewSQLDirectory(w.store), w.journal, map[byte]channels.Channel{'T': w.ch, 'S': sch}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.r.Close() })
+	tid, err := w.r.Submit("5552000", "5551000", "silent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, err := w.r.Submit("5552000", "5553000", "rings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.drain()
+	if w.state(tid) != router.StateDelivered || len(w.pbx.Sent()) != 1 {
+		t.Fatalf("T: %s, %d sent", w.state(tid), len(w.pbx.Sent()))
+	}
+	rec, _ := w.journal.Get(context.Background(), sid)
+	if rec.State != router.StateDeferred || !strings.HasPrefix(rec.LastError, "held: quiet hours until ") {
+		t.Fatalf("S: %s %q", rec.State, rec.LastError)
 	}
 }

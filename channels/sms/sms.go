@@ -2,22 +2,33 @@
 // per part, plus a call file that dials the recipient's Extension and runs
 // SMS(<queue>,s) so that Asterisk's app_sms, acting as the SMS Centre, hands every
 // queued file of that queue to the phone (SPEC.md §1.3, §2.2).
+//
+// A phone is never called twice at once, whichever process (drain, serve) has
+// messages for it: a message relies on a call that has not started dialling;
+// one that arrives while a call is in progress goes into the queue (app_sms
+// hands over what it finds when it reads it) and leaves a follow-up, placed as
+// a call of its own once that call has ended if parts are left. Every decision
+// to call is taken under one lock in the work folder.
 package sms
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
 
 	"smsrouter/asteriskconf/callfile"
 	"smsrouter/asteriskconf/smsq"
@@ -35,6 +46,13 @@ type Config struct {
 	MaxParts     int    // longest message in parts; default 10, at most 255
 	Archive      bool   // Archive: yes, for delivery evidence in outgoing_done
 	Location     *time.Location
+	// Sync fsyncs the call files the channel places itself (the router's
+	// [queue] sync); without it a power loss may lose one.
+	Sync bool
+	// WorkDir is smsrouter's own folder (never one Asterisk watches): the
+	// follow-up calls of phones whose call was in progress wait there.
+	// Default <Spool>/smsrouter.
+	WorkDir string
 }
 
 // Channel is the S delivery channel.
@@ -43,6 +61,7 @@ type Channel struct {
 	mttx     string
 	outgoing string
 	tmp      string
+	follow   string // follow-up calls waiting for a phone's call in progress to end
 	ref      atomic.Uint32
 
 	// The channel remembers, for the life of the process, the call files in
@@ -64,8 +83,26 @@ type Channel struct {
 	// the listing costs O(1) per call placed.
 	relistAt int
 
-	// What the channel did to outgoing/, for tests: files stat-ed and read.
-	stats, reads atomic.Int64
+	// What the channel did to outgoing/, for tests: files stat-ed and read,
+	// calls placed.
+	stats, reads, placed atomic.Int64
+	lockFile             *os.File // the follow-up folder's lock (lockedFollow)
+	followMade           bool     // the follow-up folder exists
+	// cur collects the queues of the batch being delivered (Deliver); its
+	// first AfterPublish decides them all (settle).
+	cur *batchCalls
+	// Every process appends the names of the calls it places, under the
+	// lock, to one log in the work folder (.calls) and reads, when it takes
+	// the lock, what the others added since: so it knows every call of ours
+	// without listing outgoing/ or reading a record per phone. The log is
+	// emptied when it grows large; the count of emptyings in the lock file
+	// (epoch) tells the others to list outgoing/ once instead.
+	logFile  *os.File
+	logOff   int64 // how far this process has read the log
+	epoch    uint64
+	logKnown bool // logOff and epoch are current
+	// followErr is the last follow-up failure Watch met (it has no caller to tell).
+	followErr atomic.Value
 }
 
 // call is what the channel knows of one call file for a queue.
@@ -78,12 +115,6 @@ type call struct {
 	size    int64
 	mod     time.Time
 	waiting bool // not dialling and not finished: its next attempt drains the queue
-	// staged is set for a call file this process returned as an artefact and
-	// has not seen in outgoing/ yet: within the batch that staged it (stagedIn)
-	// it is relied on without a look, since the router publishes the batch's
-	// files before any AfterPublish runs.
-	staged   bool
-	stagedIn uint64
 }
 
 // relistMin is the least number of known calls that triggers a new listing.
@@ -118,11 +149,15 @@ func New(cfg Config) (*Channel, error) {
 	if cfg.Location == nil {
 		cfg.Location = time.Local
 	}
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = filepath.Join(cfg.Spool, "smsrouter")
+	}
 	c := &Channel{
 		cfg:      cfg,
 		mttx:     filepath.Join(cfg.Spool, "sms", "mttx"),
 		outgoing: filepath.Join(cfg.Spool, "outgoing"),
 		tmp:      filepath.Join(cfg.Spool, "tmp"),
+		follow:   filepath.Join(cfg.WorkDir, "sms-followup"),
 	}
 	// Concatenation references only need to differ between consecutive messages
 	// to one phone; a random start avoids repeating the last run's after a restart.
@@ -154,17 +189,23 @@ func queueOf(name string) (string, bool) {
 	return "", false
 }
 
-// StartBatch tells the channel a batch of deliveries begins: call files it
-// staged in earlier batches are no longer taken on trust (their batch may have
-// been deferred instead of published). It costs nothing per file in outgoing/,
-// except for an occasional listing that forgets calls which ended unseen.
+// StartBatch tells the channel a batch of deliveries begins: follow-up calls
+// that are due are placed. It costs nothing per file in outgoing/, except for
+// an occasional listing that forgets calls which ended unseen.
 func (c *Channel) StartBatch() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.batch++
+	if c.cur != nil && !c.cur.settled {
+		// Never published, or not yet (its journal write is uncertain):
+		// placeFollowUps decides its intent like a dead process's.
+		c.cur.endIntent(false)
+	}
+	c.cur = nil
 	if c.listed && len(c.calls) > c.relistAt {
 		c.list()
 	}
+	c.placeFollowUps()
 }
 
 // ensureListed lists outgoing/ once, on the first delivery that needs it (a
@@ -177,8 +218,7 @@ func (c *Channel) ensureListed() {
 
 // list reads outgoing/'s names (no stat, no read: a file is looked at only when
 // a message is about to rely on it). It adds the call files it did not know and
-// forgets those that are gone, except the ones staged by the current batch,
-// which may not be published yet. c.mu is held.
+// forgets those that are gone. c.mu is held.
 func (c *Channel) list() {
 	if c.calls == nil {
 		c.calls, c.queues = map[string]*call{}, map[string][]*call{}
@@ -202,7 +242,7 @@ func (c *Channel) list() {
 		}
 	}
 	for name, e := range c.calls {
-		if !present[name] && !(e.staged && e.stagedIn == c.batch) {
+		if !present[name] {
 			c.drop(e)
 		}
 	}
@@ -243,17 +283,14 @@ func (c *Channel) drop(e *call) {
 }
 
 // pendingCall returns a call for queue that has not started dialling, or nil.
-// A call staged by the current batch is trusted; any other is looked at (one
-// stat, a read only if Asterisk changed it since we last knew). c.mu is held.
+// Each is looked at (one stat, a read only if Asterisk changed it since we
+// last knew). c.mu is held.
 func (c *Channel) pendingCall(queue string) *call {
 	q := c.queues[queue]
 	// Newest first: an older call is the likelier to be dialling. Walk a copy,
 	// since a look may drop entries.
 	for i := len(q) - 1; i >= 0; i-- {
 		e := q[i]
-		if e.staged && e.stagedIn == c.batch {
-			return e
-		}
 		if c.look(e) {
 			return e
 		}
@@ -276,7 +313,6 @@ func (c *Channel) look(e *call) bool {
 	if err != nil {
 		return false // cannot tell: rely on a call of our own instead
 	}
-	e.staged = false
 	if e.size == fi.Size() && (e.mod.IsZero() || e.mod.Equal(fi.ModTime())) {
 		// A file we wrote ourselves (mod unknown) or one we read at this size and
 		// mtime: Asterisk has not touched it since.
@@ -363,27 +399,122 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ensureListed()
-	if e := c.pendingCall(queue); e != nil {
-		res.Detail["call"] = "pending " + e.name
-		res.AfterPublish = func(ctx context.Context) error { return c.ensureCall(queue, m) }
+	b := c.cur
+	if b == nil || b.settled {
+		b = &batchCalls{queues: map[string]*queueCall{}}
+		c.cur = b
+	}
+	qc := b.queues[queue]
+	if qc == nil {
+		data, err := c.callFile(queue, m)
+		if err != nil {
+			return channels.Result{}, channels.PermanentBecause(channels.PublicNotSetUp, err)
+		}
+		qc = &queueCall{name: "smsrouter.mttx." + queue + "." + m.ID, data: data}
+		if e := c.pendingCall(queue); e != nil {
+			qc.pending = e.name
+		}
+		b.queues[queue] = qc
+		b.order = append(b.order, queue)
+	}
+	res.AfterPublish = func(context.Context) error { return c.settle(b) }
+	if qc.pending != "" {
+		res.Detail["call"] = "pending " + qc.pending
 		return res, nil
 	}
-	data, err := c.callFile(queue, m)
-	if err != nil {
-		return channels.Result{}, channels.PermanentBecause(channels.PublicNotSetUp, err)
+	// No call known to be waiting. The call is placed once the batch's parts
+	// are in mttx, by settle, under the lock every process takes to decide
+	// whether a phone gets a call: never two calls to one phone at once. The
+	// intent recorded now (one line per queue, one file per batch) lets a
+	// later batch or drain place it should this process die between the
+	// journal's commit and then.
+	if !qc.intended {
+		if err := c.intend(b, queue, qc.data); err != nil {
+			return channels.Result{}, err
+		}
+		qc.intended = true
 	}
-	name := "smsrouter.mttx." + queue + "." + m.ID
-	res.Artefacts = append(res.Artefacts, channels.Artefact{Kind: "call", Dir: c.outgoing, Name: name, Data: data, Mode: 0o664})
-	res.Detail["call"] = name
-	if c.cfg.Archive {
+	res.Detail["call"] = qc.name
+	if c.cfg.Archive && qc.name == "smsrouter.mttx."+queue+"."+m.ID {
+		// The call to be placed carries this message's id: its archived
+		// outcome is this message's evidence. (It does not if settle finds a
+		// waiting call after all, or only one in progress: a report then waits
+		// for an outcome that names another message.)
 		res.Detail[channels.AwaitsCall] = true
 	}
-	e := &call{name: name, queue: queue, size: int64(len(data)), waiting: true, staged: true, stagedIn: c.batch}
-	if old, dup := c.calls[name]; dup {
-		c.drop(old) // a retry of a message whose earlier attempt staged this name
-	}
-	c.add(e)
 	return res, nil
+}
+
+// batchCalls are the queues one batch delivered to, decided together once the
+// batch's parts are published.
+type batchCalls struct {
+	queues  map[string]*queueCall
+	order   []string // in delivery order, so calls are placed in it
+	settled bool
+	// intent lists the queues that had no waiting call, for placeFollowUps
+	// should settle never run. It is locked until the batch is settled or
+	// the next one starts.
+	intent     *os.File
+	intentPath string
+}
+
+// queueCall is what a batch knows of one queue.
+type queueCall struct {
+	name     string // the call file to place if it needs one: the first message's
+	data     []byte
+	pending  string // a call that was waiting when the batch's first message looked
+	intended bool   // recorded in the batch's intent
+}
+
+// intentPrefix begins the names of the batches' intent files in the
+// follow-up folder.
+const intentPrefix = "intent."
+
+// intend records in the batch's intent that queue needs a call unless one is
+// waiting when the batch is settled. c.mu is held.
+func (c *Channel) intend(b *batchCalls, queue string, data []byte) error {
+	if b.intent == nil {
+		if err := c.makeFollow(); err != nil {
+			return err
+		}
+		// Locked before it gets its name: placeFollowUps never takes the
+		// record of a batch still open.
+		name := callfile.UniqueName("")
+		tmp := filepath.Join(c.follow, "."+name)
+		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
+		if err != nil {
+			return fmt.Errorf("sms: intent: %w", err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return fmt.Errorf("sms: intent: %w", err)
+		}
+		path := filepath.Join(c.follow, intentPrefix+name)
+		if err := os.Rename(tmp, path); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return fmt.Errorf("sms: intent: %w", err)
+		}
+		b.intent, b.intentPath = f, path
+	}
+	if _, err := b.intent.WriteString(queue + " " + strconv.Quote(string(data)) + "\n"); err != nil {
+		return fmt.Errorf("sms: intent: %w", err)
+	}
+	return nil
+}
+
+// endIntent removes the batch's intent once its calls are decided, or only
+// unlocks it for placeFollowUps when they could not all be.
+func (b *batchCalls) endIntent(decided bool) {
+	if decided && b.intentPath != "" {
+		os.Remove(b.intentPath)
+		b.intentPath = ""
+	}
+	if b.intent != nil {
+		b.intent.Close()
+		b.intent = nil
+	}
 }
 
 func (c *Channel) callFile(queue string, m channels.Message) ([]byte, error) {
@@ -393,44 +524,403 @@ func (c *Channel) callFile(queue string, m channels.Message) ([]byte, error) {
 	}.CallFile(m, "SMS", queue+",s")
 }
 
-// ensureCall runs after our parts are in mttx when we relied on a waiting call.
-// If every call we know for the queue started dialling (or finished, or was never
-// published) in the meantime, it may already have passed the queue by, so a call
-// of our own is placed: after this, some call that has not started dialling, or
-// one placed after the parts landed, will hand them over.
-func (c *Channel) ensureCall(queue string, m channels.Message) error {
+// settle decides, once the batch's parts are in mttx, every queue it
+// delivered to, under one lock. A call that has not started dialling hands
+// the parts over. A call in progress (dialling, or talking to the phone) may
+// or may not: app_sms reads the queue once the phone answers. So a follow-up
+// is left for it (placeFollowUps places it once that call has ended, if parts
+// are left), never a second call beside it. Queues with no call at all get
+// one now, placed together (one round of fsyncs for the batch).
+func (c *Channel) settle(b *batchCalls) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	q := c.queues[queue]
+	if b.settled {
+		return nil
+	}
+	b.settled = true
+	err := c.lockedFollow(func() error {
+		var errs []error
+		var places []placement
+		for _, queue := range b.order {
+			qc := b.queues[queue]
+			switch c.queueState(queue) {
+			case callWaiting:
+				// That call hands every part over.
+			case callBusy:
+				errs = append(errs, c.writeFollowUp(queue, qc.data))
+			default:
+				places = append(places, placement{queue: queue, name: qc.name, data: qc.data})
+			}
+		}
+		return errors.Join(append(errs, c.placeAll(places))...)
+	})
+	b.endIntent(err == nil)
+	return err
+}
+
+// callState is what outgoing/ holds for a queue.
+type callState int
+
+const (
+	callNone    callState = iota
+	callWaiting           // a call that has not started dialling
+	callBusy              // only calls in progress
+)
+
+// queueState looks at every call known for queue: after catchUp, every call
+// of ours, whichever process placed it. c.mu and the lock are held.
+func (c *Channel) queueState(queue string) callState {
+	st := callNone
+	q := append([]*call(nil), c.queues[queue]...)
 	for i := len(q) - 1; i >= 0; i-- {
-		// No trust here, even in staged files: the parts are in place now, and
-		// what counts is whether a call has started since.
 		if c.look(q[i]) {
-			return nil
+			return callWaiting
+		}
+		if _, known := c.calls[q[i].name]; known {
+			st = callBusy
 		}
 	}
-	data, err := c.callFile(queue, m)
-	if err != nil {
-		return err
+	return st
+}
+
+// placement is a call file to place for a queue.
+type placement struct {
+	queue, name string
+	data        []byte
+}
+
+// placeAll puts call files into outgoing/ now, with one round of fsyncs for
+// them all, records each as its queue's current call and drops the queue's
+// follow-up (the new call hands every part over). c.mu and the lock are held.
+func (c *Channel) placeAll(ps []placement) error {
+	if len(ps) == 0 {
+		return nil
 	}
 	if err := os.MkdirAll(c.tmp, 0o770); err != nil {
 		return fmt.Errorf("call file temp folder: %w", err)
 	}
-	name := "smsrouter.mttx." + queue + "." + m.ID
-	path, err := callfile.Place(c.outgoing, c.tmp, name, data, time.Time{})
-	if errors.Is(err, callfile.ErrExists) {
-		// An earlier attempt at this message placed a call under its name, and
-		// that call has started: this one needs a name of its own.
-		name = callfile.UniqueName(name)
-		path, err = callfile.Place(c.outgoing, c.tmp, name, data, time.Time{})
+	calls := make([]callfile.Call, len(ps))
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		calls[i] = callfile.Call{Name: p.name, Data: p.data}
+		names[i] = p.name
 	}
-	if path != "" {
-		if old, dup := c.calls[name]; dup {
+	// Logged before any call appears: a process that dies in between leaves
+	// only names of calls that never were, which a look forgets.
+	if err := c.logCalls(names); err != nil {
+		return err
+	}
+	err := callfile.PlaceAll(c.outgoing, c.tmp, calls, c.cfg.Sync)
+	var again []int
+	for i := range calls {
+		if errors.Is(calls[i].Err, callfile.ErrExists) {
+			// An earlier attempt at this message placed a call under its
+			// name, and that call has started: this one needs a name of its own.
+			calls[i] = callfile.Call{Name: callfile.UniqueName(calls[i].Name), Data: calls[i].Data}
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		retry := make([]callfile.Call, len(again))
+		names = names[:0]
+		for k, i := range again {
+			retry[k] = calls[i]
+			names = append(names, calls[i].Name)
+		}
+		if lerr := c.logCalls(names); lerr != nil {
+			return errors.Join(err, lerr)
+		}
+		err = errors.Join(err, callfile.PlaceAll(c.outgoing, c.tmp, retry, c.cfg.Sync))
+		for k, i := range again {
+			calls[i] = retry[k]
+		}
+	}
+	errs := []error{err}
+	for i, p := range ps {
+		cf := calls[i]
+		errs = append(errs, cf.Err)
+		if cf.Path == "" {
+			continue
+		}
+		c.placed.Add(1)
+		if old, dup := c.calls[cf.Name]; dup {
 			c.drop(old)
 		}
-		c.add(&call{name: name, queue: queue, size: int64(len(data)), waiting: true})
+		c.add(&call{name: cf.Name, queue: p.queue, size: int64(len(p.data)), waiting: true})
+		os.Remove(filepath.Join(c.follow, p.queue))
 	}
-	return err
+	return errors.Join(errs...)
+}
+
+// maxLog is the size past which the log of calls is emptied.
+const maxLog = 1 << 20
+
+// logCalls appends names to the log of calls. c.mu and the lock are held.
+func (c *Channel) logCalls(names []string) error {
+	if !c.logKnown {
+		return errors.New("sms: log of calls unreadable; no call placed")
+	}
+	if c.logOff > maxLog {
+		// The epoch first: a process that missed it would read on from an
+		// offset in the new content.
+		if err := c.writeEpoch(c.epoch + 1); err != nil {
+			return err
+		}
+		c.epoch++
+		if err := c.logFile.Truncate(0); err == nil {
+			c.logOff = 0
+		}
+	}
+	// A leading newline ends a line torn by a process that died writing it.
+	n, err := c.logFile.Write([]byte("\n" + strings.Join(names, "\n") + "\n"))
+	c.logOff += int64(n)
+	if err != nil {
+		return fmt.Errorf("sms: log of calls: %w", err)
+	}
+	return nil
+}
+
+func (c *Channel) writeEpoch(epoch uint64) error {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], epoch)
+	if _, err := c.lockFile.WriteAt(b[:], 0); err != nil {
+		return fmt.Errorf("sms: follow-up lock: %w", err)
+	}
+	return nil
+}
+
+// catchUp learns the calls other processes placed since this one last held
+// the lock: from the log, or, the first time and after the log was emptied,
+// from a listing of outgoing/. c.mu and the lock are held.
+func (c *Channel) catchUp() {
+	c.logKnown = false
+	var b [8]byte
+	var epoch uint64
+	if n, err := c.lockFile.ReadAt(b[:], 0); n == len(b) {
+		epoch = binary.LittleEndian.Uint64(b[:])
+	} else if n != 0 || !errors.Is(err, io.EOF) { // a new lock file holds nothing
+		c.list()
+		return
+	}
+	fi, err := c.logFile.Stat()
+	if err != nil {
+		c.list()
+		return
+	}
+	size := fi.Size()
+	if c.logOff == size && c.epoch == epoch && c.calls != nil {
+		c.logKnown = true
+		return
+	}
+	if c.epoch != epoch || size < c.logOff || c.calls == nil || c.logOff == 0 && size > 0 {
+		c.list()
+		c.logOff, c.epoch, c.logKnown = size, epoch, true
+		return
+	}
+	buf := make([]byte, size-c.logOff)
+	if n, _ := c.logFile.ReadAt(buf, c.logOff); n < len(buf) {
+		c.list()
+		return
+	}
+	for name := range strings.SplitSeq(string(buf), "\n") {
+		queue, ok := queueOf(name)
+		if !ok || strings.ContainsRune(name, '/') {
+			continue
+		}
+		if _, known := c.calls[name]; !known {
+			c.add(&call{name: name, queue: queue, size: -1})
+		}
+	}
+	c.logOff, c.epoch, c.logKnown = size, epoch, true
+}
+
+// lockedFollow runs f holding the follow-up folder's lock, which every
+// process takes to decide whether a phone gets a call: two processes never
+// both decide that it needs one. c.mu is held.
+func (c *Channel) lockedFollow(f func() error) error {
+	if c.lockFile == nil {
+		if err := os.MkdirAll(c.follow, 0o770); err != nil {
+			return fmt.Errorf("sms: follow-up folder: %w", err)
+		}
+		lk, err := os.OpenFile(filepath.Join(c.follow, ".lock"), os.O_CREATE|os.O_RDWR, 0o660)
+		if err != nil {
+			return fmt.Errorf("sms: follow-up lock: %w", err)
+		}
+		log, err := os.OpenFile(filepath.Join(c.follow, ".calls"), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o660)
+		if err != nil {
+			lk.Close()
+			return fmt.Errorf("sms: log of calls: %w", err)
+		}
+		c.lockFile, c.logFile = lk, log // kept open for the channel's life: one lock per process
+	}
+	fd := int(c.lockFile.Fd())
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		return fmt.Errorf("sms: follow-up lock: %w", err)
+	}
+	defer unix.Flock(fd, unix.LOCK_UN) //nolint:errcheck // nothing to do about it
+	c.catchUp()
+	return f()
+}
+
+// writeFollowUp records that queue needs a call of its own once its call in
+// progress ends: the call file to place then (a later message's replaces an
+// earlier one's; one call hands over every part).
+func (c *Channel) writeFollowUp(queue string, data []byte) error {
+	if err := c.makeFollow(); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(c.follow, queue), data)
+}
+
+func (c *Channel) makeFollow() error {
+	if !c.followMade {
+		if err := os.MkdirAll(c.follow, 0o770); err != nil {
+			return fmt.Errorf("sms: follow-up folder: %w", err)
+		}
+		c.followMade = true
+	}
+	return nil
+}
+
+// writeAtomic replaces path's content whole (a reader sees the old or the new).
+func writeAtomic(path string, data []byte) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.Itoa(os.Getpid())+".tmp")
+	if err := os.WriteFile(tmp, data, 0o660); err != nil {
+		return fmt.Errorf("sms: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("sms: %w", err)
+	}
+	return nil
+}
+
+// Close lets go of the channel's files: the follow-up lock, the log of calls
+// and the intent of a batch never settled (which a later process then decides,
+// as it would after this one's death).
+func (c *Channel) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != nil && !c.cur.settled {
+		c.cur.endIntent(false)
+	}
+	for _, f := range []*os.File{c.lockFile, c.logFile} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	c.lockFile, c.logFile = nil, nil
+	return nil
+}
+
+// FollowUps places the follow-up calls whose phone's call has ended, for parts
+// it did not hand over; a drain calls it (Cleanup), serve also when a call
+// file goes (Watch).
+func (c *Channel) FollowUps() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.placeFollowUps()
+}
+
+// Cleanup is the router's periodic call (channels.Janitor): follow-ups.
+func (c *Channel) Cleanup(context.Context, time.Time) error { return c.FollowUps() }
+
+// placeFollowUps: for each queue with a follow-up and no call left in
+// outgoing/, a call if parts are still in mttx (else the session took them
+// all). c.mu is held.
+func (c *Channel) placeFollowUps() error {
+	names, err := readNames(c.follow)
+	if err != nil || !slices.ContainsFunc(names, func(n string) bool { return n[0] != '.' }) {
+		return nil // none (the usual case: one small listing)
+	}
+	return c.lockedFollow(func() error {
+		names, err := readNames(c.follow)
+		if err != nil {
+			return fmt.Errorf("sms: follow-ups: %w", err)
+		}
+		if c.takeIntents(names) {
+			if names, err = readNames(c.follow); err != nil {
+				return fmt.Errorf("sms: follow-ups: %w", err)
+			}
+		}
+		var parts []string
+		var places []placement
+		for _, queue := range names {
+			if queue[0] == '.' {
+				continue
+			}
+			marker := filepath.Join(c.follow, queue)
+			if strings.ContainsRune(queue, '.') {
+				continue // an intent still open (takeIntents left it)
+			}
+			if c.queueState(queue) != callNone {
+				// Kept while any call is there, even one that looks waiting: it
+				// may be starting this very moment, and the follow-up is
+				// decided once no call is left.
+				continue
+			}
+			if parts == nil {
+				if parts, err = readNames(c.mttx); err != nil {
+					return fmt.Errorf("sms: follow-ups: %w", err)
+				}
+			}
+			if slices.ContainsFunc(parts, func(p string) bool { return strings.HasPrefix(p, queue+".") }) {
+				data, err := os.ReadFile(marker)
+				if err != nil {
+					return fmt.Errorf("sms: follow-up for %s: %w", queue, err)
+				}
+				// placeAll drops the follow-up once the call is in place.
+				places = append(places, placement{queue: queue, name: callfile.UniqueName("smsrouter.mttx." + queue + ".f"), data: data})
+				continue
+			}
+			os.Remove(marker)
+		}
+		return c.placeAll(places)
+	})
+}
+
+// takeIntents turns the intents of batches that were never settled (their
+// process died, or could not place a call) into follow-ups, which the caller
+// then decides: a call now if the phone has none and parts wait, else once its
+// call ends. An intent still locked belongs to a batch in progress and is left
+// alone. It reports whether it took any. c.mu and the lock are held.
+func (c *Channel) takeIntents(names []string) bool {
+	took := false
+	for _, name := range names {
+		if !strings.HasPrefix(name, intentPrefix) {
+			continue
+		}
+		path := filepath.Join(c.follow, name)
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+			f.Close()
+			continue
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		ok := true
+		for line := range strings.SplitSeq(string(data), "\n") {
+			queue, quoted, found := strings.Cut(line, " ")
+			call, err := strconv.Unquote(quoted)
+			if !found || err != nil || queue == "" || Queue(queue) != queue {
+				continue // torn by the death of its writer: the record was not complete
+			}
+			if c.writeFollowUp(queue, []byte(call)) != nil {
+				ok = false
+			}
+		}
+		if ok {
+			os.Remove(path)
+			took = true
+		}
+	}
+	return took
 }
 
 // Watch keeps the channel's knowledge of outgoing/ current for a long-running
@@ -486,6 +976,10 @@ func (c *Channel) event(ev fsnotify.Event) {
 	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
 		if known {
 			c.drop(e)
+		}
+		// A call ended: parts that came while it ran may need one of their own.
+		if err := c.placeFollowUps(); err != nil {
+			c.followErr.Store(err.Error())
 		}
 	case ev.Has(fsnotify.Create):
 		if !known && c.calls != nil {

@@ -55,10 +55,10 @@ func TestDeliverShortGSM7(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Artefacts) != 2 {
-		t.Fatalf("want an mttx file and a call file, got %d artefacts", len(res.Artefacts))
+	if len(res.Artefacts) != 1 || res.AfterPublish == nil {
+		t.Fatalf("want an mttx file, and the call placed after it, got %d artefacts", len(res.Artefacts))
 	}
-	mt, call := res.Artefacts[0], res.Artefacts[1]
+	mt := res.Artefacts[0]
 	// app_sms turns non-alphanumerics of a queue name into '-'.
 	if mt.Dir != filepath.Join(spool, "sms", "mttx") || mt.Name != "-48601234567."+m.ID+"-1" {
 		t.Fatalf("mttx artefact %s/%s", mt.Dir, mt.Name)
@@ -67,9 +67,12 @@ func TestDeliverShortGSM7(t *testing.T) {
 	if p.Text != m.Text || p.OA != "5550001" || p.DCS != -1 || p.HasUDH || !p.SCTS.Equal(m.Sent) {
 		t.Fatalf("part %+v", p)
 	}
-	if call.Dir != filepath.Join(spool, "outgoing") || call.Name != "smsrouter.mttx.-48601234567."+m.ID {
-		t.Fatalf("call artefact %s/%s", call.Dir, call.Name)
+	publish(t, res)
+	callData, err := os.ReadFile(filepath.Join(spool, "outgoing", "smsrouter.mttx.-48601234567."+m.ID))
+	if err != nil {
+		t.Fatalf("call file: %v", err)
 	}
+	call := channels.Artefact{Data: callData}
 	want := "Channel: PJSIP/1000\nCallerid: \"SMS\" <9001>\nApplication: SMS\nData: -48601234567,s\n" +
 		"MaxRetries: 60\nRetryTime: 60\nWaitTime: 20\nSetvar: SMSROUTER_ID=" + m.ID + "\n"
 	if string(call.Data) != want {
@@ -185,20 +188,40 @@ func TestPendingCallIsReused(t *testing.T) {
 	if len(res.Artefacts) != 1 || res.AfterPublish == nil {
 		t.Fatalf("with a call waiting, only the mttx file is needed: %d artefacts", len(res.Artefacts))
 	}
-	// It starts dialling before our file is in place: we must place our own call.
+	// It starts dialling before our file is in place: no second call to a phone
+	// being called; a follow-up waits for that call to end.
 	f, _ := os.OpenFile(waiting, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("\nStartRetry: 1 1 (1795239857)\n")
 	f.Close()
+	os.MkdirAll(filepath.Join(spool, "sms", "mttx"), 0o755)
+	for _, a := range res.Artefacts {
+		os.WriteFile(filepath.Join(a.Dir, a.Name), a.Data, 0o644)
+	}
 	if err := res.AfterPublish(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	entries, _ := os.ReadDir(out)
-	if len(entries) != 2 {
-		t.Fatalf("want our own call file beside the dialling one, got %d files", len(entries))
+	if entries, _ := os.ReadDir(out); len(entries) != 1 {
+		t.Fatalf("want only the dialling call, got %d files", len(entries))
 	}
-	data, _ := os.ReadFile(filepath.Join(out, "smsrouter.mttx.-48601234567."+first.ID))
+	followUp := filepath.Join(spool, "smsrouter", "sms-followup", "-48601234567")
+	if _, err := os.Stat(followUp); err != nil {
+		t.Fatalf("no follow-up recorded: %v", err)
+	}
+	// The call ends without handing our part over: the follow-up call goes out.
+	os.Remove(waiting)
+	if err := c.FollowUps(); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(out)
+	if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), "smsrouter.mttx.-48601234567.") {
+		t.Fatalf("want the follow-up call, got %v", entries)
+	}
+	data, _ := os.ReadFile(filepath.Join(out, entries[0].Name()))
 	if rec, err := callfile.Parse(data); err != nil || rec.Data != "-48601234567,s" {
 		t.Fatalf("placed call file %q: %v", data, err)
+	}
+	if _, err := os.Stat(followUp); err == nil {
+		t.Fatal("follow-up left after its call was placed")
 	}
 	// A new batch sees the dialling call as not pending any more.
 	c.StartBatch()
@@ -209,22 +232,40 @@ func TestPendingCallIsReused(t *testing.T) {
 }
 
 func TestOneCallPerQueueWithinABatch(t *testing.T) {
-	c, _ := newChannel(t)
+	c, spool := newChannel(t)
 	c.StartBatch()
-	calls := 0
+	var results []channels.Result
 	for i := 0; i < 5; i++ {
 		res, err := c.Deliver(context.Background(), msg("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
+		results = append(results, res)
+	}
+	publish(t, results...)
+	if calls, _ := os.ReadDir(filepath.Join(spool, "outgoing")); len(calls) != 1 {
+		t.Fatalf("%d call files for one queue in one batch", len(calls))
+	}
+}
+
+// publish does the router's part: the artefacts renamed into place, then
+// every AfterPublish.
+func publish(t *testing.T, results ...channels.Result) {
+	t.Helper()
+	for _, res := range results {
 		for _, a := range res.Artefacts {
-			if a.Kind == "call" {
-				calls++
+			os.MkdirAll(a.Dir, 0o755)
+			if err := os.WriteFile(filepath.Join(a.Dir, a.Name), a.Data, 0o644); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
-	if calls != 1 {
-		t.Fatalf("%d call files for one queue in one batch", calls)
+	for _, res := range results {
+		if res.AfterPublish != nil {
+			if err := res.AfterPublish(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 

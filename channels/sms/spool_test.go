@@ -123,6 +123,7 @@ func (p *proc) batch(msgs []channels.Message, h hooks) []channels.Result {
 // once the phone answers).
 type asterisk struct {
 	t                    *testing.T
+	spool                string
 	outgoing, mttx, done string
 	running              map[string][]string // call file → the parts it will hand over
 	attempt              map[string]int
@@ -132,7 +133,7 @@ type asterisk struct {
 }
 
 func newAsterisk(t *testing.T, spool string) *asterisk {
-	a := &asterisk{t: t, outgoing: filepath.Join(spool, "outgoing"), mttx: filepath.Join(spool, "sms", "mttx"),
+	a := &asterisk{t: t, spool: spool, outgoing: filepath.Join(spool, "outgoing"), mttx: filepath.Join(spool, "sms", "mttx"),
 		done: filepath.Join(spool, "outgoing_done"), running: map[string][]string{}, attempt: map[string]int{},
 		placed: map[string]bool{}}
 	for _, d := range []string{a.outgoing, a.mttx, a.done} {
@@ -263,6 +264,15 @@ func (a *asterisk) check(when string) {
 			taken[p] = true
 		}
 	}
+	// Follow-ups before calls: a serve's watch may place a follow-up call and
+	// then remove its record while this looks; in that order, one of the two
+	// is always seen.
+	followed := map[string]bool{}
+	if names, err := readNames(filepath.Join(a.spool, "smsrouter", "sms-followup")); err == nil {
+		for _, n := range names {
+			followed[n] = true
+		}
+	}
 	waiting := map[string]bool{}
 	for _, name := range a.calls() {
 		if _, busy := a.running[name]; !busy {
@@ -272,20 +282,33 @@ func (a *asterisk) check(when string) {
 	}
 	for _, p := range parts {
 		q, _, _ := strings.Cut(p, ".")
-		if !taken[p] && !waiting[q] {
-			a.t.Fatalf("%s: part %s is stranded: no running call took it and no call for %s is waiting (calls: %v)",
+		if !taken[p] && !waiting[q] && !followed[q] {
+			a.t.Fatalf("%s: part %s is stranded: no running call took it, no call for %s is waiting and no follow-up is recorded (calls: %v)",
 				when, p, q, a.calls())
 		}
 	}
+	// Never two calls to one phone at once.
+	busy := map[string]string{}
+	for name := range a.running {
+		q, _ := queueOf(name)
+		if other, two := busy[q]; two {
+			a.t.Fatalf("%s: two calls to %s at once: %s and %s", when, q, other, name)
+		}
+		busy[q] = name
+	}
 }
 
-// runAll plays every call to the end, as a day of answered phones would.
+// runAll plays every call to the end, as a day of answered phones would, with
+// a drain now and then placing the follow-up calls of calls that ended.
 func (a *asterisk) runAll() {
 	a.t.Helper()
 	for range 1000 {
 		calls := a.calls()
 		if len(calls) == 0 {
-			return
+			a.drainFollowUps()
+			if calls = a.calls(); len(calls) == 0 {
+				return
+			}
 		}
 		for _, name := range calls {
 			a.start(name)
@@ -293,6 +316,19 @@ func (a *asterisk) runAll() {
 		}
 	}
 	a.t.Fatal("calls never end")
+}
+
+// drainFollowUps is a drain process started now: its channel places the
+// follow-up calls that are due (Cleanup).
+func (a *asterisk) drainFollowUps() {
+	a.t.Helper()
+	c, err := New(Config{Spool: a.spool, SMSCNumber: "9001", Location: time.UTC})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if err := c.Cleanup(context.Background(), time.Now()); err != nil {
+		a.t.Fatal(err)
+	}
 }
 
 func (a *asterisk) mttxLeft() []string {
@@ -304,16 +340,12 @@ func (a *asterisk) mttxLeft() []string {
 	return parts
 }
 
-func countCalls(results []channels.Result) int {
-	n := 0
-	for _, r := range results {
-		for _, a := range r.Artefacts {
-			if a.Kind == "call" {
-				n++
-			}
-		}
-	}
-	return n
+// batchCalls runs a batch and returns how many calls its process placed.
+func (p *proc) batchCalls(msgs []channels.Message, h hooks) int {
+	p.t.Helper()
+	before := p.c.placed.Load()
+	p.batch(msgs, h)
+	return int(p.c.placed.Load() - before)
 }
 
 // TestSecondProcessReliesOnFirstsCall: a drain started after a serve placed a call
@@ -323,11 +355,11 @@ func TestSecondProcessReliesOnFirstsCall(t *testing.T) {
 	spool := t.TempDir()
 	ast := newAsterisk(t, spool)
 	a, b := newProc(t, spool, "a"), newProc(t, spool, "b")
-	if n := countCalls(a.batch([]channels.Message{message("1001"), message("1001")}, hooks{})); n != 1 {
+	if n := a.batchCalls([]channels.Message{message("1001"), message("1001")}, hooks{}); n != 1 {
 		t.Fatalf("process a placed %d calls for one phone in one batch, want 1", n)
 	}
 	for range 5 {
-		if n := countCalls(b.batch([]channels.Message{message("1001")}, hooks{})); n != 0 {
+		if n := b.batchCalls([]channels.Message{message("1001")}, hooks{}); n != 0 {
 			t.Fatalf("process b placed a call although a's is waiting")
 		}
 	}
@@ -350,6 +382,119 @@ func TestSecondProcessReliesOnFirstsCall(t *testing.T) {
 	}
 	if ast.delivered != 2+5+10 {
 		t.Fatalf("%d parts handed over, want 17", ast.delivered)
+	}
+}
+
+// TestCallOfAnotherProcessAfterOwnIsSeen: a process that placed the last call
+// for a phone need not read the phone's current-call record again, unless
+// another process placed a call since. Here the other one did (after the
+// first's call ended), so a second call beside it would ring the phone twice.
+func TestCallOfAnotherProcessAfterOwnIsSeen(t *testing.T) {
+	spool := t.TempDir()
+	ast := newAsterisk(t, spool)
+	a, b := newProc(t, spool, "a"), newProc(t, spool, "b")
+	if n := a.batchCalls([]channels.Message{message("1001")}, hooks{}); n != 1 {
+		t.Fatalf("process a placed %d calls, want 1", n)
+	}
+	first := ast.calls()[0]
+	ast.start(first)
+	ast.complete(first)
+	if n := b.batchCalls([]channels.Message{message("1001")}, hooks{}); n != 1 {
+		t.Fatalf("process b placed %d calls after a's ended, want 1", n)
+	}
+	// a's Deliver finds its own call gone and knows of no other.
+	if n := a.batchCalls([]channels.Message{message("1001"), message("1002")}, hooks{}); n != 1 {
+		t.Fatalf("process a placed %d calls beside b's waiting one, want only 1002's", n)
+	}
+	if got := len(ast.calls()); got != 2 {
+		t.Fatalf("%d call files for two phones: %v", got, ast.calls())
+	}
+	// Nobody else placed a call since: a relies on what it knows.
+	for range 3 {
+		if n := a.batchCalls([]channels.Message{message("1001"), message("1002")}, hooks{}); n != 0 {
+			t.Fatalf("process a placed %d calls beside waiting ones", n)
+		}
+	}
+	ast.check("end")
+	ast.runAll()
+	if left := ast.mttxLeft(); len(left) != 0 {
+		t.Fatalf("parts never handed over: %v", left)
+	}
+}
+
+// TestDeathBeforeSettleLeavesItsIntent: a process dies after its batch's parts
+// are published and before it placed their call. Its batch's intent gets the
+// phone its call from the next process; while the batch was open, nobody else
+// touched the intent.
+func TestDeathBeforeSettleLeavesItsIntent(t *testing.T) {
+	spool := t.TempDir()
+	ast := newAsterisk(t, spool)
+	a, b := newProc(t, spool, "a"), newProc(t, spool, "b")
+	a.c.StartBatch()
+	res, err := a.c.Deliver(context.Background(), message("1001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, art := range res.Artefacts {
+		os.MkdirAll(art.Dir, 0o755)
+		if err := os.WriteFile(filepath.Join(art.Dir, art.Name), art.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.c.FollowUps(); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.c.placed.Load(); n != 0 || len(ast.calls()) != 0 {
+		t.Fatalf("process b acted on the intent of a batch still open: %d calls", n)
+	}
+	a.c.cur.intent.Close() // the kernel drops a dead process's locks
+	if err := b.c.FollowUps(); err != nil {
+		t.Fatal(err)
+	}
+	if calls := ast.calls(); len(calls) != 1 {
+		t.Fatalf("want the dead process's call, got %v", calls)
+	}
+	if names, _ := readNames(filepath.Join(spool, "smsrouter", "sms-followup")); slices.ContainsFunc(names, func(n string) bool { return n[0] != '.' }) {
+		t.Fatalf("intent or follow-up left: %v", names)
+	}
+	ast.check("end")
+	ast.runAll()
+	if left := ast.mttxLeft(); len(left) != 0 {
+		t.Fatalf("parts never handed over: %v", left)
+	}
+}
+
+// TestEmptiedLogOfCallsIsNoticed: once the log of calls has grown past maxLog,
+// the next process to place calls empties it and writes on from its start. A
+// process that had read the old log to some offset must not read on from there
+// (it would miss the first calls written since) but list outgoing/ instead.
+func TestEmptiedLogOfCallsIsNoticed(t *testing.T) {
+	spool := t.TempDir()
+	ast := newAsterisk(t, spool)
+	a, b := newProc(t, spool, "a"), newProc(t, spool, "b")
+	a.batch([]channels.Message{message("1001")}, hooks{})
+	b.batch([]channels.Message{message("1002")}, hooks{})
+	// Many calls placed since (names of calls long ended).
+	log, err := os.OpenFile(filepath.Join(spool, "smsrouter", "sms-followup", ".calls"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.WriteString(strings.Repeat("smsrouter.mttx.1009.gone\n", maxLog/25+1))
+	log.Close()
+	a.batch([]channels.Message{message("1001")}, hooks{}) // reads them all
+	if n := a.batchCalls([]channels.Message{message("1003"), message("1004"), message("1005")}, hooks{}); n != 3 {
+		t.Fatalf("process a placed %d calls, want 3", n)
+	}
+	if fi, _ := os.Stat(filepath.Join(spool, "smsrouter", "sms-followup", ".calls")); fi.Size() > 1024 || fi.Size() <= b.c.logOff {
+		t.Fatalf("log of %d bytes: not emptied, or too short to mislead b (at %d)", fi.Size(), b.c.logOff)
+	}
+	if n := b.batchCalls([]channels.Message{message("1003")}, hooks{}); n != 0 {
+		t.Fatalf("process b placed %d calls beside a's waiting one", n)
+	}
+	ast.check("end")
+	ast.runAll()
+	if left := ast.mttxLeft(); len(left) != 0 {
+		t.Fatalf("parts never handed over: %v", left)
 	}
 }
 
@@ -409,9 +554,8 @@ func TestPlacerDeferred(t *testing.T) {
 	spool := t.TempDir()
 	ast := newAsterisk(t, spool)
 	a := newProc(t, spool, "a")
-	res := a.batch([]channels.Message{message("1001"), message("1001")}, hooks{defer_: func(i int) bool { return i == 0 }})
-	if countCalls(res) != 1 {
-		t.Fatal("want one staged call")
+	if n := a.batchCalls([]channels.Message{message("1001"), message("1001")}, hooks{defer_: func(i int) bool { return i == 0 }}); n != 1 {
+		t.Fatalf("want one call, placed for the published message; got %d", n)
 	}
 	ast.check("after the batch")
 	if len(ast.calls()) != 1 {
@@ -419,7 +563,7 @@ func TestPlacerDeferred(t *testing.T) {
 	}
 	// The deferred message is retried in a later batch: the call placed for the
 	// other one serves it.
-	if n := countCalls(a.batch([]channels.Message{message("1001")}, hooks{})); n != 0 {
+	if n := a.batchCalls([]channels.Message{message("1001")}, hooks{}); n != 0 {
 		t.Fatalf("retry placed %d calls beside a waiting one", n)
 	}
 	ast.runAll()
@@ -517,13 +661,13 @@ func TestWatchFollowsOtherProcesses(t *testing.T) {
 			a.batch([]channels.Message{message("1001")}, hooks{})
 			call := ast.calls()[0]
 			waitFor("the new call", func() bool { return known(call) })
-			if n := countCalls(b.batch([]channels.Message{message("1001")}, hooks{})); n != 0 {
+			if n := b.batchCalls([]channels.Message{message("1001")}, hooks{}); n != 0 {
 				t.Fatal("b placed a call beside a's waiting one")
 			}
 			ast.start(call)
 			ast.complete(call)
 			waitFor("the call end", func() bool { return !known(call) })
-			if n := countCalls(b.batch([]channels.Message{message("1001")}, hooks{})); n != 1 {
+			if n := b.batchCalls([]channels.Message{message("1001")}, hooks{}); n != 1 {
 				t.Fatal("b relied on a call that ended")
 			}
 			ast.runAll()

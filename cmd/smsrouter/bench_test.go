@@ -50,13 +50,15 @@ func BenchmarkOneShotDrain(b *testing.B) {
 
 			var drains, starts []time.Duration
 			b.StopTimer() // the runs are timed by hand; setup between them is not
+			sent := 0     // numbers every message's text: a repeat would be a phone's resend (duplicate guard)
 			for range b.N {
 				for i := range samples {
+					sent++
 					starts = append(starts, timeRun(b, bin, "version"))
 					ts := time.Now().Format("2006-01-02T15:04:05") // app_sms writes local time
 					name := fmt.Sprintf("5550%03d.%s-%d", i%1000, ts, i)
 					body := fmt.Sprintf("oa=5550%03d\nda=5552%03d\nud=Hello from an FSK phone, message %d\nscts=%s\nmr=%d\n",
-						i%1000, i%1000, i, ts, i%256)
+						i%1000, i%1000, sent, ts, i%256)
 					if err := os.WriteFile(filepath.Join(morx, name), []byte(body), 0o640); err != nil {
 						b.Fatal(err)
 					}

@@ -55,7 +55,7 @@ type namedCommand struct {
 func commands() []namedCommand {
 	return []namedCommand{
 		{"drain", drainCommand}, {"serve", serveCommand}, {"send", sendCommand}, {"agi", agiCommand},
-		{"lookup", lookupCommand}, {"route", routeCommand}, {"number", numberCommand}, {"migrate", migrateCommand},
+		{"lookup", lookupCommand}, {"route", routeCommand}, {"explain", explainCommand}, {"number", numberCommand}, {"migrate", migrateCommand},
 		{"journal", journalCommand}, {"retry", retryCommand}, {"drop", dropCommand}, {"evidence", evidenceCommand},
 		{"doctor", doctorCommand}, {"dialplan", dialplanCommand}, {"render", renderCommand}, {"inspect", inspectCommand},
 		{"demo", demoCommand}, {"version", versionCommand}, {"console", consoleCommand},

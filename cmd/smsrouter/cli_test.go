@@ -320,6 +320,7 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 	fixture := filepath.Join(fixturesRoot(t), "morx", "plain_ascii", "5550001.2026-11-21T05:39:34-0")
 	looking := [][]string{
 		{"lookup", "5551001"},
+		{"explain", "--from", "5550001", "--to", "5551001", "--text", "hi", "--mr", "1"},
 		{"journal"},
 		{"journal", "show", "1795239855000-0123456789"},
 		{"journal", "--state", "deferred", "--json"},

@@ -183,6 +183,7 @@ var summaryStates = []struct {
 	{router.StateExpired, "validity ended before delivery, the sender was told"},
 	{router.StateRejected, "malformed, moved to smsrouter/rejected with a .reason file"},
 	{router.StateDropped, "undeliverable, no one to tell"},
+	{router.StateDuplicate, "sent again by the phone, delivered before"},
 }
 
 // printSummary prints drain's one summary line (nothing when quiet) and, when

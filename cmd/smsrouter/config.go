@@ -58,6 +58,12 @@ type Config struct {
 	Numbers NumbersConfig `toml:"numbers"`
 	Links   []LinkConfig  `toml:"link"`
 	Routes  []RouteConfig `toml:"route"`
+
+	// Reaching the person (reach_config.go): quiet hours, the duplicate and
+	// loop guards, self-service by SMS.
+	Quiet       QuietConfig       `toml:"quiet"`
+	Guards      GuardsConfig      `toml:"guards"`
+	SelfService SelfServiceConfig `toml:"selfservice"`
 }
 
 // QueueConfig tunes the queue.
@@ -222,6 +228,9 @@ func (c Config) routerConfig() (router.Config, error) {
 	rc := c.routerSettings(loc)
 	if err := c.linkSettings(&rc); err != nil {
 		return router.Config{}, err
+	}
+	if errs := c.reachSettings(&rc, loc); len(errs) > 0 {
+		return router.Config{}, errs[0]
 	}
 	return rc, nil
 }

@@ -88,6 +88,14 @@ username = "smsrouter"
 secret = "x"
 [log]
 output = "carrier-pigeon"
+[quiet]
+default = "25-07"
+time_zone = "Mars/Olympus_Mons"
+[guards]
+pair_limit = -5
+[selfservice]
+enabled = true
+number = "../x"
 `))
 	out, code := runHere(t, "doctor", "--config", conf)
 	if code != 1 {
@@ -103,6 +111,10 @@ output = "carrier-pigeon"
 		{`FAIL  config .*\[http\] listen is set but no tokens`, "tokens"},
 		{`warn  tts .*/nonexistent/tts not found \(no number has letter V`, "apt-get install"},
 		{`FAIL  config .*\[fax\] font: open /nonexistent/font.ttf: no such file`, "fonts-dejavu-core"},
+		{`FAIL  config .*\[quiet\] default: bad quiet window: hour in "25"`, "[quiet]"},
+		{`FAIL  config .*\[quiet\] time_zone "Mars/Olympus_Mons": not a known time zone`, "[quiet]"},
+		{`FAIL  config .*\[guards\] pair_limit -5`, "[guards]"},
+		{`FAIL  config .*\[selfservice\] number`, "[selfservice]"},
 	} {
 		re := regexp.MustCompile(`(?m)^` + c.line + `.*\n      fix: .*` + regexp.QuoteMeta(c.fix))
 		if !re.MatchString(out) {

@@ -639,7 +639,8 @@ func knownState(s router.State) bool {
 
 func stateNames() []string {
 	return []string{string(router.StateDelivered), string(router.StateDeferred), string(router.StateBounced),
-		string(router.StateExpired), string(router.StateRejected), string(router.StateDropped), string(router.StateHeld)}
+		string(router.StateExpired), string(router.StateRejected), string(router.StateDropped), string(router.StateHeld),
+		string(router.StateDuplicate)}
 }
 
 func stateMeaning(s router.State) string {
@@ -658,6 +659,8 @@ func stateMeaning(s router.State) string {
 		return "ended without delivery"
 	case router.StateHeld:
 		return "a part waiting for the rest of its message"
+	case router.StateDuplicate:
+		return "the phone sent it again; delivered once already"
 	}
 	return "unknown state"
 }

@@ -92,6 +92,9 @@ func prepareRouting(cfg Config) (*plan, error) {
 		add(p.rc.Validate(), "see [notices] and smsc_number in smsrouter.example.toml")
 	}
 	add(cfg.linkSettings(&p.rc), "see [numbers], [[link]] and [[route]] in smsrouter.example.toml")
+	for _, err := range cfg.reachSettings(&p.rc, loc) {
+		add(err, "see [quiet], [guards] and [selfservice] in smsrouter.example.toml")
+	}
 
 	// Channels are checked even without a spool (a placeholder path), so that
 	// one missing folder does not hide every other mistake.
@@ -103,6 +106,7 @@ func prepareRouting(cfg Config) (*plan, error) {
 		Spool: cc.Spool, SMSCNumber: cc.SMSCNumber, CallerIDName: cc.SMS.CallerIDName,
 		WaitTime: cc.SMS.WaitTime, MaxRetries: cc.SMS.MaxRetries, RetryTime: cc.SMS.RetryTime,
 		MaxParts: cc.SMS.MaxParts, Archive: cc.SMS.Archive, Location: loc,
+		Sync: p.rc.Sync, WorkDir: cc.workDir(),
 	})
 	add(prefix("[sms]", err), "see [sms] in smsrouter.example.toml")
 	if faxCfg, err := cc.Fax.channelConfig(cc, loc); err != nil {

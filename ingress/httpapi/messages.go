@@ -137,6 +137,8 @@ func Meaning(state string) string {
 		return "ended without delivery and no one to tell"
 	case router.StateHeld:
 		return "a part waiting for the rest of its message"
+	case router.StateDuplicate:
+		return "the phone sent it again; delivered once already"
 	}
 	switch state {
 	case "queued":
@@ -432,7 +434,7 @@ func (a *API) listMessages(w http.ResponseWriter, r *http.Request) {
 
 // JournalStates are the states a journal row can be in (state= values).
 var JournalStates = []string{string(router.StateDelivered), string(router.StateDeferred), string(router.StateBounced),
-	string(router.StateExpired), string(router.StateRejected), string(router.StateDropped)}
+	string(router.StateExpired), string(router.StateRejected), string(router.StateDropped), string(router.StateDuplicate)}
 
 // A cursor is the last row's received time and id, base64url: opaque to
 // clients, and checked when it comes back.
