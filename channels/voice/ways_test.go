@@ -3,6 +3,7 @@ package voice_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -198,9 +199,12 @@ func TestUnansweredLastWayReportsFailure(t *testing.T) {
 		if err := b.store.Set(ctx, router.Entry{Number: "5550005", Letter: 'S', Extension: "PJSIP/5005"}); err != nil {
 			t.Fatal(err)
 		}
-		for _, notify := range []bool{false, true} {
+		for i, notify := range []bool{false, true} {
 			os.MkdirAll(filepath.Join(b.spool, "sms", "morx"), 0o755)
-			os.WriteFile(filepath.Join(b.spool, "sms", "morx", "5550005.fixture"), srrMorx(t, "5551002"), 0o644)
+			// A new message reference each time: the same one again within the
+			// duplicate window is the phone resending, delivered once.
+			morx := strings.Replace(string(srrMorx(t, "5551002")), "mr=7", fmt.Sprintf("mr=%d", 8+i), 1)
+			os.WriteFile(filepath.Join(b.spool, "sms", "morx", "5550005.fixture"), []byte(morx), 0o644)
 			b.drain(t)
 			b.finishCall(t, "call/spool-behaviour/expire-1795239855.call")
 			ev := b.evidence(t, notify)
