@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -26,6 +27,26 @@ var demoMessages = []struct{ name, body string }{
 	{"5550001.2026-11-21T05:41:09-12", "oa=5550001\nda=../../etc/passwd\nud=hostile recipient\nscts=2026-11-21T05:41:09\n"},
 	{"5550001.2026-11-21T05:41:12-13", "oa=5550001\nda=5551001\nud##00480069\nudh#zz\n"},
 	{"5550002.2026-11-21T05:41:20-14", "oa=5550002\nda=5552000\nud=Please fax me: Za\u017c\u00f3\u0142\u0107 g\u0119\u015bl\u0105 ja\u017a\u0144\nscts=2026-11-21T05:41:20\nmr=14\n"},
+}
+
+// demoCaptured is when the last demo message was captured; demoNow moves every
+// time in a sample (the file name's and scts) by the same amount so that the
+// last one is now: a message's validity runs from its scts, and the samples
+// would otherwise all have expired a week after they were captured.
+var (
+	demoCaptured = time.Date(2026, 11, 21, 5, 41, 20, 0, time.UTC)
+	demoTime     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`)
+)
+
+func demoNow(s string, now time.Time) string {
+	shift := now.UTC().Truncate(time.Second).Sub(demoCaptured)
+	return demoTime.ReplaceAllStringFunc(s, func(t string) string {
+		at, err := time.Parse("2006-01-02T15:04:05", t)
+		if err != nil {
+			return t
+		}
+		return at.Add(shift).Format("2006-01-02T15:04:05")
+	})
 }
 
 var demoDirectory = []router.Entry{
@@ -78,7 +99,8 @@ func cmdDemo(ctx context.Context, e *env, keep string, verbose bool) int {
 		}
 	}
 	for _, m := range demoMessages {
-		if err := os.WriteFile(filepath.Join(morx, m.name), []byte(m.body), 0o644); err != nil {
+		name, body := demoNow(m.name, time.Now()), demoNow(m.body, time.Now())
+		if err := os.WriteFile(filepath.Join(morx, name), []byte(body), 0o644); err != nil {
 			return fail(e, exitUsage, err)
 		}
 	}
