@@ -196,6 +196,19 @@ func checkLetters(t *testing.T, b *bed, pbx *amitest.PBX, inject func(text strin
 			return r.OA == mobileSender && r.State == router.StateDelivered && strings.HasPrefix(r.DA, "100")
 		})) == 5
 	})
+	// A batch's files are published, and its calls placed, after its journal
+	// write: wait for them before looking closer.
+	waitUntilOr(t, 20*time.Second, "the delivered messages' files", func() {
+		t.Logf("outgoing %v, fax %v, voice %v", b.list("outgoing"), b.list("fax"), b.list("voice"))
+	}, func() bool {
+		for _, a := range [][2]string{{"outgoing", "smsrouter.mttx.1001."}, {"fax", "smsrouter-fax-"},
+			{"outgoing", "smsrouter.fax."}, {"voice", "smsrouter-"}, {"outgoing", "smsrouter.voice."}} {
+			if len(b.artefacts(a[0], a[1])) == 0 {
+				return false
+			}
+		}
+		return true
+	})
 	// S: the mttx file for the phone, and the call that hands it over.
 	texts, queues := b.delivered()
 	found := false
