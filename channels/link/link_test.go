@@ -370,9 +370,12 @@ func TestModemUnpluggedMidSend(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "uncertain") {
 		t.Fatalf("err %v", err)
 	}
+	// The driver notices the device is gone (else "modem back" below would be
+	// its old state, seen before it noticed).
+	waitFor(t, "modem gone", func() bool { return !d.Status().Open })
 	// While it is away nothing is tried.
-	if _, err := ch.Deliver(context.Background(), m); err == nil || !errors.Is(err, modem.ErrNotOpen) {
-		t.Fatalf("unplugged: err %v", err)
+	if _, err := ch.Deliver(context.Background(), m); err == nil || !errors.Is(err, modem.ErrNotOpen) || len(sim.SentPDUs()) != 1 {
+		t.Fatalf("unplugged: err %v, %d PDUs", err, len(sim.SentPDUs()))
 	}
 	sim.Set(func(s *modemsim.Sim) { s.StallCMGS = false })
 	sim.Plug()
