@@ -51,7 +51,7 @@ type AckRequest struct {
 	To   AckAddress `json:"to"`
 	// UserMessageReference is the deliver_sm's user_message_reference, nil
 	// when it had none.
-	UserMessageReference *uint16  `json:"user_message_reference,omitempty"`
+	UserMessageReference *uint16   `json:"user_message_reference,omitempty"`
 	Received             time.Time `json:"received"`
 }
 
