@@ -569,6 +569,9 @@ func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry)
 		r.selfService(ctx, j)
 		return
 	}
+	if answersNetwork(r.l.work, j) && r.deliverByRoute(ctx, j) {
+		return
+	}
 	e, ok := entries[j.msg.DA]
 	if !ok {
 		if r.deliverByRoute(ctx, j) {

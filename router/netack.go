@@ -89,6 +89,17 @@ func readAckFile(dir, id string) []json.RawMessage {
 	return reqs
 }
 
+// answersNetwork says whether a generated message is a report that answers a
+// network's acknowledgement request: it goes out through its link, even to a
+// number the directory knows.
+func answersNetwork(work string, j *job) bool {
+	if j.claim.depth == 0 {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(ackOutDir(work), j.claim.id))
+	return err == nil
+}
+
 // readAnswer is the request a queued report answers, nil for any other message.
 func readAnswer(work, id string) []byte {
 	reqs := readAckFile(ackOutDir(work), id)
@@ -165,8 +176,13 @@ func (r *Router) ackOnFate(j *job, reqs []json.RawMessage) string {
 	switch {
 	case j.claim.depth > 0:
 		return "not sent: a generated message"
-	case !r.cfg.ackOn(j.letter):
+	case !r.cfg.ackOn(j.letter) && j.letter != 0:
 		return fmt.Sprintf("not sent: reports are off for letter %c ([reports] letters)", j.letter)
+	case !r.cfg.ackOn(j.letter):
+		return `not sent: reports are off ([reports] letters = "-")`
+	case r.cfg.Inbound[r.cfg.Plan.Normalize(j.msg.OA)].Link != "":
+		// The sender was no number (a name): it came from the link's own number.
+		return "not sent: the sender is not a number"
 	case r.cfg.SMSCNumber == "":
 		return "not sent: no smsc_number to send reports from"
 	case j.state == StateDuplicate:

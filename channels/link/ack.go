@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"smsrouter/mobile/smpp"
@@ -59,7 +60,8 @@ type AckRequest struct {
 // acknowledgement; ok is false for one that asks for none.
 func AckRequestOf(link string, d *smpp.Delivery) (req AckRequest, ok bool) {
 	kind := d.AckAsked()
-	if kind == smpp.NoAck || d.From.Addr == "" {
+	if kind == smpp.NoAck || d.From.TON == 5 || !numeric(d.From.Addr) {
+		// Nobody to answer: an alphanumeric sender (a bank's name) or none.
 		return AckRequest{}, false
 	}
 	req = AckRequest{Link: link, Bind: d.Bind, Kind: kind.String(),
@@ -91,6 +93,19 @@ func ParseAckRequest(b []byte) (AckRequest, error) {
 		return r, fmt.Errorf("acknowledgement request: link %q", r.Link)
 	}
 	return r, nil
+}
+
+func numeric(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if s == "" || len(s) > 20 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // validLinkName accepts what router.ValidLinkName does (the router is not
