@@ -265,8 +265,13 @@ func forgetAcks(work string, j *job) {
 	for _, id := range j.acked {
 		os.Remove(filepath.Join(ackDir(work), id))
 	}
-	if j.answers {
+	if j.answers || j.claim.depth > 0 {
+		// A report ends here even when it never reached its link (the loop
+		// guard dropped it, it expired): its request and via go with it.
 		os.Remove(filepath.Join(ackOutDir(work), j.claim.id))
+		if j.via == "" {
+			forgetVia(work, j.claim.id)
+		}
 	}
 }
 
