@@ -29,6 +29,11 @@ type Message struct {
 	// Depth is 0 for a message from a person, n+1 for one smsrouter generated in
 	// answer to a message of depth n (notices, command replies, forwards).
 	Depth int
+	// Acknowledges is set on a status report that answers a mobile network's
+	// request for an acknowledgement (an SMPP deliver_sm's registered_delivery):
+	// the link's own record of that request (channels/link.AckRequest, JSON),
+	// opaque to the router. The link sends the text as that acknowledgement.
+	Acknowledges []byte
 }
 
 // Artefact is a file the channel wants placed in Dir under Name.

@@ -50,6 +50,9 @@ type job struct {
 	fpReplace bool      // the guard found a row for fp, which the journal write replaces
 	pair      string    // loop-guard pair of a generated message ("" when not counted)
 	pref      pref      // the recipient's own preferences (quiet hours)
+	told      string    // the reason the sender's notice gave (publicReason)
+	acked     []string  // ids whose acknowledgement requests it carries (netack.go)
+	answers   bool      // a report that answers a network's acknowledgement request
 }
 
 func (j *job) outcome() Outcome {
@@ -196,6 +199,9 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 		}
 		wg.Wait()
 	}
+
+	// 4b. Acknowledgements the mobile network asked for, by each fate.
+	r.answerNetwork(b.jobs)
 
 	// 5. Stage everything that is to be published, then make the fates durable. The
 	// staging folder exists, under the batch's id, from before the journal is
@@ -563,6 +569,9 @@ func (r *Router) dispatch(ctx context.Context, j *job, entries map[string]Entry)
 		r.selfService(ctx, j)
 		return
 	}
+	if answersNetwork(r.l.work, j) && r.deliverByRoute(ctx, j) {
+		return
+	}
 	e, ok := entries[j.msg.DA]
 	if !ok {
 		if r.deliverByRoute(ctx, j) {
@@ -667,6 +676,7 @@ func (r *Router) deferJob(j *job, err error) {
 func (r *Router) settleUndeliverable(j *job, st State, notice, reason string) {
 	now := r.now()
 	j.state, j.errText = st, reason
+	j.told = publicReason(notice, j.public)
 	if r.cfg.SMSCNumber == "" || j.msg == nil || j.msg.OA == r.cfg.SMSCNumber {
 		j.state = StateDropped
 		r.log.Info("undeliverable, no one to tell", "id", j.claim.id, "reason", reason)
@@ -720,6 +730,7 @@ func (r *Router) finish(j *job) {
 		if j.via != "" {
 			forgetVia(r.l.work, j.claim.id)
 		}
+		forgetAcks(r.l.work, j)
 		if j.state != StateRejected {
 			if err := os.Remove(j.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				r.log.Error("cannot remove finished file", "id", j.claim.id, "err", err)

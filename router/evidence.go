@@ -179,6 +179,11 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 			add["report"], add["report_id"] = "delivered", nid
 			queued = append(queued, art)
 		}
+		arts, err := a.answerNetworkOnCall(rec, o.Status, next, add)
+		if err != nil {
+			return sum, fmt.Errorf("evidence %s: %w", o.File, err)
+		}
+		queued = append(queued, arts...)
 		rec.Detail = mergeDetail(rec.Detail, add)
 		rec.Updated = a.now()
 		// Journal first: a crash after it loses at most a notice, never sends two.

@@ -137,6 +137,8 @@ func describeWay(letter string) string {
 		return "voice call"
 	case "T":
 		return "SIP message"
+	case "C":
+		return "the command service"
 	}
 	return fmt.Sprintf("letter %s", letter)
 }
@@ -212,6 +214,9 @@ func (a *Admin) afterCall(ctx context.Context, rec Record, o CallOutcome, add ma
 	if matches, _ := filepath.Glob(filepath.Join(a.l.deferred, "*."+id+".*")); len(matches) == 0 {
 		if _, err := a.journal.Get(ctx, id); err == nil {
 			return id, nil // queued and taken before a crash kept the outcome from the journal
+		}
+		if err := a.carryNetworkAck(rec, id); err != nil {
+			return "", err
 		}
 		art := channels.Artefact{Kind: "message", Dir: a.l.deferred, Name: deferredName(due, c), Data: data, Mode: 0o640}
 		if err := placeArtefact(art); err != nil {

@@ -192,11 +192,17 @@ func (r *Router) deliverByRoute(ctx context.Context, j *job) bool {
 		r.settleUndeliverable(j, StateBounced, "noservice", fmt.Sprintf("no mobile link named %q is configured", name))
 		return true
 	}
-	res, err := ch.Deliver(ctx, channels.Message{
+	m := channels.Message{
 		ID: j.claim.id, From: j.msg.OA, To: j.msg.DA, Text: j.text, Received: j.received, Sent: j.msg.SCTS,
 		Letter: LetterLink, Extension: name, Attempt: j.claim.attempts + 1, Validity: j.validity,
 		Depth: j.claim.depth,
-	})
+	}
+	if j.claim.depth > 0 {
+		// A status report answering the network's acknowledgement request (netack.go).
+		m.Acknowledges = readAnswer(r.l.work, j.claim.id)
+		j.answers = m.Acknowledges != nil
+	}
+	res, err := ch.Deliver(ctx, m)
 	switch {
 	case err == nil:
 		j.state, j.result, j.detail = StateDelivered, res, res.Detail

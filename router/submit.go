@@ -164,6 +164,14 @@ func seenDir(work string) string { return filepath.Join(work, "seen") }
 // rename leaves the dot file, which the next SubmitOnce with the key finds
 // and renames in: nothing lost, nothing queued twice.
 func SubmitOnce(work, key, to string, msg []byte, sync bool, now time.Time) (id string, dup bool, err error) {
+	return SubmitOnceWith(work, key, to, msg, sync, now, nil)
+}
+
+// SubmitOnceWith is SubmitOnce that calls accepted with the message's id
+// before the message appears in the inbox (to write a file the router reads
+// with it, WriteAckRequest); its error leaves the message unqueued, to be
+// tried again with the same key.
+func SubmitOnceWith(work, key, to string, msg []byte, sync bool, now time.Time, accepted func(id string) error) (id string, dup bool, err error) {
 	if !validKey(key) {
 		return "", false, fmt.Errorf("submit once: key %q is not a file name", key)
 	}
@@ -181,6 +189,11 @@ func SubmitOnce(work, key, to string, msg []byte, sync bool, now time.Time) (id 
 	tmp := filepath.Join(inbox, ".once-"+key)
 	place := func() (string, error) {
 		id := NewID(now)
+		if accepted != nil {
+			if err := accepted(id); err != nil {
+				return "", fmt.Errorf("submit once: %w", err)
+			}
+		}
 		if err := renameNoReplace(tmp, filepath.Join(inbox, channels.SpoolName(to, id, 0))); err != nil {
 			return "", fmt.Errorf("submit once: %w", err)
 		}

@@ -54,6 +54,10 @@ type Outgoing struct {
 	// took it, with the network's name for it.
 	Sending  func(part, parts int)
 	Accepted func(part, parts int, ref string)
+	// Ack, when set, sends Text as the acknowledgement the request asks for
+	// (From and To are its addresses then); a transport that has none
+	// refuses it.
+	Ack *AckRequest
 }
 
 // Transport is a connection to the mobile network. SMPP and Modem adapt the
@@ -232,8 +236,24 @@ const publicRefused = "The mobile network refused the message."
 // Deliver sends m through the link, resuming after the parts an earlier try
 // got accepted.
 func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Result, error) {
-	text, err := c.render(m)
-	if err != nil {
+	var ack *AckRequest
+	text, err := m.Text, error(nil)
+	if m.Acknowledges != nil {
+		// A status report answering the network: its own text, not the
+		// link's template, and the addresses of the message it answers.
+		req, err := ParseAckRequest(m.Acknowledges)
+		switch {
+		case err != nil:
+		case req.Link != c.cfg.Name:
+			err = fmt.Errorf("acknowledgement request of link %q", req.Link)
+		case c.cfg.Transport.Kind() != "smpp":
+			err = fmt.Errorf("a %s link sends no acknowledgement", c.cfg.Transport.Kind())
+		}
+		if err != nil {
+			return channels.Result{}, channels.Permanent(fmt.Errorf("link %s: %w", c.cfg.Name, err))
+		}
+		ack = &req
+	} else if text, err = c.render(m); err != nil {
 		return channels.Result{}, channels.Permanent(err)
 	}
 	st, err := c.markers.load(m.ID)
@@ -241,6 +261,9 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 		return channels.Result{}, fmt.Errorf("link %s: %w", c.cfg.Name, err)
 	}
 	detail := map[string]any{"link": c.cfg.Name, "kind": c.cfg.Transport.Kind(), "to": m.To}
+	if ack != nil {
+		detail["acknowledgement"] = ack.Kind
+	}
 	if st.complete() {
 		// Sent before a crash or a failed journal write: only the commit was missing.
 		detail["already_sent"] = true
@@ -267,7 +290,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	}
 	o := Outgoing{
 		From: c.source(m.From), To: m.To, Text: text, ConcatRef: concatRef(m.ID), Skip: st.skip(),
-		Validity: validity,
+		Validity: validity, Ack: ack,
 		Sending: func(part, parts int) {
 			if err := w.sending(part, parts); err != nil {
 				c.log.Error("cannot record a part before sending it; a crash now would leave no trace of it", "id", m.ID, "part", part, "err", err)
@@ -282,6 +305,9 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 				c.cfg.Accepted(1)
 			}
 		},
+	}
+	if ack != nil {
+		o.From, o.To = ack.To.Addr, ack.From.Addr
 	}
 	err = c.cfg.Transport.Send(ctx, o)
 	if err == nil {

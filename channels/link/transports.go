@@ -33,10 +33,14 @@ func (t smppTransport) Ready() error {
 }
 
 func (t smppTransport) Send(ctx context.Context, o Outgoing) error {
-	_, err := t.c.Submit(ctx, smpp.Message{
+	m := smpp.Message{
 		From: o.From, To: o.To, Text: o.Text, ConcatRef: o.ConcatRef, Validity: o.Validity, Skip: o.Skip,
 		Sending: o.Sending, Accepted: o.Accepted,
-	})
+	}
+	if o.Ack != nil {
+		m.Ack = o.Ack.smpp()
+	}
+	_, err := t.c.Submit(ctx, m)
 	if err == nil {
 		return nil
 	}
@@ -87,6 +91,11 @@ func (t modemTransport) Ready() error {
 var permanentCMSBadNumber = map[int]bool{1: true, 10: true, 28: true}
 
 func (t modemTransport) Send(ctx context.Context, o Outgoing) error {
+	if o.Ack != nil {
+		// Never recorded for a modem link (see ack.go); refused, not faked.
+		return &SendError{Public: "The mobile network cannot carry this report.",
+			Err: errors.New("a GSM modem sends no SME acknowledgement")}
+	}
 	_, err := t.d.SendMessage(ctx, modem.Outgoing{
 		To: o.To, Text: o.Text, ConcatRef: o.ConcatRef, Skip: o.Skip, Sending: o.Sending,
 		Sent: func(part, parts, mr int) {

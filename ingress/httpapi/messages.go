@@ -78,7 +78,8 @@ type CallView struct {
 }
 
 // RelatedView is a message the router made about this one: the notice to the
-// sender, a command service's reply.
+// sender, a command service's reply, a status report (srr=1, or an SMPP
+// acknowledgement through the link the message came by).
 type RelatedView struct {
 	ID    string `json:"id"`
 	Kind  string `json:"kind"`
@@ -268,9 +269,17 @@ func (s Source) describe(ctx context.Context, id string) (MessageView, error) {
 			}
 		}
 		var rel []RelatedView
-		for _, k := range []struct{ key, kind string }{{"notice_id", "notice"}, {"evidence_notice_id", "notice"}, {"reply_id", "reply"}} {
+		for _, k := range []struct{ key, kind string }{{"notice_id", "notice"}, {"evidence_notice_id", "notice"}, {"reply_id", "reply"}, {"report_id", "report"}} {
 			if s, ok := detail[k.key].(string); ok && channels.ValidID(s) {
 				rel = append(rel, RelatedView{ID: s, Kind: k.kind})
+			}
+		}
+		// A joined text acknowledged to the network per part: the reports after the first.
+		if ids, ok := detail["report_ids"].([]any); ok {
+			for _, x := range ids[min(1, len(ids)):] {
+				if s, ok := x.(string); ok && channels.ValidID(s) {
+					rel = append(rel, RelatedView{ID: s, Kind: "report"})
+				}
 			}
 		}
 		if len(rel) > 0 {

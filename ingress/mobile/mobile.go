@@ -133,6 +133,7 @@ type inbound struct {
 	text     string
 	concat   smstext.Concat
 	key      string // what identifies it on the network (hashed for the file name)
+	ackReq   []byte // the acknowledgement the sender asked for (link.AckRequest), nil for none
 }
 
 // store queues m once; dup reports a message queued before.
@@ -145,7 +146,11 @@ func (r *Receiver) store(m inbound) (id string, dup bool, err error) {
 	if err != nil {
 		return "", false, fmt.Errorf("spool file: %w", err)
 	}
-	return router.SubmitOnce(r.cfg.WorkDir, m.key, m.to, data, r.cfg.Sync, time.Now())
+	var accepted func(id string) error
+	if m.ackReq != nil {
+		accepted = func(id string) error { return router.WriteAckRequest(r.cfg.WorkDir, id, m.ackReq, r.cfg.Sync) }
+	}
+	return router.SubmitOnceWith(r.cfg.WorkDir, m.key, m.to, data, r.cfg.Sync, time.Now(), accepted)
 }
 
 // concatUDH is the concatenation element the router reads back: 8-bit
@@ -249,6 +254,12 @@ func (r *Receiver) SMPP(d *smpp.Delivery) {
 	m := inbound{from: from, to: to, sent: d.Received, text: text, concat: d.Concat,
 		key: key("smpp", r.cfg.Link, []byte(d.From.Addr), []byte(d.To.Addr), []byte{d.DataCoding}, d.UDH, d.Data,
 			[]byte(fmt.Sprint(d.Concat.Ref, d.Concat.Total, d.Concat.Seq)))}
+	if req, ok := link.AckRequestOf(r.cfg.Link, d); ok {
+		// Answered once the message's fate is final (router/netack.go).
+		if b, err := req.Marshal(); err == nil {
+			m.ackReq = b
+		}
+	}
 	id, dup, err := r.store(m)
 	if err != nil {
 		r.observe("failed")
@@ -307,13 +318,19 @@ func (r *Receiver) logStored(id string, dup bool, m inbound) {
 	}
 	r.observe("message")
 	fields := []any{"id", id, "from", m.from, "to", m.to}
+	if m.ackReq != nil {
+		fields = append(fields, "acknowledgement", "asked")
+	}
 	if m.concat.Valid() {
 		fields = append(fields, "part", m.concat.Seq, "parts", m.concat.Total, "ref", m.concat.Ref)
 	}
 	r.log.Info("message from the mobile network queued", fields...)
 }
 
-// Modem handles one message the modem holds (modem.Config.Handler).
+// Modem handles one message the modem holds (modem.Config.Handler). A
+// handset's request for a status report is answered by its own SMSC once the
+// modem's network took the message: nothing for this end to send, unlike an
+// SMPP deliver_sm's registered_delivery (see channels/link/ack.go).
 func (r *Receiver) Modem(m *modem.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
 	defer cancel()

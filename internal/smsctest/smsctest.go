@@ -45,11 +45,19 @@ type SMSC struct {
 	notify chan struct{}
 	// Timeout bounds Wait; default 10s.
 	Timeout time.Duration
+	stop    sync.Once
 }
 
 // Start runs the SMSC on a free loopback port; extra are its arguments
 // (--tls KEY CERT). It stops when the test ends.
 func Start(t testing.TB, extra ...string) *SMSC {
+	t.Helper()
+	return StartOn(t, 0, extra...)
+}
+
+// StartOn is Start on a given port (0: any), to bring an SMSC back where a
+// stopped one was.
+func StartOn(t testing.TB, port int, extra ...string) *SMSC {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -60,24 +68,14 @@ func Start(t testing.TB, extra ...string) *SMSC {
 		t.Skip("npm smpp not installed: run npm ci in mobile/smpp/testdata (.ci/run does)")
 	}
 	s := &SMSC{t: t, notify: make(chan struct{}, 1), Timeout: 10 * time.Second}
-	s.cmd = exec.Command(node, append([]string{script, "--port", "0"}, extra...)...)
+	s.cmd = exec.Command(node, append([]string{script, "--port", fmt.Sprint(port)}, extra...)...)
 	s.cmd.Stderr = os.Stderr
 	s.stdin, _ = s.cmd.StdinPipe()
 	out, _ := s.cmd.StdoutPipe()
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		s.stdin.Close()
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			s.cmd.Process.Kill()
-			<-done
-		}
-	})
+	t.Cleanup(s.Stop)
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -98,6 +96,21 @@ func Start(t testing.TB, extra ...string) *SMSC {
 	ev := s.Wait("listening", nil)
 	s.Port = int(ev["port"].(float64))
 	return s
+}
+
+// Stop ends the SMSC (its connections with it) and waits for it to exit.
+func (s *SMSC) Stop() {
+	s.stop.Do(func() {
+		s.stdin.Close()
+		done := make(chan struct{})
+		go func() { s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			s.cmd.Process.Kill()
+			<-done
+		}
+	})
 }
 
 // Addr is the SMSC's host:port.

@@ -219,6 +219,7 @@ func (c *Client) deliver(k *conn, frame []byte) {
 		return
 	}
 	d := parseDelivery(frame, time.Now())
+	d.Bind = k.role
 	d.ack = func(st Status) error {
 		defer func() { <-c.unacked }()
 		if err := k.respond(resp(), st, h.seq); err != nil {

@@ -23,6 +23,7 @@ const (
 	tagSarMsgRefNum       = 0x020C
 	tagSarTotalSegments   = 0x020E
 	tagSarSegmentSeqnum   = 0x020F
+	tagUserMessageRef     = 0x0204
 	tagNetworkErrorCode   = 0x0423
 	tagMessagePayload     = 0x0424
 	tagMessageState       = 0x0427
@@ -42,11 +43,15 @@ const (
 type Delivery struct {
 	Command     string // "deliver_sm" or "data_sm"
 	Sequence    uint32
+	Bind        string // the bind it came on: "transceiver" or "receiver"
 	From, To    Address
 	ServiceType string
 	ESMClass    byte
 	ProtocolID  byte
 	DataCoding  byte
+	// RegisteredDelivery is the field as sent; bits 3-2 ask this ESME for an
+	// SME acknowledgement (AckAsked).
+	RegisteredDelivery byte
 
 	// UDH is the user data header with its length octet, nil when there is
 	// none; Data is the user data after it.
@@ -146,14 +151,14 @@ func (d *Delivery) readBody(body []byte, id uint32) error {
 		r.byte("priority_flag")
 		r.cstring("schedule_delivery_time", 17)
 		r.cstring("validity_period", 17)
-		r.byte("registered_delivery")
+		d.RegisteredDelivery = r.byte("registered_delivery")
 		r.byte("replace_if_present_flag")
 		d.DataCoding = r.byte("data_coding")
 		r.byte("sm_default_msg_id")
 		n := r.byte("sm_length")
 		sm = r.bytes("short_message", int(n))
 	} else {
-		r.byte("registered_delivery")
+		d.RegisteredDelivery = r.byte("registered_delivery")
 		d.DataCoding = r.byte("data_coding")
 	}
 	if r.err != nil {

@@ -37,6 +37,10 @@ type Message struct {
 	// that a crash must not forget. Both run on Submit's goroutine.
 	Sending  func(part, parts int)
 	Accepted func(part, parts int, id string)
+	// Ack, when set, sends Text as an SME acknowledgement of a message the
+	// SMSC delivered (see ack.go): From and To are then ignored for Ack's
+	// addresses, and the text goes in one part, cut to fit.
+	Ack *Ack
 }
 
 // Result is what the SMSC said to a whole text.
@@ -104,6 +108,9 @@ func IsTemporary(err error) bool {
 // *SubmitError, says which parts were accepted and whether the failed one is
 // uncertain (see the package documentation).
 func (c *Client) Submit(ctx context.Context, m Message) (Result, error) {
+	if m.Ack != nil {
+		return c.submitAck(ctx, m)
+	}
 	ref := uint8(m.ConcatRef)
 	if m.ConcatRef <= 0 || m.ConcatRef > 255 {
 		ref = uint8(c.refs.Add(1))
@@ -155,6 +162,35 @@ func (c *Client) Submit(ctx context.Context, m Message) (Result, error) {
 		if m.Accepted != nil {
 			m.Accepted(i+1, len(bodies), id)
 		}
+	}
+	return res, nil
+}
+
+// submitAck sends an acknowledgement: one submit_sm, with the same
+// progress callbacks and errors as any text.
+func (c *Client) submitAck(ctx context.Context, m Message) (Result, error) {
+	sm, coding, err := c.ackPDU(m.Ack, m.Text)
+	if err != nil {
+		return Result{}, &SubmitError{Part: 1, Parts: 1, Err: err}
+	}
+	res := Result{Coding: coding}
+	if m.Skip >= 1 {
+		return Result{MessageIDs: []string{""}, Coding: coding}, nil
+	}
+	if m.Validity > 0 {
+		sm.ValidityPeriod = relativeTime(m.Validity)
+	}
+	if m.Sending != nil {
+		m.Sending(1, 1)
+	}
+	id, serr := c.submitPart(ctx, sm)
+	if serr != nil {
+		serr.Part, serr.Parts = 1, 1
+		return res, serr
+	}
+	res.MessageIDs = []string{id}
+	if m.Accepted != nil {
+		m.Accepted(1, 1, id)
 	}
 	return res, nil
 }

@@ -13,6 +13,7 @@
 //   any mode with "after":k                      answer k more submit_sm normally first
 //   {"cmd":"quiet","on":true}                    report submits only as counts (for benchmarks)
 //   {"cmd":"deliver", "source":..., "dest":..., "data_coding":0, "esm_class":0, "sm_hex":"...", "payload_hex":"..."}
+//        optional: "source_ton", "dest_ton", "registered_delivery", "user_message_reference" (a number)
 //   {"cmd":"receipt", "message_id":..., "stat":"DELIVRD", "err":"000", "source":..., "dest":..., "tlvs":true}
 //   {"cmd":"enquire_link"}                       the SMSC asks the client
 //   {"cmd":"unbind"}                             the SMSC unbinds the client
@@ -127,6 +128,7 @@ const onSession = function (session) {
         destination_addr: pdu.destination_addr, dest_addr_ton: pdu.dest_addr_ton, dest_addr_npi: pdu.dest_addr_npi,
         esm_class: pdu.esm_class, data_coding: pdu.data_coding, registered_delivery: pdu.registered_delivery,
         validity_period: pdu.validity_period, service_type: pdu.service_type,
+        user_message_reference: pdu.user_message_reference === undefined ? null : pdu.user_message_reference,
         sm_hex: pdu._raw_sm ? pdu._raw_sm.toString('hex') : '',
         payload_hex: pdu._raw_payload ? pdu._raw_payload.toString('hex') : '',
         text: typeof sm.message === 'string' ? sm.message : null,
@@ -192,9 +194,10 @@ rl.on('line', (line) => {
       }
       const opts = {
         source_addr: c.source || '', source_addr_ton: c.source_ton === undefined ? 1 : c.source_ton, source_addr_npi: 1,
-        destination_addr: c.dest || '', dest_addr_ton: 0, dest_addr_npi: 1,
-        esm_class: c.esm_class || 0, data_coding: c.data_coding || 0,
+        destination_addr: c.dest || '', dest_addr_ton: c.dest_ton === undefined ? 0 : c.dest_ton, dest_addr_npi: 1,
+        esm_class: c.esm_class || 0, data_coding: c.data_coding || 0, registered_delivery: c.registered_delivery || 0,
       };
+      if (c.user_message_reference !== undefined) opts.user_message_reference = c.user_message_reference;
       if (c.cmd === 'receipt') {
         const text = c.text !== undefined ? c.text : 'id:' + c.message_id + ' sub:001 dlvrd:' + (c.stat === 'DELIVRD' ? '001' : '000') +
           ' submit date:2501021504 done date:2501021505 stat:' + c.stat + ' err:' + (c.err || '000') + ' text:Hello';
