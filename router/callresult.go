@@ -142,15 +142,18 @@ func (r CallResult) judge() (failed bool, cause, why string, ok bool) {
 }
 
 // faxTraining reports whether a FAXERROR (spandsp's t30_completion_code_to_str)
-// says the machines never got as far as sending a page: no tone, no answer
-// to the first messages, a failed training or a failed DIS/DCS exchange
-// (res_fax_spandsp counts the first ones as failed_to_train). A slower
-// attempt later may get through; a refused image size or an unreadable file
-// cannot, and are plain failures.
+// says the machines never agreed how to send a page: no tone or no answer to
+// the first messages, a failed training, a failed DIS/DCS exchange, or a far
+// end that cannot take the page as offered; res_fax_spandsp counts these as
+// failed_to_train and neg_failed. Another attempt later, perhaps at a lower
+// rate or to a machine that has been fixed, may get through, which the
+// fax_training rule is for. A file that cannot be read, a session that could
+// not start or a line that dropped mid-page are plain failures.
 func faxTraining(e string) bool {
 	l := strings.ToLower(e)
 	for _, s := range []string{"train", "ced tone", "timed out waiting for initial communication",
-		"timed out waiting for the first message", "hdlc carrier", "negotiat"} {
+		"timed out waiting for the first message", "hdlc carrier", "negotiat", "far end cannot",
+		"far end is not", "not compatible", "operator intervention"} {
 		if strings.Contains(l, s) {
 			return true
 		}
@@ -293,19 +296,19 @@ const callResultLabel = "callresult/"
 
 // callOutcomes reads the archived calls in outgoing_done and the call results
 // and pairs them by message id. An archive of a call that went through an
-// outcome context waits up to CallResultWait for its result (waiting counts
-// those), then is judged alone with a note saying so. A final result whose
+// outcome context waits up to CallResultWait for its result (awaitsResult
+// marks those, unless the journal has the call already), then is judged alone with a note saying so. A final result whose
 // call has no archive (Archive off, or not yet written) is an outcome of its
 // own.
-func (a *Admin) callOutcomes() (out []CallOutcome, waiting int, err error) {
+func (a *Admin) callOutcomes() (out []CallOutcome, err error) {
 	archives, err := ReadOutgoingDone(filepath.Join(a.cfg.Spool, "outgoing_done"))
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	dir := CallResultsDir(a.l.work)
 	results, err := readCallResults(dir)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	now := a.now()
 	removeStaleResults(dir, now)
@@ -318,8 +321,8 @@ func (a *Admin) callOutcomes() (out []CallOutcome, waiting int, err error) {
 			o = withResult(o, r.CallResult)
 		case o.expects && o.Status != callfile.StatusFailed:
 			if now.Sub(o.archived) < a.cfg.CallResultWait {
-				waiting++
-				continue
+				o.awaitsResult = true
+				break
 			}
 			o.Note = fmt.Sprintf("no call result from the dialplan within %s (FastAGI down?); judged by the call file alone", a.cfg.CallResultWait)
 		}
@@ -340,7 +343,7 @@ func (a *Admin) callOutcomes() (out []CallOutcome, waiting int, err error) {
 		}
 		out = append(out, withResult(o, r))
 	}
-	return out, waiting, nil
+	return out, nil
 }
 
 // resultOf says whether r reports on the call o archives: an answered call's

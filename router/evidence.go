@@ -41,8 +41,9 @@ type CallOutcome struct {
 	FromResult bool        `json:"from_result,omitempty"`
 	Note       string      `json:"note,omitempty"`
 
-	expects  bool      // the call went through an outcome context: a result is to come
-	archived time.Time // when Asterisk archived it
+	expects      bool      // the call went through an outcome context: a result is to come
+	awaitsResult bool      // and it has not come yet, but may
+	archived     time.Time // when Asterisk archived it
 }
 
 // Failed reports whether the call did not get the message through: nobody
@@ -139,11 +140,10 @@ type EvidenceSummary struct {
 // in the row is skipped, so running it every minute is cheap and safe.
 func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummary, error) {
 	var sum EvidenceSummary
-	outs, waiting, err := a.callOutcomes()
+	outs, err := a.callOutcomes()
 	if err != nil {
 		return sum, err
 	}
-	sum.Waiting = waiting
 	for _, o := range outs {
 		if err := ctx.Err(); err != nil {
 			return sum, err
@@ -162,6 +162,10 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 			a.resultDone(o) // recorded before a crash kept the file from going
 			continue
 		}
+		if o.awaitsResult {
+			sum.Waiting++
+			continue
+		}
 		list := append(detailCallList(rec.Detail), o)
 		add := map[string]any{"calls": list}
 		next, err := a.afterCall(ctx, rec, o, add)
@@ -178,10 +182,14 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 		case next != "":
 			sum.Retried = append(sum.Retried, next)
 			rec.LastError = fmt.Sprintf("the call ended %s (%d attempts); carried on by %s", o.Status, o.Attempts, next)
+		case o.Status == callfile.StatusExpired && o.Cause != "":
+			// Busy or congestion: "expired" would not say why.
+			rec.LastError = fmt.Sprintf("%s (%d attempts)", o.Reason, o.Attempts)
+			notice = &struct{ name, reason string }{"failed", publicCallReason(o)}
 		case o.Status == callfile.StatusExpired:
-			rec.LastError = fmt.Sprintf("%s (%d attempts)", orText(o.Reason, "the call was not answered"), o.Attempts)
+			rec.LastError = fmt.Sprintf("the call was not answered (%d attempts)", o.Attempts)
 			// The notice's .Reason is for the sender, not the journal's wording.
-			notice = &struct{ name, reason string }{"expired", publicCallReason(o)}
+			notice = &struct{ name, reason string }{"expired", "The call was not answered."}
 		case o.Status == callfile.StatusFailed:
 			rec.LastError = "Asterisk could not place the call (call file failed)"
 			notice = &struct{ name, reason string }{"failed", "The call could not be placed."}
@@ -255,7 +263,6 @@ func detailCallList(detail string) []CallOutcome {
 	}
 	return d.Calls
 }
-
 
 // mergeDetail sets keys in a JSON object detail, keeping the others. A detail
 // that is not a JSON object is kept under "previous" rather than lost.
