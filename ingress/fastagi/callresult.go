@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +41,8 @@ func ParseCallResultArgs(args []string, now time.Time) (router.CallResult, error
 	if len(args) < 5 {
 		return router.CallResult{}, fmt.Errorf("%d arguments, want at least 5 (id, attempt, tries, what, status)", len(args))
 	}
-	for i := range args {
+	args = slices.Clone(args)
+	for i := range min(len(args), 6) { // not the error: its pieces keep their blanks
 		args[i] = strings.TrimSpace(args[i])
 	}
 	r := router.CallResult{ID: args[0], What: strings.ToLower(args[3]), Status: strings.ToUpper(args[4]), At: now}
