@@ -421,3 +421,27 @@ func orText(s, def string) string {
 	}
 	return s
 }
+
+// Seen says in words what the outcome context reported of the call, for
+// journal show and the API: "fax SUCCESS, 2 page(s)", "busy: the line was
+// busy", or the note that no report came; "" when there is nothing to say.
+func (o CallOutcome) Seen() string {
+	var parts []string
+	if r := o.Result; r != nil && r.What != ResultDial {
+		s := r.What + " " + orText(r.Status, "-")
+		if r.What == ResultFax {
+			s += fmt.Sprintf(", %d page(s)", r.Pages)
+			if r.Error != "" {
+				s += ", " + r.Error
+			}
+		}
+		parts = append(parts, s)
+	}
+	if o.Cause != "" {
+		parts = append(parts, o.Cause+": "+o.Reason)
+	}
+	if o.Note != "" {
+		parts = append(parts, o.Note)
+	}
+	return strings.Join(parts, "; ")
+}

@@ -463,7 +463,7 @@ func printView(e *env, v httpapi.MessageView, loc *time.Location) {
 		line("file", "%s", f)
 	}
 	for _, call := range v.Calls {
-		line("call", "%s after %d attempt(s) (%s)", call.Status, call.Attempts, call.File)
+		line("call", "%s after %d attempt(s) (%s)%s", call.Status, call.Attempts, call.File, prefixed("; ", call.Seen))
 	}
 	for _, w := range v.Ways {
 		why := w.Reason
@@ -679,4 +679,12 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
 }

@@ -9,6 +9,7 @@ package main
 // same reason.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -251,7 +252,7 @@ func (c Config) routerSettings(loc *time.Location) router.Config {
 		BatchSize: c.Queue.BatchSize, Parallel: c.Queue.Parallel, DeliveryTimeout: c.Queue.DeliveryTimeout.Duration,
 		Sync: sync, RepairUTF8: c.Queue.RepairUTF8, Rescan: c.Queue.Rescan.Duration, Notices: c.Notices,
 		Retry: c.retryRules(), Reports: router.Reports{Letters: c.StatusReports.Letters},
-		CallResultWait: c.Evidence.ResultWait.Duration,
+		CallResultWait: cmp.Or(c.Evidence.ResultWait.Duration, router.DefaultCallResultWait),
 	}
 }
 
