@@ -470,3 +470,34 @@ func FuzzParseCallResult(f *testing.F) {
 		r.judge()
 	})
 }
+
+// What each report means, as the evidence reader takes it.
+func TestCallResultJudge(t *testing.T) {
+	for _, c := range []struct {
+		r      CallResult
+		failed bool
+		cause  string
+		public string
+	}{
+		{CallResult{What: ResultDial, Status: "5"}, true, channels.CauseBusy, "The line was busy."},
+		{CallResult{What: ResultDial, Status: "8"}, true, channels.CauseCongestion, "The call could not be connected."},
+		{CallResult{What: ResultDial, Status: "3"}, true, channels.CauseNoAnswer, "The call was not answered."},
+		{CallResult{What: ResultDial, Status: "0"}, true, channels.CauseNoAnswer, "The call was not answered."},
+		{CallResult{What: ResultFax, Status: "SUCCESS", Error: "HANGUP", Pages: 3}, false, "", ""},
+		{CallResult{What: ResultFax, Status: "FAILED", Error: "TIFF/F file cannot be opened"}, true, channels.CauseFailed, "The fax could not be transmitted."},
+		{CallResult{What: ResultFax, Status: "", Error: ""}, true, channels.CauseFailed, "The fax could not be transmitted."},
+		{CallResult{What: ResultVoice, Status: "FAILED"}, true, channels.CauseFailed, "The message could not be played."},
+		{CallResult{What: ResultVoice, Status: "SUCCESS"}, false, "", ""},
+		{CallResult{What: ResultVoice, Status: ""}, false, "", ""},
+		{CallResult{What: ResultSMS, Status: "ENDED"}, false, "", ""},
+	} {
+		status := callfile.StatusCompleted
+		if c.r.What == ResultDial {
+			status = callfile.StatusExpired
+		}
+		o := withResult(CallOutcome{Status: status}, c.r)
+		if o.Failed() != c.failed || o.Cause != c.cause || (c.failed && publicCallReason(o) != c.public) {
+			t.Errorf("%+v: failed %v cause %q public %q", c.r, o.Failed(), o.Cause, publicCallReason(o))
+		}
+	}
+}
