@@ -620,8 +620,8 @@ func cmdEvidence(ctx context.Context, e *env, c *common, notify bool) int {
 	}
 	defer store.Close()
 	sum, err := a.RecordEvidence(ctx, notify || cfg.Evidence.Notify)
-	fmt.Fprintf(e.stdout, "%d call outcomes recorded, %d already known, %d not in the journal, %d notices queued, %d status reports queued, %d failed calls carried on\n",
-		sum.Recorded, sum.Known, sum.Orphans, len(sum.Notices), len(sum.Reports), len(sum.Retried))
+	fmt.Fprintf(e.stdout, "%d call outcomes recorded, %d already known, %d not in the journal, %d notices queued, %d status reports queued, %d failed calls carried on, %d waiting for the dialplan's call result\n",
+		sum.Recorded, sum.Known, sum.Orphans, len(sum.Notices), len(sum.Reports), len(sum.Retried), sum.Waiting)
 	if err != nil {
 		return fail(e, exitPartial, err)
 	}
