@@ -681,7 +681,6 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-
 func prefixed(p, s string) string {
 	if s == "" {
 		return ""
