@@ -20,7 +20,24 @@ type Dialling struct {
 	MaxRetries   int    // further attempts when nobody answers
 	RetryTime    int    // seconds between attempts
 	Archive      bool   // keep the finished call in outgoing_done/ (delivery evidence)
+	// Context, when set, names the generated dialplan context (`smsrouter
+	// dialplan` with [dialplan] outcome) the answered call runs instead of the
+	// bare application: it runs the same application on DataVar and reports
+	// what the PBX saw (the fax's result, a busy line) to FastAGI callresult.
+	Context string
 }
+
+// Channel variables of a call through an outcome context (Dialling.Context).
+const (
+	DataVar  = "SMSROUTER_DATA"  // the application's argument, e.g. the TIFF path
+	TriesVar = "SMSROUTER_TRIES" // attempts in all (MaxRetries+1): a result of the last one is final
+	// OutcomeExten is the extension the call file starts the context at.
+	OutcomeExten = "s"
+)
+
+// Evidenced reports whether the outcome of the calls d places will be known:
+// archived in outgoing_done/, or reported by the outcome context.
+func (d Dialling) Evidenced() bool { return d.Archive || d.Context != "" }
 
 // AwaitsCall is the Result.Detail key a channel sets (to true) when the call it
 // placed will be archived in outgoing_done/ with the message's id: the outcome of
@@ -33,7 +50,9 @@ const AwaitsCall = "awaits_call"
 const CallVar = "SMSROUTER_ID"
 
 // CallFile is the call file that dials m's recipient (its Extension) and runs
-// app(data) when answered, with vars set before the app runs.
+// app(data) when answered, with vars set before the app runs. With a Context,
+// the call starts there instead and data travels in DataVar: the context runs
+// the same application, so only what is reported afterwards differs.
 func (d Dialling) CallFile(m Message, app, data string, vars ...callfile.Var) ([]byte, error) {
 	cf := &callfile.CallFile{
 		Channel:     m.Extension,
@@ -45,6 +64,12 @@ func (d Dialling) CallFile(m Message, app, data string, vars ...callfile.Var) ([
 		WaitTime:    d.WaitTime,
 		Archive:     d.Archive,
 		Vars:        append([]callfile.Var{{Name: CallVar, Value: m.ID}}, vars...),
+	}
+	if d.Context != "" {
+		cf.Application, cf.Data = "", ""
+		cf.Context, cf.Extension, cf.Priority = d.Context, OutcomeExten, "1"
+		cf.Vars = append(cf.Vars, callfile.Var{Name: DataVar, Value: data},
+			callfile.Var{Name: TriesVar, Value: fmt.Sprint(d.MaxRetries + 1)})
 	}
 	if d.SMSCNumber != "" {
 		cf.CallerID = fmt.Sprintf("\"%s\" <%s>", d.CallerIDName, d.SMSCNumber)

@@ -7,11 +7,11 @@ import "errors"
 // recipient is tried (router.RetryRules). A failure without a cause is retried
 // on the router's backoff, as before causes existed.
 const (
-	CauseBusy        = "busy"         // the line was busy
+	CauseBusy        = "busy"         // the line was busy (REASON 5, from an outcome context)
 	CauseNoAnswer    = "no_answer"    // it rang until the call gave up (call file Status: Expired)
-	CauseCongestion  = "congestion"   // the network could not place the call
-	CauseFaxTraining = "fax_training" // the fax machines never agreed on a speed (FAXSTATUS=FAILED)
-	CauseFailed      = "failed"       // Asterisk could not use the call (call file Status: Failed)
+	CauseCongestion  = "congestion"   // the network could not place the call (REASON 8)
+	CauseFaxTraining = "fax_training" // FAXSTATUS=FAILED, FAXERROR of training or negotiation
+	CauseFailed      = "failed"       // Asterisk could not use the call (Status: Failed), or its fax/playback failed
 	CauseSIP480      = "sip_480"      // the softphone has no registered contact (Temporarily Unavailable)
 	CauseSIP404      = "sip_404"      // Asterisk knows no such SIP endpoint (Not Found)
 	CauseAMIDown     = "ami_down"     // Asterisk's manager interface cannot be reached

@@ -30,6 +30,35 @@ type CallOutcome struct {
 	Status   string    `json:"status"`
 	Attempts int       `json:"attempts"`
 	Last     time.Time `json:"last,omitzero"` // the last attempt Asterisk logged, when any
+
+	// What the outcome context reported (callresult.go), and what it means:
+	// Cause is the retry rule's cause of a failed call, Reason says why in
+	// words. FromResult marks an outcome known from the result alone, before
+	// or without an archive; Note says when the result never came.
+	Result     *CallResult `json:"result,omitempty"`
+	Cause      string      `json:"cause,omitempty"`
+	Reason     string      `json:"reason,omitempty"`
+	FromResult bool        `json:"from_result,omitempty"`
+	Note       string      `json:"note,omitempty"`
+
+	expects      bool      // the call went through an outcome context: a result is to come
+	awaitsResult bool      // and it has not come yet, but may
+	archived     time.Time // when Asterisk archived it
+}
+
+// Failed reports whether the call did not get the message through: nobody
+// answered, Asterisk refused the file, or the answered call's fax or
+// playback failed.
+func (o CallOutcome) Failed() bool {
+	return o.Status == callfile.StatusExpired || o.Status == callfile.StatusFailed || o.Cause != ""
+}
+
+// cause is the retry rule's cause of a failed call.
+func (o CallOutcome) cause() string {
+	if o.Cause != "" {
+		return o.Cause
+	}
+	return callCause(o.Status)
 }
 
 // ReadOutgoingDone parses the archived call files in dir that carry our channels.CallVar.
@@ -48,12 +77,13 @@ func ReadOutgoingDone(dir string) ([]CallOutcome, error) {
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		data, _, err := readCapped(filepath.Join(dir, e.Name()), callfile.MaxSize)
+		data, mtime, err := readCapped(filepath.Join(dir, e.Name()), callfile.MaxSize)
 		if err != nil {
 			continue
 		}
 		o, ok := ParseCallOutcome(e.Name(), data)
 		if ok {
+			o.archived = mtime
 			out = append(out, o)
 		}
 	}
@@ -68,16 +98,19 @@ func ParseCallOutcome(name string, data []byte) (CallOutcome, bool) {
 	if err != nil || rec.Status == "" {
 		return CallOutcome{}, false
 	}
-	id := ""
+	id, expects := "", false
 	for _, v := range rec.Vars {
-		if v.Name == channels.CallVar {
+		switch v.Name {
+		case channels.CallVar:
 			id = v.Value
+		case channels.TriesVar:
+			expects = rec.Extension != ""
 		}
 	}
 	if !validID(id) {
 		return CallOutcome{}, false
 	}
-	o := CallOutcome{File: name, ID: id, Status: rec.Status}
+	o := CallOutcome{File: name, ID: id, Status: rec.Status, expects: expects}
 	for _, a := range rec.Attempts {
 		if a.Kind == callfile.KindStartRetry {
 			o.Attempts++
@@ -97,6 +130,7 @@ type EvidenceSummary struct {
 	Notices  []string // ids of notices queued to senders
 	Reports  []string // ids of status reports queued to senders
 	Retried  []string // ids of the messages that retry a failed call, on its way or the next
+	Waiting  int      // archived calls waiting for their call result (CallResultWait)
 }
 
 // RecordEvidence reads outgoing_done and records each new call outcome in its
@@ -106,7 +140,7 @@ type EvidenceSummary struct {
 // in the row is skipped, so running it every minute is cheap and safe.
 func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummary, error) {
 	var sum EvidenceSummary
-	outs, err := ReadOutgoingDone(filepath.Join(a.cfg.Spool, "outgoing_done"))
+	outs, err := a.callOutcomes()
 	if err != nil {
 		return sum, err
 	}
@@ -117,14 +151,19 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 		rec, err := a.journal.Get(ctx, o.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			sum.Orphans++
+			a.resultDone(o) // a result for no message of ours: nothing will use it
 			continue
 		}
 		if err != nil {
 			return sum, fmt.Errorf("evidence %s: %w", o.File, err)
 		}
-		calls := detailCalls(rec.Detail)
-		if _, seen := calls[o.File]; seen {
+		if sameCallRecorded(detailCallList(rec.Detail), o) {
 			sum.Known++
+			a.resultDone(o) // recorded before a crash kept the file from going
+			continue
+		}
+		if o.awaitsResult {
+			sum.Waiting++
 			continue
 		}
 		list := append(detailCallList(rec.Detail), o)
@@ -137,9 +176,16 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 			name, reason string
 		}
 		switch {
+		case next != "" && o.Reason != "":
+			sum.Retried = append(sum.Retried, next)
+			rec.LastError = fmt.Sprintf("%s (%d attempts); carried on by %s", o.Reason, o.Attempts, next)
 		case next != "":
 			sum.Retried = append(sum.Retried, next)
 			rec.LastError = fmt.Sprintf("the call ended %s (%d attempts); carried on by %s", o.Status, o.Attempts, next)
+		case o.Status == callfile.StatusExpired && o.Cause != "":
+			// Busy or congestion: "expired" would not say why.
+			rec.LastError = fmt.Sprintf("%s (%d attempts)", o.Reason, o.Attempts)
+			notice = &struct{ name, reason string }{"failed", publicCallReason(o)}
 		case o.Status == callfile.StatusExpired:
 			rec.LastError = fmt.Sprintf("the call was not answered (%d attempts)", o.Attempts)
 			// The notice's .Reason is for the sender, not the journal's wording.
@@ -147,6 +193,9 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 		case o.Status == callfile.StatusFailed:
 			rec.LastError = "Asterisk could not place the call (call file failed)"
 			notice = &struct{ name, reason string }{"failed", "The call could not be placed."}
+		case o.Failed():
+			rec.LastError = o.Reason
+			notice = &struct{ name, reason string }{"failed", publicCallReason(o)}
 		}
 		var queued []channels.Artefact
 		if notice != nil && rec.OA != "" && rec.OA != a.cfg.SMSCNumber && a.cfg.SMSCNumber != "" {
@@ -171,8 +220,8 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 				queued = append(queued, art)
 			}
 		}
-		if o.Status == callfile.StatusCompleted && pendingReport(rec) && a.cfg.SMSCNumber != "" {
-			art, nid, err := reportArtefact(a.l.inbox, a.cfg.SMSCNumber, rec.OA, deliveredText(rec.DA, rec.Letter, a.now().In(a.cfg.Location)), a.now().In(a.cfg.Location))
+		if o.Status == callfile.StatusCompleted && !o.Failed() && pendingReport(rec) && a.cfg.SMSCNumber != "" {
+			art, nid, err := reportArtefact(a.l.inbox, a.cfg.SMSCNumber, rec.OA, deliveredCallText(rec.DA, rec.Letter, o, a.now().In(a.cfg.Location)), a.now().In(a.cfg.Location))
 			if err != nil {
 				return sum, fmt.Errorf("evidence %s: %w", o.File, err)
 			}
@@ -201,6 +250,7 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 				sum.Notices = append(sum.Notices, id)
 			}
 		}
+		a.resultDone(o)
 		sum.Recorded++
 	}
 	return sum, nil
@@ -217,14 +267,6 @@ func detailCallList(detail string) []CallOutcome {
 		return nil
 	}
 	return d.Calls
-}
-
-func detailCalls(detail string) map[string]CallOutcome {
-	m := map[string]CallOutcome{}
-	for _, c := range detailCallList(detail) {
-		m[c.File] = c
-	}
-	return m
 }
 
 // mergeDetail sets keys in a JSON object detail, keeping the others. A detail
@@ -262,7 +304,7 @@ func CallFate(rec Record) (pending, failed bool) {
 	if len(calls) == 0 {
 		return true, false
 	}
-	if calls[len(calls)-1].Status == callfile.StatusCompleted {
+	if !calls[len(calls)-1].Failed() {
 		return false, false
 	}
 	if id, _ := d["retry_id"].(string); id != "" {

@@ -159,10 +159,11 @@ func WaysOf(rec Record) []WayTry {
 // that waits for the call's outcome (reportOnHandoff).
 func pendingReport(rec Record) bool { return detailMap(rec.Detail)["report"] == "pending" }
 
-// callCause is what an archived call file says about why the call failed.
-// Asterisk writes only its Status there (SPEC §3): Expired covers every way
-// a call can go unanswered (no answer, busy, congestion alike), Failed a call
-// file it could not use.
+// callCause is what an archived call file alone says about why the call
+// failed. Asterisk writes only its Status there (SPEC §3): Expired covers
+// every way a call can go unanswered (no answer, busy, congestion alike),
+// Failed a call file it could not use. A call through an outcome context
+// says more (CallOutcome.Cause, from its call result).
 func callCause(status string) string {
 	switch status {
 	case callfile.StatusExpired:
@@ -182,8 +183,8 @@ func callCause(status string) string {
 // queued before the journal records the outcome: a crash in between finds it
 // already queued on the next run instead of queuing it twice.
 func (a *Admin) afterCall(ctx context.Context, rec Record, o CallOutcome, add map[string]any) (string, error) {
-	cause := callCause(o.Status)
-	if cause == "" || rec.Text == "" || rec.OA == "" {
+	cause := o.cause()
+	if !o.Failed() || cause == "" || rec.Text == "" || rec.OA == "" {
 		return "", nil
 	}
 	way, tries, ways := wayOf(rec.Detail)

@@ -71,6 +71,9 @@ type Config struct {
 
 	// Retry are the rules by failure cause (DefaultRetryRules fills the rest).
 	Retry RetryRules
+	// CallResultWait is how long an archived call through an outcome context
+	// waits for its call result (DefaultCallResultWait).
+	CallResultWait time.Duration
 	// Reports are the status reports a sender may ask for.
 	Reports Reports
 
@@ -127,6 +130,9 @@ func publicReason(notice, said string) string {
 func (c *Config) fill() error {
 	if c.Spool == "" {
 		return errors.New("router: no spool folder configured")
+	}
+	if c.CallResultWait <= 0 {
+		c.CallResultWait = DefaultCallResultWait
 	}
 	if c.SMSCNumber != "" && !ValidNumber(c.SMSCNumber) {
 		return fmt.Errorf("router: %w", CheckNumber("SMSC number", c.SMSCNumber))

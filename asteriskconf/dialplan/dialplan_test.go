@@ -40,6 +40,7 @@ func TestGenerateGolden(t *testing.T) {
 			SMSCContext: "sms-centre", MessagesContext: "sip-messages", Route: true,
 			Drain: "/usr/local/bin/smsrouter drain -q --config /etc/asterisk/smsrouter.toml",
 		}},
+		{"outcome.conf", Options{SMSCNumber: "9001", Outcome: true}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := Generate(c.o)
@@ -101,7 +102,8 @@ func checkDialplan(t *testing.T, conf []byte) {
 	}
 	for _, v := range regexp.MustCompile(`\$\{(MSG_[A-Z_]+|SMSROUTER_[A-Z_]+|SMSC_[A-Z_]+)`).FindAllStringSubmatch(string(conf), -1) {
 		switch v[1] {
-		case "MSG_CHAN_OPT", "MSG_CHAN_EXT", "SMSROUTER_STATUS", "SMSROUTER_REASON", "SMSROUTER_FROM", "SMSROUTER_AGI", "SMSC_NUMBER", "SMSROUTER_ID":
+		case "MSG_CHAN_OPT", "MSG_CHAN_EXT", "SMSROUTER_STATUS", "SMSROUTER_REASON", "SMSROUTER_FROM", "SMSROUTER_AGI", "SMSC_NUMBER", "SMSROUTER_ID",
+			"SMSROUTER_DATA", "SMSROUTER_TRIES": // the call file's Setvars (channels.DataVar, channels.TriesVar)
 		default:
 			t.Errorf("unknown variable %s", v[1])
 		}

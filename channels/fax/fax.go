@@ -62,6 +62,9 @@ type Config struct {
 	MaxRetries int  // further attempts when the call fails; default 3
 	RetryTime  int  // seconds between attempts; default 300
 	Archive    bool // Archive: yes, for delivery evidence in outgoing_done
+	// OutcomeContext, when set, is the generated dialplan context the call
+	// runs in (channels.Dialling.Context): it reports the fax's FAXSTATUS, FAXPAGES and FAXERROR and a busy line.
+	OutcomeContext string
 
 	Keep time.Duration // Cleanup removes our files older than this; default DefaultKeep
 }
@@ -133,7 +136,7 @@ func New(cfg Config) (*Channel, error) {
 	}
 	c := &Channel{cfg: cfg, dir: dir, outgoing: filepath.Join(cfg.Spool, "outgoing"), r: r, dialling: channels.Dialling{
 		CallerIDName: cfg.CallerIDName, SMSCNumber: cfg.SMSCNumber, WaitTime: cfg.WaitTime,
-		MaxRetries: cfg.MaxRetries, RetryTime: cfg.RetryTime, Archive: cfg.Archive,
+		MaxRetries: cfg.MaxRetries, RetryTime: cfg.RetryTime, Archive: cfg.Archive, Context: cfg.OutcomeContext,
 	}}
 	// A setting the call file cannot carry (a '#' after a blank in headerinfo, say)
 	// would fail every message: refuse it now, while the admin is looking.
@@ -208,7 +211,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	}
 	res.Artefacts = append(res.Artefacts, channels.Artefact{Kind: "call", Dir: c.outgoing, Name: CallName(m.ID), Data: call, Mode: 0o664})
 	res.Detail["call"] = CallName(m.ID)
-	if c.cfg.Archive {
+	if c.dialling.Evidenced() {
 		res.Detail[channels.AwaitsCall] = true
 	}
 	return res, nil

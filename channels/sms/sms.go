@@ -53,6 +53,10 @@ type Config struct {
 	// follow-up calls of phones whose call was in progress wait there.
 	// Default <Spool>/smsrouter.
 	WorkDir string
+
+	// OutcomeContext, when set, is the generated dialplan context the call
+	// runs SMS() in (channels.Dialling.Context): it reports a busy line.
+	OutcomeContext string
 }
 
 // Channel is the S delivery channel.
@@ -435,7 +439,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 		qc.intended = true
 	}
 	res.Detail["call"] = qc.name
-	if c.cfg.Archive && qc.name == "smsrouter.mttx."+queue+"."+m.ID {
+	if (c.cfg.Archive || c.cfg.OutcomeContext != "") && qc.name == "smsrouter.mttx."+queue+"."+m.ID {
 		// The call to be placed carries this message's id: its archived
 		// outcome is this message's evidence. (It does not if settle finds a
 		// waiting call after all, or only one in progress: a report then waits
@@ -520,7 +524,7 @@ func (b *batchCalls) endIntent(decided bool) {
 func (c *Channel) callFile(queue string, m channels.Message) ([]byte, error) {
 	return channels.Dialling{
 		CallerIDName: c.cfg.CallerIDName, SMSCNumber: c.cfg.SMSCNumber, WaitTime: c.cfg.WaitTime,
-		MaxRetries: c.cfg.MaxRetries, RetryTime: c.cfg.RetryTime, Archive: c.cfg.Archive,
+		MaxRetries: c.cfg.MaxRetries, RetryTime: c.cfg.RetryTime, Archive: c.cfg.Archive, Context: c.cfg.OutcomeContext,
 	}.CallFile(m, "SMS", queue+",s")
 }
 

@@ -61,6 +61,9 @@ type Config struct {
 	MaxRetries   int    // further attempts when nobody answers; default DefaultMaxRetries
 	RetryTime    int    // seconds between attempts; default DefaultRetryTime
 	Archive      bool   // Archive: yes, for delivery evidence in outgoing_done
+	// OutcomeContext, when set, is the generated dialplan context the call
+	// runs in (channels.Dialling.Context): it reports PLAYBACKSTATUS and a busy line.
+	OutcomeContext string
 	// Keep is how long a recording stays; it must outlast the call's retries.
 	// Default DefaultKeep.
 	Keep     time.Duration
@@ -90,7 +93,7 @@ func New(cfg Config) (*Channel, error) {
 	}
 	return &Channel{cfg: cfg, dir: cfg.Dir, outgoing: filepath.Join(cfg.Spool, "outgoing"), dialling: channels.Dialling{
 		CallerIDName: cfg.CallerIDName, SMSCNumber: cfg.SMSCNumber, WaitTime: cfg.WaitTime,
-		MaxRetries: cfg.MaxRetries, RetryTime: cfg.RetryTime, Archive: cfg.Archive,
+		MaxRetries: cfg.MaxRetries, RetryTime: cfg.RetryTime, Archive: cfg.Archive, Context: cfg.OutcomeContext,
 	}}, nil
 }
 
@@ -248,7 +251,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 			"render_ms": time.Since(start).Milliseconds(),
 		},
 	}
-	if c.cfg.Archive {
+	if c.dialling.Evidenced() {
 		res.Detail[channels.AwaitsCall] = true
 	}
 	return res, nil

@@ -38,6 +38,7 @@ func newAGIServer(cfg Config, addr string, dir router.Directory, journal *router
 	h, err := fastagi.New(fastagi.Config{
 		// Requests that arrive together share their directory queries.
 		Directory: router.NewCoalescing(dir, 0), Journal: journal, Inbox: inbox,
+		Results: router.CallResultsDir(cfg.workDir()), Sync: cfg.Queue.Sync == nil || *cfg.Queue.Sync,
 		RouteTimeout: cfg.AGI.RouteTimeout.Duration, LookupCache: cfg.AGI.LookupCache.Duration, Log: e.log,
 	})
 	if err != nil {

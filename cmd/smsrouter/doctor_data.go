@@ -263,7 +263,11 @@ func (d *doctor) checkDialplan() {
 		return
 	}
 	smsc, msgs := orDefault(o.SMSCContext, dialplan.DefaultSMSCContext), orDefault(o.MessagesContext, dialplan.DefaultMessagesContext)
-	diffs := dialplan.Compare(dialplan.ParseExtensions(text), conf, "globals", smsc, msgs)
+	contexts := []string{"globals", smsc, msgs}
+	if o.Outcome {
+		contexts = append(contexts, dialplan.OutcomeContexts...)
+	}
+	diffs := dialplan.Compare(dialplan.ParseExtensions(text), conf, contexts...)
 	gen := "smsrouter dialplan"
 	if d.configFile != "" {
 		gen += " --config " + d.configFile
@@ -271,8 +275,13 @@ func (d *doctor) checkDialplan() {
 	fix := gen + " > /etc/asterisk/extensions_smsrouter.conf, #include it from " + path + ", then asterisk -rx 'dialplan reload'"
 	read := fmt.Sprintf("%s (%d files)", path, len(conf.Files))
 	if len(diffs) == 0 {
-		d.add(checkOK, "dialplan", fmt.Sprintf("[%s] and [%s] in %s match smsrouter dialplan", smsc, msgs, read), "")
+		names := fmt.Sprintf("[%s] and [%s]", smsc, msgs)
+		if o.Outcome {
+			names = fmt.Sprintf("[%s], [%s] and the outcome contexts", smsc, msgs)
+		}
+		d.add(checkOK, "dialplan", fmt.Sprintf("%s in %s match smsrouter dialplan", names, read), "")
 	}
+	d.checkOutcome(o, conf)
 	for _, df := range diffs {
 		level := checkFail
 		if df.Kind == "extra" {
@@ -282,5 +291,25 @@ func (d *doctor) checkDialplan() {
 	}
 	for _, n := range conf.Notes {
 		d.add(checkWarn, "dialplan", "not compared: "+n, "")
+	}
+}
+
+// checkOutcome is doctor's word on [dialplan] outcome. On, the calls start in
+// the outcome contexts (compared above) and report to FastAGI callresult,
+// which someone must serve. Off, a fax that failed after the answer counts
+// as delivered and a busy line as unanswered: doctor suggests it.
+func (d *doctor) checkOutcome(o dialplan.Options, conf *dialplan.Conf) {
+	if !o.Outcome {
+		fix := "set [dialplan] outcome = true, print the dialplan again (smsrouter dialplan) and reload it"
+		if _, ok := conf.Contexts[dialplan.OutcomeFaxContext]; ok {
+			d.add(checkWarn, "outcome", "the dialplan has the outcome contexts but [dialplan] outcome is off: calls run their applications directly", fix)
+			return
+		}
+		d.add(checkSkip, "outcome", "[dialplan] outcome is off: a fax that fails after the answer counts as delivered, and a busy line as no answer; set [dialplan] outcome = true to tell them apart", fix)
+		return
+	}
+	if d.cfg.AGI.Listen == "" {
+		d.add(checkWarn, "outcome", "[dialplan] outcome is on but [agi] listen is not set: serve answers no callresult, so every call is judged by its archive alone after [evidence] result_wait",
+			"set [agi] listen (or run `smsrouter agi`) at the address the dialplan calls")
 	}
 }

@@ -394,3 +394,47 @@ func TestExampleDialplanSectionIsTheDefaults(t *testing.T) {
 		t.Errorf("the example's [dialplan] differs from the defaults:\n%s\n---\n%s", texts[0], texts[1])
 	}
 }
+
+// TestDoctorOutcomeContexts: with [dialplan] outcome on, doctor wants the
+// outcome contexts in the running dialplan (and a FastAGI server to answer
+// them); with it off, it suggests it.
+func TestDoctorOutcomeContexts(t *testing.T) {
+	b := newBed(t, "", "", stdEntries...)
+	etc := filepath.Join(b.root, "asterisk")
+	os.MkdirAll(etc, 0o755)
+	ext := filepath.Join(etc, "extensions.conf")
+	writeFile(t, ext, []byte("[general]\nstatic=yes\n\n#include extensions_smsrouter.conf\n"))
+	b.writeConfig("[dialplan]\nextensions_conf = \"" + ext + "\"\n")
+	plain, errOut, code := b.run(context.Background(), "dialplan", "--config", b.conf)
+	if code != 0 || strings.Contains(plain, "smsrouter-fax") {
+		t.Fatalf("%d %s\n%s", code, errOut, plain)
+	}
+	writeFile(t, filepath.Join(etc, "extensions_smsrouter.conf"), []byte(plain))
+	out, _ := runHere(t, "doctor", "--config", b.conf)
+	if !regexp.MustCompile(`(?m)^skip  outcome +\[dialplan\] outcome is off: a fax that fails after the answer counts as delivered.*set \[dialplan\] outcome = true`).MatchString(out) {
+		t.Fatalf("no suggestion:\n%s", out)
+	}
+
+	// On, against the old dialplan: each context is missing.
+	b.writeConfig("[dialplan]\nextensions_conf = \"" + ext + "\"\noutcome = true\n")
+	out, code = runHere(t, "doctor", "--config", b.conf)
+	for _, c := range []string{"smsrouter-sms", "smsrouter-fax", "smsrouter-voice"} {
+		if !regexp.MustCompile(`(?m)^FAIL  dialplan +\[` + c + `\]: no such context`).MatchString(out) {
+			t.Errorf("no failure for [%s]", c)
+		}
+	}
+	if code != exitPartial || !strings.Contains(out, "[agi] listen is not set") {
+		t.Errorf("exit %d, want %d and a word on [agi] listen\n%s", code, exitPartial, out)
+	}
+	// The dialplan printed again: in step.
+	gen, errOut, code := b.run(context.Background(), "dialplan", "--config", b.conf)
+	if code != 0 || !strings.Contains(gen, "[smsrouter-fax]") {
+		t.Fatalf("%d %s\n%s", code, errOut, gen)
+	}
+	writeFile(t, filepath.Join(etc, "extensions_smsrouter.conf"), []byte(gen))
+	out, _ = runHere(t, "doctor", "--config", b.conf)
+	if !regexp.MustCompile(`(?m)^ok    dialplan +\[smsc\], \[messages\] and the outcome contexts in .* match smsrouter dialplan`).MatchString(out) ||
+		strings.Contains(out, "no such context") {
+		t.Fatalf("doctor said:\n%s", out)
+	}
+}

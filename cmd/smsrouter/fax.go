@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"smsrouter/asteriskconf/dialplan"
 	"smsrouter/channels/fax"
 	faxrender "smsrouter/render/fax"
 )
@@ -41,6 +42,7 @@ func (f FaxConfig) channelConfig(cfg Config, loc *time.Location) (fax.Config, er
 		LocalStationID: f.LocalStationID, HeaderInfo: f.HeaderInfo, ECM: f.ECM,
 		MinRate: f.MinRate, MaxRate: f.MaxRate,
 		WaitTime: f.WaitTime, MaxRetries: f.MaxRetries, RetryTime: f.RetryTime, Archive: f.Archive,
-		Keep: f.Keep.Duration,
+		OutcomeContext: cfg.outcomeContext(dialplan.OutcomeFaxContext),
+		Keep:           f.Keep.Duration,
 	}, nil
 }

@@ -112,7 +112,7 @@ func recordEvidence(ctx context.Context, e *env, a *router.Admin, notify bool) {
 	}
 	if sum.Recorded > 0 {
 		e.log.Info("delivery evidence recorded", "calls", sum.Recorded, "notices", len(sum.Notices), "reports", len(sum.Reports),
-			"carried_on", sum.Retried, "unknown_ids", sum.Orphans)
+			"carried_on", sum.Retried, "unknown_ids", sum.Orphans, "waiting_for_result", sum.Waiting)
 	}
 }
 

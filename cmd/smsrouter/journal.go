@@ -463,7 +463,7 @@ func printView(e *env, v httpapi.MessageView, loc *time.Location) {
 		line("file", "%s", f)
 	}
 	for _, call := range v.Calls {
-		line("call", "%s after %d attempt(s) (%s)", call.Status, call.Attempts, call.File)
+		line("call", "%s after %d attempt(s) (%s)%s", call.Status, call.Attempts, call.File, prefixed("; ", call.Seen))
 	}
 	for _, w := range v.Ways {
 		why := w.Reason
@@ -620,8 +620,8 @@ func cmdEvidence(ctx context.Context, e *env, c *common, notify bool) int {
 	}
 	defer store.Close()
 	sum, err := a.RecordEvidence(ctx, notify || cfg.Evidence.Notify)
-	fmt.Fprintf(e.stdout, "%d call outcomes recorded, %d already known, %d not in the journal, %d notices queued, %d status reports queued, %d failed calls carried on\n",
-		sum.Recorded, sum.Known, sum.Orphans, len(sum.Notices), len(sum.Reports), len(sum.Retried))
+	fmt.Fprintf(e.stdout, "%d call outcomes recorded, %d already known, %d not in the journal, %d notices queued, %d status reports queued, %d failed calls carried on, %d waiting for the dialplan's call result\n",
+		sum.Recorded, sum.Known, sum.Orphans, len(sum.Notices), len(sum.Reports), len(sum.Retried), sum.Waiting)
 	if err != nil {
 		return fail(e, exitPartial, err)
 	}
@@ -679,4 +679,11 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
 }

@@ -16,6 +16,10 @@ import (
 type EvidenceConfig struct {
 	Every  duration `toml:"every"`  // how often serve reads outgoing_done; default 1m
 	Notify bool     `toml:"notify"` // tell the sender when a call Expired or Failed
+	// ResultWait is how long an archived call through an outcome context
+	// ([dialplan] outcome) waits for its call result before it is judged by
+	// the archive alone; default 2m.
+	ResultWait duration `toml:"result_wait"`
 }
 
 // HTTPConfig is the HTTP send API (`POST /v1/messages`, Kannel's sendsms).

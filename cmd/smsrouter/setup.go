@@ -9,6 +9,7 @@ package main
 // same reason.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,7 +107,8 @@ func prepareRouting(cfg Config) (*plan, error) {
 		Spool: cc.Spool, SMSCNumber: cc.SMSCNumber, CallerIDName: cc.SMS.CallerIDName,
 		WaitTime: cc.SMS.WaitTime, MaxRetries: cc.SMS.MaxRetries, RetryTime: cc.SMS.RetryTime,
 		MaxParts: cc.SMS.MaxParts, Archive: cc.SMS.Archive, Location: loc,
-		Sync: p.rc.Sync, WorkDir: cc.workDir(),
+		OutcomeContext: cc.outcomeContext(dialplan.OutcomeSMSContext),
+		Sync:           p.rc.Sync, WorkDir: cc.workDir(),
 	})
 	add(prefix("[sms]", err), "see [sms] in smsrouter.example.toml")
 	if faxCfg, err := cc.Fax.channelConfig(cc, loc); err != nil {
@@ -250,6 +252,7 @@ func (c Config) routerSettings(loc *time.Location) router.Config {
 		BatchSize: c.Queue.BatchSize, Parallel: c.Queue.Parallel, DeliveryTimeout: c.Queue.DeliveryTimeout.Duration,
 		Sync: sync, RepairUTF8: c.Queue.RepairUTF8, Rescan: c.Queue.Rescan.Duration, Notices: c.Notices,
 		Retry: c.retryRules(), Reports: router.Reports{Letters: c.StatusReports.Letters},
+		CallResultWait: cmp.Or(c.Evidence.ResultWait.Duration, router.DefaultCallResultWait),
 	}
 }
 
@@ -285,6 +288,19 @@ type DialplanConfig struct {
 	MessagesContext string   `toml:"messages_context"` // default "messages"
 	Drain           string   `toml:"drain"`            // System() command after each SMS Centre call; "" when serve runs
 	Route           bool     `toml:"route"`            // SIP MESSAGEs wait for the router's decision
+	// Outcome sends the S, F and V calls through the generated outcome
+	// contexts, which report the fax's result and busy/congestion/no answer
+	// to FastAGI callresult. Off: call files run the application directly.
+	Outcome bool `toml:"outcome"`
+}
+
+// outcomeContext is the context a channel's call files start in, or "" when
+// [dialplan] outcome is off.
+func (c Config) outcomeContext(name string) string {
+	if !c.Dialplan.Outcome {
+		return ""
+	}
+	return name
 }
 
 // defaultExtensionsConf is where Asterisk reads its dialplan on Debian.
@@ -300,6 +316,7 @@ func (c Config) dialplanOptions() (dialplan.Options, error) {
 	o := dialplan.Options{
 		AGIAddr: addr, SMSCNumber: c.SMSCNumber, SMSCExtens: d.SMSCExtens,
 		SMSCContext: d.SMSCContext, MessagesContext: d.MessagesContext, Drain: d.Drain, Route: d.Route,
+		Outcome: d.Outcome,
 	}
 	check := o
 	if check.SMSCNumber == "" {

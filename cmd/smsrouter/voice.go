@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"smsrouter/asteriskconf/dialplan"
 	"smsrouter/channels/voice"
 	tts "smsrouter/render/voice"
 	"smsrouter/router"
@@ -137,6 +138,7 @@ func (v VoiceConfig) channelConfig(cfg Config, loc *time.Location, deliveryTimeo
 		SMSCNumber: cfg.SMSCNumber, CallerIDName: v.CallerIDName,
 		WaitTime: v.WaitTime, MaxRetries: v.MaxRetries, RetryTime: v.RetryTime,
 		Archive: v.Archive, Keep: v.Keep.Duration, Location: loc,
+		OutcomeContext: cfg.outcomeContext(dialplan.OutcomeVoiceContext),
 	}, nil
 }
 

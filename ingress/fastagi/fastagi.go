@@ -75,6 +75,10 @@ type Config struct {
 	Directory router.Directory // chaninfo's answers
 	Journal   *router.Journal  // route waits on it; without it route answers PENDING at once
 	Inbox     string           // the folder postsms queues into (router.InboxDir, Router.Inbox)
+	// Results is the folder callresult records into (router.CallResultsDir);
+	// empty: no callresult handler.
+	Results string
+	Sync    bool // fsync what callresult records
 	// RouteTimeout bounds how long route waits for the router's decision
 	// (DefaultRouteTimeout). The dialplan holds a call meanwhile.
 	RouteTimeout time.Duration
@@ -124,13 +128,17 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Handlers maps script names to handlers, for agi.Server.Handlers:
-// chaninfo, postsms and route.
+// chaninfo, postsms and route, and callresult with a Results folder.
 func (h *Service) Handlers() map[string]agi.Handler {
-	return map[string]agi.Handler{
+	m := map[string]agi.Handler{
 		"chaninfo": agi.HandlerFunc(h.Chaninfo),
 		"postsms":  agi.HandlerFunc(h.PostSMS),
 		"route":    agi.HandlerFunc(h.Route),
 	}
+	if h.cfg.Results != "" {
+		m["callresult"] = agi.HandlerFunc(h.CallResult)
+	}
+	return m
 }
 
 // Chaninfo sets MSG_CHAN_OPT and MSG_CHAN_EXT for a number: by default

@@ -75,6 +75,10 @@ type CallView struct {
 	File     string `json:"file"`
 	Status   string `json:"status"`
 	Attempts int    `json:"attempts"`
+	// With [dialplan] outcome: the retry rule's cause of a failed call, and
+	// what the PBX saw (the fax's result and pages, busy, congestion).
+	Cause string `json:"cause,omitempty"`
+	Seen  string `json:"seen,omitempty"`
 }
 
 // RelatedView is a message the router made about this one: the notice to the
@@ -254,7 +258,7 @@ func (s Source) describe(ctx context.Context, id string) (MessageView, error) {
 		v.Tries = append(v.Tries, TryView{N: t.N, At: t.At.In(loc), State: string(t.State), Letter: t.Letter, Reason: t.Error})
 	}
 	for _, c := range router.CallsOf(rec) {
-		v.Calls = append(v.Calls, CallView{File: c.File, Status: c.Status, Attempts: c.Attempts})
+		v.Calls = append(v.Calls, CallView{File: c.File, Status: c.Status, Attempts: c.Attempts, Cause: c.Cause, Seen: c.Seen()})
 	}
 	for _, w := range router.WaysOf(rec) {
 		v.Ways = append(v.Ways, WayView(w))
