@@ -228,7 +228,7 @@ func (a *Admin) RecordEvidence(ctx context.Context, notify bool) (EvidenceSummar
 			add["report"], add["report_id"] = "delivered", nid
 			queued = append(queued, art)
 		}
-		arts, err := a.answerNetworkOnCall(rec, o.Status, next, add)
+		arts, err := a.answerNetworkOnCall(rec, o, next, add)
 		if err != nil {
 			return sum, fmt.Errorf("evidence %s: %w", o.File, err)
 		}

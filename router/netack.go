@@ -279,7 +279,7 @@ func forgetAcks(work string, j *job) {
 // message waits for, once its call's outcome is read (RecordEvidence): a
 // report to queue after the journal write, or nothing. next is the message
 // that carries a failed call on (afterCall), which answers instead.
-func (a *Admin) answerNetworkOnCall(rec Record, status, next string, add map[string]any) ([]channels.Artefact, error) {
+func (a *Admin) answerNetworkOnCall(rec Record, o CallOutcome, next string, add map[string]any) ([]channels.Artefact, error) {
 	na := networkAckOf(rec.Detail)
 	if na == nil || na.State != "pending" {
 		return nil, nil
@@ -291,12 +291,14 @@ func (a *Admin) answerNetworkOnCall(rec Record, status, next string, add map[str
 		na.State = "carried on by " + next
 		add["network_ack"] = na
 		return nil, nil
-	case status == callfile.StatusCompleted:
-		outcome, text = "delivered", deliveredText(rec.DA, rec.Letter, now)
-	case status == callfile.StatusExpired:
-		outcome, text = "failed", failedText(rec.DA, "The call was not answered.")
-	case status == callfile.StatusFailed:
+	case o.Status == callfile.StatusFailed && o.Cause == "":
 		outcome, text = "failed", failedText(rec.DA, "The call could not be placed.")
+	case o.Failed():
+		// Judged as the sender's notice is: a busy line, a fax that did not
+		// go through, a playback that failed, or no answer.
+		outcome, text = "failed", failedText(rec.DA, publicCallReason(o))
+	case o.Status == callfile.StatusCompleted:
+		outcome, text = "delivered", deliveredCallText(rec.DA, rec.Letter, o, now)
 	default:
 		return nil, nil
 	}
