@@ -210,3 +210,39 @@ func TestAckFailuresAndSettings(t *testing.T) {
 		t.Fatalf("left behind: %v", files)
 	}
 }
+
+// TestAckSaysWhatThePBXSaw: with the outcome contexts on, an acknowledgement
+// after a call is judged as the sender's notice is: a busy line is reported
+// as busy, not as delivered or unanswered (issue 16's dial status).
+func TestAckSaysWhatThePBXSaw(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		rg, gsm := ackRig(t, dsn, func(c *Config) { c.Retry = RetryRules{channels.CauseBusy: {Delay: time.Minute}} })
+		cfg := rg.r.cfg
+		rg.r.Close()
+		s, err := sms.New(sms.Config{Spool: cfg.Spool, SMSCNumber: cfg.SMSCNumber, Location: time.UTC, Archive: true,
+			MaxRetries: 1, OutcomeContext: "smsrouter-sms"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := New(cfg, rg.directory(), rg.journal, map[byte]channels.Channel{'S': s, 'T': okChannel{}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.now = rg.clock.now
+		t.Cleanup(func() { r.Close() })
+		rg.r = r
+		id := rg.mobileMessage("1001 are you there", nil, `{"link":"gsm","kind":"delivery"}`)
+		rg.drain()
+		rg.callResult(CallResult{ID: id, What: ResultDial, Attempt: 2, Tries: 2, Status: "5"})
+		archive(t, rg, tailOf(t, "call/spool-behaviour/expire-1795239855.call"))
+		sum, err := rg.admin().RecordEvidence(context.Background(), false)
+		if err != nil || len(sum.Reports) != 1 || len(sum.Retried) != 0 {
+			t.Fatalf("evidence: %+v %v", sum, err)
+		}
+		rg.drain()
+		got := answers(gsm)
+		if len(got) != 1 || got[0].Text != "Not delivered to 1001: The line was busy." {
+			t.Fatalf("reports %+v", got)
+		}
+	})
+}
