@@ -130,14 +130,12 @@ func (r *Router) selfServiceReply(ctx context.Context, e Entry, p pref, text str
 				return fmt.Sprintf("Cannot set %c: your line is not set up for it. Ask the administrator.", l), nil
 			}
 		}
-		if _, err := store.SetNumber(ctx, number, c.Letters[:1], e.Extension); err != nil {
-			return "", fmt.Errorf("%w: self-service SET: %v", ErrDirectoryUnavailable, err)
-		}
 		further := make([]NumberWay, 0, len(c.Letters)-1)
 		for _, l := range []byte(c.Letters[1:]) {
 			further = append(further, NumberWay{Letter: l})
 		}
-		if err := store.SetWays(ctx, number, further); err != nil {
+		// One transaction: never the new first letter with the old further ways.
+		if _, err := store.SetNumberWays(ctx, number, c.Letters[:1], e.Extension, further); err != nil {
 			return "", fmt.Errorf("%w: self-service SET: %v", ErrDirectoryUnavailable, err)
 		}
 		action("number set " + commaLetters(c.Letters))

@@ -130,10 +130,8 @@ func setWays(ctx context.Context, store *router.Store, entry router.Entry, lette
 		}
 		further = append(further, router.NumberWay{Letter: l, Extension: ext(l)})
 	}
-	if _, err := store.SetNumber(ctx, entry.Number, string(first), ext(first)); err != nil {
-		return err
-	}
-	return store.SetWays(ctx, entry.Number, further)
+	_, err := store.SetNumberWays(ctx, entry.Number, string(first), ext(first), further)
+	return err
 }
 
 func printWays(e *env, entry router.Entry) {
