@@ -436,6 +436,12 @@ func (r *Router) prepare(j *job) {
 	j.validity = base.Add(r.cfg.DefaultValidity)
 	if msg.VP > 0 {
 		j.validity = base.Add(time.Duration(msg.VP) * time.Minute)
+		j.fact("vp", msg.VP)
+	}
+	if !base.Equal(j.received) {
+		// What the validity runs from, for a retry queued after the call
+		// (afterCall): it must expire when this message would.
+		j.fact("scts", base.UnixMilli())
 	}
 	if !j.claim.solo {
 		if _, total, _, ok := msg.Concat(); ok && total > 1 {
