@@ -12,6 +12,8 @@ import (
 	"errors"
 	"os"
 	"time"
+
+	"smsrouter/internal/quiet"
 )
 
 // Message is one message as a channel sees it.
@@ -29,6 +31,11 @@ type Message struct {
 	// Depth is 0 for a message from a person, n+1 for one smsrouter generated in
 	// answer to a message of depth n (notices, command replies, forwards).
 	Depth int
+	// Quiet is the recipient's quiet window in QuietZone (the zero Window:
+	// none). The router holds a delivery that would ring in it; a channel that
+	// places a call later on its own (an S follow-up) holds that call the same way.
+	Quiet     quiet.Window
+	QuietZone *time.Location
 }
 
 // Artefact is a file the channel wants placed in Dir under Name.

@@ -617,10 +617,11 @@ func (r *Router) deliverOn(ctx context.Context, j *job, w NumberWay, tries int, 
 		r.holdQuiet(j, until, loc)
 		return nil
 	}
+	qw, qloc := r.quietFor(j.pref)
 	res, err := ch.Deliver(ctx, channels.Message{
 		ID: j.claim.id, From: j.msg.OA, To: j.msg.DA, Text: j.text, Received: j.received, Sent: j.msg.SCTS,
 		Letter: w.Letter, Extension: w.Extension, Attempt: j.claim.attempts + 1, Validity: j.validity,
-		Depth: j.claim.depth,
+		Depth: j.claim.depth, Quiet: qw, QuietZone: qloc,
 	})
 	if err != nil && !last && r.failOver(err, tries) {
 		return err
