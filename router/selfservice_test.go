@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +188,10 @@ func TestSelfServiceLocksOutPINGuessing(t *testing.T) {
 		}
 		if got := len(rg.replies("5551001")); got != n {
 			t.Errorf("%d replies while locked, want none", got-n)
+		}
+		x, err := ExplainMessage(ctx, rg.r.cfg, rg.store, rg.dir, ExplainRequest{From: "5551001", To: "7999", Text: "4321 STATUS", MR: -1, Now: rg.clock.now()})
+		if err != nil || x.Outcome != StateDropped || !strings.Contains(fmt.Sprint(x.Steps), "locked out") {
+			t.Errorf("explain while locked: %+v %v", x, err)
 		}
 		// Once the lockout ends, the right PIN works again.
 		rg.clock.t = until.Add(time.Second)
