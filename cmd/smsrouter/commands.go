@@ -370,19 +370,15 @@ func sendVia(ctx context.Context, e *env, c *common, cfg Config, from, to, via, 
 }
 
 func cmdRoute(ctx context.Context, e *env, c *common, numbers []string) int {
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	rc, err := cfg.routerConfig()
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg, router.OpenReadOnly)
+	cfg, store, err := c.openStore(ctx, e, router.OpenReadOnly)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
+	rc, err := cfg.routerConfig()
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
 	dir := router.NewSQLDirectory(store)
 	code := exitOK
 	for _, n := range numbers {
@@ -408,7 +404,7 @@ func cmdRoute(ctx context.Context, e *env, c *common, numbers []string) int {
 }
 
 func cmdLookup(ctx context.Context, e *env, c *common, numbers []string) int {
-	store, err := c.loadStore(ctx, e, router.OpenReadOnly)
+	_, store, err := c.openStore(ctx, e, router.OpenReadOnly)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -473,11 +469,7 @@ func cmdNumber(ctx context.Context, e *env, c *common, noCheck bool, a []string)
 	if err := router.CheckNumber("number", a[1]); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg, router.OpenExisting)
+	cfg, store, err := c.openStore(ctx, e, router.OpenExisting)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}

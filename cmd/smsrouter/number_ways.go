@@ -74,11 +74,7 @@ func cmdNumberWays(ctx context.Context, e *env, c *common, args, exts []string, 
 			letters = append(letters, f[0])
 		}
 	}
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg, router.OpenExisting)
+	_, store, err := c.openStore(ctx, e, router.OpenExisting)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
