@@ -153,10 +153,10 @@ func adminAction(ctx context.Context, tx *sql.Tx, at time.Time, user, action, ta
 
 // SetPIN sets the self-service PIN of a number in PBXNumbers ("" removes it)
 // and ends any lockout, recording the change as an admin action by user
-// (`smsrouter number pin`, or the number itself by SMS). A PIN that is not 4
-// to 8 digits is refused with ErrBadEntry, an unknown number with
-// ErrUnknownNumber.
-func (s *Store) SetPIN(ctx context.Context, number, pin, user string, now time.Time) (err error) {
+// (`smsrouter number pin`, or the number itself by SMS, with the request in
+// detail). A PIN that is not 4 to 8 digits is refused with ErrBadEntry, an
+// unknown number with ErrUnknownNumber.
+func (s *Store) SetPIN(ctx context.Context, number, pin, user, detail string, now time.Time) (err error) {
 	if err := CheckNumber("number", number); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadEntry, err)
 	}
@@ -180,9 +180,26 @@ func (s *Store) SetPIN(ctx context.Context, number, pin, user string, now time.T
 		if _, err := tx.ExecContext(ctx, upsert, number, pin); err != nil {
 			return err
 		}
-		return adminAction(ctx, tx, now, user, action, number, "")
+		return adminAction(ctx, tx, now, user, action, number, detail)
 	})
 }
+
+// pinChangedBy reports whether request id already set number's PIN: its
+// retry after a crash finds the new PIN in place and must not count as a
+// wrong guess. Only that request's own id matches, so it tells nobody else
+// anything about the PIN.
+func (s *Store) pinChangedBy(ctx context.Context, number, id string) (bool, error) {
+	var n int
+	err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM smsrouter_admin_action WHERE target = ? AND action IN ('pin set', 'pin removed') AND detail = ?`,
+		number, pinRequest(id)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("%w: PIN of %s: %v", ErrDirectoryUnavailable, number, err)
+	}
+	return n > 0, nil
+}
+
+// pinRequest is the admin action detail of a PIN changed by request id.
+func pinRequest(id string) string { return "by SMS, request " + id }
 
 // Unlock ends a number's self-service lockout and forgets its wrong PINs
 // (`smsrouter number unlock`), recorded as an admin action by user.

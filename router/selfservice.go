@@ -143,13 +143,25 @@ func (r *Router) selfServiceReply(ctx context.Context, id string, e Entry, p pre
 	number := e.Number
 	action := func(what string) { detail["admin_action"] = what + " by " + number }
 	ss := r.cfg.SelfService
+	if c.Verb == selfservice.Pin {
+		// This very request may have changed the PIN before a crash kept its
+		// fate from the journal: its retry must not count as a wrong guess.
+		done, err := store.pinChangedBy(ctx, number, id)
+		if err != nil {
+			return "", err
+		}
+		if done {
+			action("PIN changed")
+			return "Done: your PIN is changed. Put it first in every request from now on.", nil
+		}
+	}
 	switch {
 	case p.pin == "" && c.Verb == selfservice.Pin:
 		if !ss.FirstPINBySMS || c.PINOff {
 			detail["refused"] = "no PIN set; a first PIN by SMS is not allowed"
 			return replyNoFirstPIN, nil
 		}
-		if err := store.SetPIN(ctx, number, c.NewPIN, "selfservice:"+number, r.now()); err != nil {
+		if err := store.SetPIN(ctx, number, c.NewPIN, "selfservice:"+number, pinRequest(id), r.now()); err != nil {
 			return "", err
 		}
 		action("PIN set")
@@ -190,13 +202,13 @@ func (r *Router) selfServiceReply(ctx context.Context, id string, e Entry, p pre
 				detail["refused"] = "PIN required"
 				return "A PIN is required here: you can change it (1234 PIN 5678) but not remove it.", nil
 			}
-			if err := store.SetPIN(ctx, number, "", "selfservice:"+number, r.now()); err != nil {
+			if err := store.SetPIN(ctx, number, "", "selfservice:"+number, pinRequest(id), r.now()); err != nil {
 				return "", err
 			}
 			action("PIN removed")
 			return "Done: your PIN is removed.", nil
 		}
-		if err := store.SetPIN(ctx, number, c.NewPIN, "selfservice:"+number, r.now()); err != nil {
+		if err := store.SetPIN(ctx, number, c.NewPIN, "selfservice:"+number, pinRequest(id), r.now()); err != nil {
 			return "", err
 		}
 		action("PIN changed")

@@ -101,7 +101,7 @@ func TestLockoutReplyNamesTheTime(t *testing.T) {
 
 func setPIN(t *testing.T, store *Store, number, pin string) {
 	t.Helper()
-	if err := store.SetPIN(context.Background(), number, pin, "test", time.Now()); err != nil {
+	if err := store.SetPIN(context.Background(), number, pin, "test", "", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -283,11 +283,50 @@ func TestSelfServicePINBySMS(t *testing.T) {
 		if r := ask("2468 PIN OFF"); r != "Done: your PIN is removed." || pin() != "" {
 			t.Fatalf("PIN OFF: %q, pin %q", r, pin())
 		}
-		if a := adminActions(t, rg.store, "pin set", "5551001"); len(a) != 2 || a[0] != "selfservice:5551001: " {
+		if a := adminActions(t, rg.store, "pin set", "5551001"); len(a) != 2 || !strings.HasPrefix(a[0], "selfservice:5551001: by SMS, request ") {
 			t.Errorf("admin actions %q", a)
 		}
 		if a := adminActions(t, rg.store, "pin removed", "5551001"); len(a) != 1 {
 			t.Errorf("admin actions %q", a)
+		}
+	})
+}
+
+// A PIN change retried after a crash (the PIN is already the new one) is
+// answered as done, not counted as a wrong guess; another request with the
+// same text is a wrong guess.
+func TestPINChangeRetriedAfterACrash(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		rg := newRig(t, dsn, func(c *Config) { c.SelfService = SelfService{Enabled: true, Number: "7999"} })
+		rg.set("5551001", 'S', "PJSIP/1001")
+		setPIN(t, rg.store, "5551001", "5678")
+		ctx := context.Background()
+		e, err := rg.dir.Lookup(ctx, "5551001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ask := func(id string) string {
+			t.Helper()
+			prefs, err := rg.store.readPrefs(ctx, []string{"5551001"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reply, err := rg.r.selfServiceReply(ctx, id, e, prefs["5551001"], "5678 PIN 2468", map[string]any{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return reply
+		}
+		first, again, other := ask("req-1"), ask("req-1"), ask("req-2")
+		if !strings.HasPrefix(first, "Done: your PIN is changed") || !strings.HasPrefix(again, "Done: your PIN is changed") {
+			t.Fatalf("change %q, its retry %q", first, again)
+		}
+		if other != replyWrongPIN {
+			t.Fatalf("another request with the old PIN: %q", other)
+		}
+		var n int
+		if err := rg.store.DB.QueryRow(`SELECT COUNT(*) FROM smsrouter_pin_failure WHERE Account = '5551001'`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("wrong PINs counted: %d %v, want 1 (req-2 only)", n, err)
 		}
 	})
 }

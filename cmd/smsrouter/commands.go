@@ -513,7 +513,7 @@ func numberPIN(ctx context.Context, e *env, store *router.Store, a []string) int
 		if strings.EqualFold(pin, "off") {
 			pin = ""
 		}
-		err = store.SetPIN(ctx, a[1], pin, by, time.Now())
+		err = store.SetPIN(ctx, a[1], pin, by, "", time.Now())
 	}
 	switch {
 	case errors.Is(err, router.ErrBadEntry):
