@@ -12,6 +12,8 @@ import (
 	"errors"
 	"os"
 	"time"
+
+	"smsrouter/internal/quiet"
 )
 
 // Message is one message as a channel sees it.
@@ -34,6 +36,11 @@ type Message struct {
 	// the link's own record of that request (channels/link.AckRequest, JSON),
 	// opaque to the router. The link sends the text as that acknowledgement.
 	Acknowledges []byte
+	// Quiet is the recipient's quiet window in QuietZone (the zero Window:
+	// none). The router holds a delivery that would ring in it; a channel that
+	// places a call later on its own (an S follow-up) holds that call the same way.
+	Quiet     quiet.Window
+	QuietZone *time.Location
 }
 
 // Artefact is a file the channel wants placed in Dir under Name.

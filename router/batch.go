@@ -442,6 +442,12 @@ func (r *Router) prepare(j *job) {
 	j.validity = base.Add(r.cfg.DefaultValidity)
 	if msg.VP > 0 {
 		j.validity = base.Add(time.Duration(msg.VP) * time.Minute)
+		j.fact("vp", msg.VP)
+	}
+	if !base.Equal(j.received) {
+		// What the validity runs from, for a retry queued after the call
+		// (afterCall): it must expire when this message would.
+		j.fact("scts", base.UnixMilli())
 	}
 	if !j.claim.solo {
 		if _, total, _, ok := msg.Concat(); ok && total > 1 {
@@ -620,10 +626,11 @@ func (r *Router) deliverOn(ctx context.Context, j *job, w NumberWay, tries int, 
 		r.holdQuiet(j, until, loc)
 		return nil
 	}
+	qw, qloc := r.quietFor(j.pref)
 	res, err := ch.Deliver(ctx, channels.Message{
 		ID: j.claim.id, From: j.msg.OA, To: j.msg.DA, Text: j.text, Received: j.received, Sent: j.msg.SCTS,
 		Letter: w.Letter, Extension: w.Extension, Attempt: j.claim.attempts + 1, Validity: j.validity,
-		Depth: j.claim.depth,
+		Depth: j.claim.depth, Quiet: qw, QuietZone: qloc,
 	})
 	if err != nil && !last && r.failOver(err, tries) {
 		return err

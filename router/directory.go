@@ -244,6 +244,17 @@ func (s *Store) put(ctx context.Context, e Entry) (updated int, err error) {
 			_ = tx.Rollback()
 		}
 	}()
+	if updated, err = putTx(ctx, tx, e); err != nil {
+		return 0, err
+	}
+	if err = tx.Commit(); err != nil {
+		return 0, fmt.Errorf("set %s: %w", e.Number, err)
+	}
+	return updated, nil
+}
+
+// putTx is put's work inside the caller's transaction.
+func putTx(ctx context.Context, tx *sql.Tx, e Entry) (updated int, err error) {
 	if _, err = tx.ExecContext(ctx, `UPDATE PBXNumbers SET Message = ?, Extension = ? WHERE Account = ?`,
 		string(e.Letter), e.Extension, e.Number); err != nil {
 		return 0, fmt.Errorf("set %s: %w", e.Number, err)
@@ -256,9 +267,6 @@ func (s *Store) put(ctx context.Context, e Entry) (updated int, err error) {
 			e.Number, string(e.Letter), e.Extension); err != nil {
 			return 0, fmt.Errorf("set %s: %w", e.Number, err)
 		}
-	}
-	if err = tx.Commit(); err != nil {
-		return 0, fmt.Errorf("set %s: %w", e.Number, err)
 	}
 	return updated, nil
 }

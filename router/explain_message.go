@@ -224,6 +224,20 @@ func (x *Explanation) selfService(ctx context.Context, cfg Config, store *Store,
 	case err != nil:
 		return err
 	}
+	until, _, err := store.pinLock(ctx, x.From)
+	if err != nil {
+		return err
+	}
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if now.Before(until) {
+		add("self-service", "locked out", x.From+" sent too many wrong PINs: no change, no reply until "+
+			until.In(cfg.Location).Format("2006-01-02 15:04")+" (smsrouter number unlock "+x.From+")")
+		x.Outcome = StateDropped
+		return nil
+	}
 	c, perr := selfservice.Parse(req.Text)
 	if pe, ok := selfservice.IsError(perr); ok {
 		add("self-service", "refused", "the reply says: "+pe.Reply)
@@ -236,6 +250,8 @@ func (x *Explanation) selfService(ctx context.Context, cfg Config, store *Store,
 			what += " " + c.Lang
 		case selfservice.Quiet:
 			what += " " + c.Window.String()
+		case selfservice.Pin:
+			what += ": smsrouter_number_pref.Pin of " + x.From
 		}
 		pin := "no PIN needed"
 		if cfg.SelfService.RequirePIN {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"smsrouter/asteriskconf/callfile"
 	"smsrouter/asteriskconf/smsq"
@@ -201,10 +202,26 @@ func (a *Admin) afterCall(ctx context.Context, rec Record, o CallOutcome, add ma
 	}
 	sum := sha256.Sum256([]byte(rec.ID + "|" + o.File))
 	id := fmt.Sprintf("%013d-%s", rec.Received.UnixMilli(), hex.EncodeToString(sum[:5]))
-	depth, _ := detailMap(rec.Detail)["depth"].(float64)
+	d := detailMap(rec.Detail)
+	depth, _ := d["depth"].(float64)
 	c := claimName{id: id, attempts: rec.Attempts, depth: int(depth), way: way, tries: tries}
-	msg := &smsq.Message{OA: rec.OA, DA: rec.DA, SCTS: rec.Received.In(a.cfg.Location), DCS: -1, MR: -1, Text: rec.Text,
-		SRR: pendingReport(rec)}
+	// The retry keeps the original's validity: its vp, counted from the
+	// original's scts (the retry's id keeps the receipt time, so prepare
+	// takes the validity from that scts exactly as it did for the original).
+	sent := rec.Received
+	if ms, ok := d["scts"].(float64); ok && int64(ms) < rec.Received.UnixMilli() {
+		sent = time.UnixMilli(int64(ms))
+	}
+	vp, _ := d["vp"].(float64)
+	validity := sent.Add(a.cfg.DefaultValidity)
+	if vp > 0 {
+		validity = sent.Add(time.Duration(vp) * time.Minute)
+	}
+	if due.After(validity) {
+		due = validity // not kept past its end: then it expires and the sender is told
+	}
+	msg := &smsq.Message{OA: rec.OA, DA: rec.DA, SCTS: sent.In(a.cfg.Location), DCS: -1, MR: -1, Text: rec.Text,
+		SRR: pendingReport(rec), VP: int(vp)}
 	data, err := msg.Marshal()
 	if err != nil {
 		return "", fmt.Errorf("retry of %s: %w", rec.ID, err)

@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +115,61 @@ func TestRetryRulesConfig(t *testing.T) {
 			t.Errorf("reports %q accepted", bad)
 		}
 	}
+}
+
+// A retry after an unanswered call keeps the sender's validity (vp, counted
+// from the original scts), rather than starting the default one afresh.
+func TestRetryKeepsTheSendersValidity(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		rg := newRig(t, dsn, func(c *Config) {
+			c.Retry = RetryRules{channels.CauseNoAnswer: {Delay: 30 * time.Minute, Attempts: 3}}
+		})
+		rg.set("5550001", 'S', "PJSIP/5550001")
+		rg.set("5551001", 'S', "PJSIP/1001")
+		ctx := context.Background()
+		// Sent 10 minutes ago with an hour's validity: it ends 50 minutes from now.
+		sent := rg.clock.now().Add(-10 * time.Minute).Truncate(time.Second)
+		rg.morx("m1", fsk("5550001", "5551001", 1, "within the hour", sent)+"vp=60\n")
+		if s := rg.drain(); s.Counts[StateDelivered] != 1 {
+			t.Fatalf("first: %+v", s.Counts)
+		}
+		expired := tailOf(t, "call/spool-behaviour/expire-1795239855.call")
+		archive(t, rg, expired)
+		sum, err := rg.admin().RecordEvidence(ctx, true)
+		if err != nil || len(sum.Retried) != 1 {
+			t.Fatalf("evidence: %+v %v", sum, err)
+		}
+		// The first retry is due in 30 minutes, within the validity: delivered,
+		// and the phone still sees the original time.
+		rg.clock.advance(30 * time.Minute)
+		if s := rg.drain(); s.Counts[StateDelivered] != 1 {
+			t.Fatalf("first retry: %+v", s.Outcomes)
+		}
+		parts := rg.files("sms/mttx")
+		if len(parts) == 0 {
+			t.Fatal("no parts in sms/mttx")
+		}
+		for _, f := range parts {
+			data, _ := os.ReadFile(filepath.Join(rg.spool, "sms", "mttx", f))
+			if !strings.Contains(string(data), "scts="+sent.UTC().Format("2006-01-02T15:04:05")) {
+				t.Errorf("%s shows another time than the original's:\n%s", f, data)
+			}
+		}
+		// The second would be due after the validity: it waits only until the
+		// validity ends, then expires and the sender is told.
+		archive(t, rg, expired)
+		sum2, err := rg.admin().RecordEvidence(ctx, true)
+		if err != nil || len(sum2.Retried) != 1 {
+			t.Fatalf("evidence 2: %+v %v", sum2, err)
+		}
+		end := sent.Add(time.Hour)
+		if due := rg.r.NextDue(); !due.Equal(end) {
+			t.Fatalf("second retry due %v, want the validity's end %v", due, end)
+		}
+		rg.clock.t = end
+		s := rg.drain()
+		if len(s.Outcomes) < 1 || s.Outcomes[0].ID != sum2.Retried[0] || s.Outcomes[0].State != StateExpired {
+			t.Fatalf("second retry: %+v", s.Outcomes)
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"smsrouter/channels"
 	"smsrouter/internal/quiet"
@@ -23,6 +24,14 @@ type SelfService struct {
 	Enabled    bool
 	Number     string // the number people text, e.g. "7999"
 	RequirePIN bool   // every request needs the number's PIN (numbers without one cannot use it)
+	// PINTries wrong PINs within PINWindow lock a number out of self-service
+	// for PINLockout; defaults 5, 15m, 1h. Negative PINTries: no lockout.
+	PINTries   int
+	PINWindow  time.Duration
+	PINLockout time.Duration
+	// FirstPINBySMS lets a number without a PIN set one by SMS (PIN 1234).
+	// Off by default: anyone holding the phone could lock its owner out.
+	FirstPINBySMS bool
 }
 
 func (s SelfService) check() error {
@@ -48,8 +57,9 @@ func (r *Router) selfServiceNumber() string {
 
 // Short answers; a phone never sees Go or SQL text.
 const (
-	replyNoPIN    = "Self-service needs a PIN for your number. Ask the administrator to set one."
-	replyWrongPIN = "Wrong or missing PIN. Send e.g. 1234 STATUS"
+	replyNoPIN      = "Self-service needs a PIN for your number. Ask the administrator to set one."
+	replyWrongPIN   = "Wrong or missing PIN. Send e.g. 1234 STATUS"
+	replyNoFirstPIN = "Your number has no PIN, and one cannot be set by SMS here. Ask the administrator."
 )
 
 // selfService carries out one request and queues the reply. A database that
@@ -81,10 +91,32 @@ func (r *Router) selfService(ctx context.Context, j *job) {
 	}
 	p := prefs[from]
 	detail := map[string]any{}
-	reply, err := r.selfServiceReply(ctx, e, p, j.text, detail)
+	until, lockID, err := store.pinLock(ctx, from)
 	if err != nil {
 		r.failTemporarily(j, err)
 		return
+	}
+	now := r.now()
+	var reply string
+	switch {
+	case now.Before(until) && lockID == j.claim.id:
+		// The request that locked the number, retried: the same answer.
+		_, loc := r.quietFor(p)
+		reply = lockoutReply(until, now, loc)
+		detail["refused"] = "wrong PIN; locked out"
+	case now.Before(until):
+		// Silence while locked: the lock must not become a way to make the
+		// router text a phone on someone's behalf.
+		j.state = StateDropped
+		j.errText = "self-service: " + from + " is locked out after too many wrong PINs until " +
+			until.In(r.cfg.Location).Format("2006-01-02 15:04") + "; not executed, not answered"
+		j.detail = map[string]any{"selfservice": map[string]any{"refused": "locked out"}}
+		return
+	default:
+		if reply, err = r.selfServiceReply(ctx, j.claim.id, e, p, j.text, detail); err != nil {
+			r.failTemporarily(j, err)
+			return
+		}
 	}
 	art, id, err := channels.NewMessage(r.l.inbox, j.msg.DA, from, reply, j.claim.depth+1, r.now().In(r.cfg.Location))
 	if err != nil {
@@ -100,25 +132,87 @@ func (r *Router) selfService(ctx context.Context, j *job) {
 
 // selfServiceReply runs the request and says what the sender is told; an
 // error is a temporary failure (the database), never shown to the sender.
-func (r *Router) selfServiceReply(ctx context.Context, e Entry, p pref, text string, detail map[string]any) (string, error) {
+func (r *Router) selfServiceReply(ctx context.Context, id string, e Entry, p pref, text string, detail map[string]any) (string, error) {
 	c, err := selfservice.Parse(text)
 	if pe, ok := selfservice.IsError(err); ok {
 		detail["refused"] = pe.Reply
 		return pe.Reply, nil
 	}
 	detail["command"] = string(c.Verb)
-	switch {
-	case p.pin == "" && r.cfg.SelfService.RequirePIN:
-		detail["refused"] = "no PIN set"
-		return replyNoPIN, nil
-	case p.pin != "" && subtle.ConstantTimeCompare([]byte(p.pin), []byte(c.PIN)) != 1:
-		detail["refused"] = "wrong PIN"
-		return replyWrongPIN, nil
-	}
 	store := r.journal.store
 	number := e.Number
 	action := func(what string) { detail["admin_action"] = what + " by " + number }
+	ss := r.cfg.SelfService
+	if c.Verb == selfservice.Pin {
+		// This very request may have changed the PIN before a crash kept its
+		// fate from the journal: its retry must not count as a wrong guess.
+		done, err := store.pinChangedBy(ctx, number, id)
+		if err != nil {
+			return "", err
+		}
+		if done {
+			action("PIN changed")
+			return "Done: your PIN is changed. Put it first in every request from now on.", nil
+		}
+	}
+	switch {
+	case p.pin == "" && c.Verb == selfservice.Pin:
+		if !ss.FirstPINBySMS || c.PINOff {
+			detail["refused"] = "no PIN set; a first PIN by SMS is not allowed"
+			return replyNoFirstPIN, nil
+		}
+		if err := store.SetPIN(ctx, number, c.NewPIN, "selfservice:"+number, pinRequest(id), r.now()); err != nil {
+			return "", err
+		}
+		action("PIN set")
+		return "Done: your PIN is set. Put it first in every request from now on.", nil
+	case p.pin == "" && ss.RequirePIN:
+		detail["refused"] = "no PIN set"
+		return replyNoPIN, nil
+	case p.pin != "" && c.PIN == "":
+		detail["refused"] = "missing PIN"
+		return replyWrongPIN, nil
+	case p.pin != "" && subtle.ConstantTimeCompare([]byte(p.pin), []byte(c.PIN)) != 1:
+		detail["refused"] = "wrong PIN"
+		if ss.pinTries() < 0 {
+			return replyWrongPIN, nil
+		}
+		now := r.now()
+		until, locked, err := store.pinFailed(ctx, number, id, now, ss.pinTries(), ss.pinWindow(), ss.pinLockout())
+		if err != nil {
+			return "", err
+		}
+		if !locked {
+			return replyWrongPIN, nil
+		}
+		detail["refused"] = "wrong PIN; locked out"
+		detail["admin_action"] = "self-service locked until " + until.In(r.cfg.Location).Format("2006-01-02 15:04") +
+			" after too many wrong PINs from " + number
+		_, loc := r.quietFor(p)
+		return lockoutReply(until, now, loc), nil
+	case p.pin != "":
+		if err := store.pinPassed(ctx, number); err != nil {
+			return "", err
+		}
+	}
 	switch c.Verb {
+	case selfservice.Pin:
+		if c.PINOff {
+			if ss.RequirePIN {
+				detail["refused"] = "PIN required"
+				return "A PIN is required here: you can change it (1234 PIN 5678) but not remove it.", nil
+			}
+			if err := store.SetPIN(ctx, number, "", "selfservice:"+number, pinRequest(id), r.now()); err != nil {
+				return "", err
+			}
+			action("PIN removed")
+			return "Done: your PIN is removed.", nil
+		}
+		if err := store.SetPIN(ctx, number, c.NewPIN, "selfservice:"+number, pinRequest(id), r.now()); err != nil {
+			return "", err
+		}
+		action("PIN changed")
+		return "Done: your PIN is changed. Put the new one first from now on.", nil
 	case selfservice.Help:
 		return selfservice.Usage, nil
 	case selfservice.Status:
@@ -130,14 +224,12 @@ func (r *Router) selfServiceReply(ctx context.Context, e Entry, p pref, text str
 				return fmt.Sprintf("Cannot set %c: your line is not set up for it. Ask the administrator.", l), nil
 			}
 		}
-		if _, err := store.SetNumber(ctx, number, c.Letters[:1], e.Extension); err != nil {
-			return "", fmt.Errorf("%w: self-service SET: %v", ErrDirectoryUnavailable, err)
-		}
 		further := make([]NumberWay, 0, len(c.Letters)-1)
 		for _, l := range []byte(c.Letters[1:]) {
 			further = append(further, NumberWay{Letter: l})
 		}
-		if err := store.SetWays(ctx, number, further); err != nil {
+		// One transaction: never the new first letter with the old further ways.
+		if _, err := store.SetNumberWays(ctx, number, c.Letters[:1], e.Extension, further); err != nil {
 			return "", fmt.Errorf("%w: self-service SET: %v", ErrDirectoryUnavailable, err)
 		}
 		action("number set " + commaLetters(c.Letters))

@@ -123,18 +123,8 @@ func (s *Store) SetWays(ctx context.Context, number string, ways []NumberWay) (e
 	if err != nil {
 		return err
 	}
-	if len(ways) > MaxFurtherWays {
-		return fmt.Errorf("%w: number %s: at most %d further ways", ErrBadEntry, number, MaxFurtherWays)
-	}
-	for i, w := range ways {
-		ext := w.Extension
-		if ext == e.Extension {
-			ext = "" // stored as "the number's own", so a later change of it carries over
-		}
-		if _, err := ParseWay(string(w.Letter), ext, e.Extension); err != nil {
-			return fmt.Errorf("number %s: %w", number, err)
-		}
-		ways[i].Extension = ext
+	if err := checkWays(number, ways, e.Extension); err != nil {
+		return err
 	}
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
@@ -145,17 +135,83 @@ func (s *Store) SetWays(ctx context.Context, number string, ways []NumberWay) (e
 			_ = tx.Rollback()
 		}
 	}()
-	if _, err = tx.ExecContext(ctx, `DELETE FROM smsrouter_number_way WHERE Account = ?`, number); err != nil {
-		return fmt.Errorf("ways %s: %w", number, err)
-	}
-	for i, w := range ways {
-		if _, err = tx.ExecContext(ctx, `INSERT INTO smsrouter_number_way (Account, Position, Letter, Extension) VALUES (?, ?, ?, ?)`,
-			number, i+1, string(w.Letter), w.Extension); err != nil {
-			return fmt.Errorf("ways %s: %w", number, err)
-		}
+	if err = writeWaysTx(ctx, tx, number, ways); err != nil {
+		return err
 	}
 	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("ways %s: %w", number, err)
+	}
+	return nil
+}
+
+// SetNumberWays is `number ways NUMBER LETTERS` and self-service SET: the
+// first way (the PBXNumbers row, as SetNumber writes it) and the further ways
+// (as SetWays, checked against the new Extension) in one transaction, so that a
+// crash or a failed write never leaves the new first letter with the old
+// further ways. Nothing is written when any way is refused (ErrBadEntry).
+func (s *Store) SetNumberWays(ctx context.Context, number, letter, extension string, further []NumberWay) (updated int, err error) {
+	if err := CheckNumber("number", number); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrBadEntry, err)
+	}
+	e, err := ParseEntry(number, letter, extension)
+	if err != nil {
+		return 0, fmt.Errorf("number %s: %w", number, err)
+	}
+	further = append([]NumberWay(nil), further...)
+	if err := checkWays(number, further, e.Extension); err != nil {
+		return 0, err
+	}
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("set %s: %w", number, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if updated, err = putTx(ctx, tx, e); err != nil {
+		return 0, err
+	}
+	if err = writeWaysTx(ctx, tx, number, further); err != nil {
+		return 0, err
+	}
+	if err = tx.Commit(); err != nil {
+		return 0, fmt.Errorf("set %s: %w", number, err)
+	}
+	return updated, nil
+}
+
+// checkWays checks each further way against the number's Extension main and
+// turns an Extension equal to it into "" (stored as "the number's own", so a
+// later change of it carries over).
+func checkWays(number string, ways []NumberWay, main string) error {
+	if len(ways) > MaxFurtherWays {
+		return fmt.Errorf("%w: number %s: at most %d further ways", ErrBadEntry, number, MaxFurtherWays)
+	}
+	for i, w := range ways {
+		ext := w.Extension
+		if ext == main {
+			ext = ""
+		}
+		if _, err := ParseWay(string(w.Letter), ext, main); err != nil {
+			return fmt.Errorf("number %s: %w", number, err)
+		}
+		ways[i].Extension = ext
+	}
+	return nil
+}
+
+// writeWaysTx replaces the further ways of number inside the caller's transaction.
+func writeWaysTx(ctx context.Context, tx *sql.Tx, number string, ways []NumberWay) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM smsrouter_number_way WHERE Account = ?`, number); err != nil {
+		return fmt.Errorf("ways %s: %w", number, err)
+	}
+	for i, w := range ways {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO smsrouter_number_way (Account, Position, Letter, Extension) VALUES (?, ?, ?, ?)`,
+			number, i+1, string(w.Letter), w.Extension); err != nil {
+			return fmt.Errorf("ways %s: %w", number, err)
+		}
 	}
 	return nil
 }

@@ -178,6 +178,14 @@ func writeTemp(tmpDir string, data []byte, mode os.FileMode, notBefore time.Time
 	if err = f.Close(); err != nil {
 		return "", fmt.Errorf("close %s: %w", path, err)
 	}
+	if err = holdUntil(path, notBefore); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// holdUntil sets path's mtime to notBefore when that is in the future.
+func holdUntil(path string, notBefore time.Time) error {
 	if now := time.Now(); notBefore.After(now) {
 		// pbx_spool reads whole seconds; rounding up means the call never
 		// starts before notBefore.
@@ -185,11 +193,11 @@ func writeTemp(tmpDir string, data []byte, mode os.FileMode, notBefore time.Time
 		if mt.Before(notBefore) {
 			mt = mt.Add(time.Second)
 		}
-		if err = os.Chtimes(path, now, mt); err != nil {
-			return "", fmt.Errorf("set mtime of %s: %w", path, err)
+		if err := os.Chtimes(path, now, mt); err != nil {
+			return fmt.Errorf("set mtime of %s: %w", path, err)
 		}
 	}
-	return path, nil
+	return nil
 }
 
 func renameError(target, tmpDir string, err error) error {
@@ -219,8 +227,11 @@ func syncDir(dir string) error {
 type Call struct {
 	Name string
 	Data []byte
-	Path string
-	Err  error
+	// NotBefore, when in the future, becomes the file's mtime: pbx_spool
+	// starts the call then (SPEC §3, observed).
+	NotBefore time.Time
+	Path      string
+	Err       error
 }
 
 // PlaceAll places several call files as Place does (now, mode 0660, never
@@ -252,6 +263,9 @@ func PlaceAll(outgoingDir, tmpDir string, calls []Call, durable bool) error {
 			continue
 		}
 		tmps[i], c.Err = openTemp(tmpDir, c.Data, callFileMode)
+		if c.Err == nil {
+			c.Err = holdUntil(tmps[i].Name(), c.NotBefore)
+		}
 	}
 	if durable {
 		var wg sync.WaitGroup

@@ -33,6 +33,7 @@ import (
 	"smsrouter/asteriskconf/callfile"
 	"smsrouter/asteriskconf/smsq"
 	"smsrouter/channels"
+	"smsrouter/internal/quiet"
 )
 
 // Config says how to reach phones.
@@ -414,7 +415,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 		if err != nil {
 			return channels.Result{}, channels.PermanentBecause(channels.PublicNotSetUp, err)
 		}
-		qc = &queueCall{name: "smsrouter.mttx." + queue + "." + m.ID, data: data}
+		qc = &queueCall{name: "smsrouter.mttx." + queue + "." + m.ID, data: data, later: holdHeader(m) + string(data)}
 		if e := c.pendingCall(queue); e != nil {
 			qc.pending = e.name
 		}
@@ -433,7 +434,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	// later batch or drain place it should this process die between the
 	// journal's commit and then.
 	if !qc.intended {
-		if err := c.intend(b, queue, qc.data); err != nil {
+		if err := c.intend(b, queue, []byte(qc.later)); err != nil {
 			return channels.Result{}, err
 		}
 		qc.intended = true
@@ -466,6 +467,7 @@ type batchCalls struct {
 type queueCall struct {
 	name     string // the call file to place if it needs one: the first message's
 	data     []byte
+	later    string // data with the recipient's quiet hours (holdHeader), for a call placed later
 	pending  string // a call that was waiting when the batch's first message looked
 	intended bool   // recorded in the batch's intent
 }
@@ -551,7 +553,7 @@ func (c *Channel) settle(b *batchCalls) error {
 			case callWaiting:
 				// That call hands every part over.
 			case callBusy:
-				errs = append(errs, c.writeFollowUp(queue, qc.data))
+				errs = append(errs, c.writeFollowUp(queue, []byte(qc.later)))
 			default:
 				places = append(places, placement{queue: queue, name: qc.name, data: qc.data})
 			}
@@ -591,6 +593,42 @@ func (c *Channel) queueState(queue string) callState {
 type placement struct {
 	queue, name string
 	data        []byte
+	notBefore   time.Time // held until then (quiet hours)
+}
+
+// holdPrefix begins the line a follow-up (or an intent) starts with when its
+// recipient has quiet hours: a follow-up is placed when the call in progress
+// ends, which may be inside them, so it carries them. It is a call-file
+// comment, harmless should it ever reach pbx_spool.
+const holdPrefix = "#smsrouter quiet "
+
+// holdHeader is the line that records m's quiet hours ("" when none).
+func holdHeader(m channels.Message) string {
+	if m.Quiet.Off() || m.QuietZone == nil {
+		return ""
+	}
+	return holdPrefix + m.Quiet.String() + " " + m.QuietZone.String() + "\n"
+}
+
+// releaseAt splits a follow-up into the call file and when it may ring: the
+// end of the quiet hours its header names if now is inside them, else zero.
+// A header that cannot be read holds nothing (the call is not lost).
+func releaseAt(data []byte, now time.Time) ([]byte, time.Time) {
+	line, rest, ok := strings.Cut(string(data), "\n")
+	if !ok || !strings.HasPrefix(line, holdPrefix) {
+		return data, time.Time{}
+	}
+	win, zone, _ := strings.Cut(strings.TrimPrefix(line, holdPrefix), " ")
+	w, err := quiet.Parse(win)
+	loc, lerr := time.LoadLocation(zone)
+	if err != nil || lerr != nil {
+		return []byte(rest), time.Time{}
+	}
+	until, held := w.Until(now, loc)
+	if !held {
+		return []byte(rest), time.Time{}
+	}
+	return []byte(rest), until
 }
 
 // placeAll puts call files into outgoing/ now, with one round of fsyncs for
@@ -606,7 +644,7 @@ func (c *Channel) placeAll(ps []placement) error {
 	calls := make([]callfile.Call, len(ps))
 	names := make([]string, len(ps))
 	for i, p := range ps {
-		calls[i] = callfile.Call{Name: p.name, Data: p.data}
+		calls[i] = callfile.Call{Name: p.name, Data: p.data, NotBefore: p.notBefore}
 		names[i] = p.name
 	}
 	// Logged before any call appears: a process that dies in between leaves
@@ -620,7 +658,7 @@ func (c *Channel) placeAll(ps []placement) error {
 		if errors.Is(calls[i].Err, callfile.ErrExists) {
 			// An earlier attempt at this message placed a call under its
 			// name, and that call has started: this one needs a name of its own.
-			calls[i] = callfile.Call{Name: callfile.UniqueName(calls[i].Name), Data: calls[i].Data}
+			calls[i] = callfile.Call{Name: callfile.UniqueName(calls[i].Name), Data: calls[i].Data, NotBefore: calls[i].NotBefore}
 			again = append(again, i)
 		}
 	}
@@ -873,8 +911,13 @@ func (c *Channel) placeFollowUps() error {
 				if err != nil {
 					return fmt.Errorf("sms: follow-up for %s: %w", queue, err)
 				}
-				// placeAll drops the follow-up once the call is in place.
-				places = append(places, placement{queue: queue, name: callfile.UniqueName("smsrouter.mttx." + queue + ".f"), data: data})
+				// placeAll drops the follow-up once the call is in place. One
+				// due inside the recipient's quiet hours is placed now, to
+				// start when they end (its mtime): the same rule as a first
+				// call, and meanwhile later messages rely on it as on any
+				// call that has not started.
+				data, at := releaseAt(data, time.Now())
+				places = append(places, placement{queue: queue, name: callfile.UniqueName("smsrouter.mttx." + queue + ".f"), data: data, notBefore: at})
 				continue
 			}
 			os.Remove(marker)

@@ -71,10 +71,11 @@ func listenAGI(ctx context.Context, e *env, srv *agi.Server) (wait func() error,
 // cmdAGI is `smsrouter agi`: the FastAGI server alone, for a box where
 // drain runs from the dialplan instead of serve.
 func cmdAGI(ctx context.Context, e *env, c *common, listen string) int {
-	cfg, err := c.load(e)
+	cfg, store, err := c.openStore(ctx, e, router.OpenExisting)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
+	defer store.Close()
 	addr := listen
 	if addr == "" {
 		addr = cfg.AGI.Listen
@@ -92,11 +93,6 @@ func cmdAGI(ctx context.Context, e *env, c *common, listen string) int {
 	if err := os.MkdirAll(inbox, 0o770); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	store, err := openStore(ctx, cfg, router.OpenExisting)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	defer store.Close()
 	store.SetPool(agiPool + 4)
 	srv, err := newAGIServer(cfg, addr, router.NewSQLDirectory(store), router.NewJournal(store), inbox, e)
 	if err != nil {

@@ -322,7 +322,7 @@ goes nowhere or is not a number.`,
 func numberCommand(e *env) *cobra.Command {
 	var c common
 	cmd := &cobra.Command{
-		Use:     "number set|delete|voice NUMBER …",
+		Use:     "number set|delete|voice|ways|pin|unlock NUMBER …",
 		GroupID: groupDir,
 		Short:   "Edit the directory: a number's letter and Extension, or its voice",
 		Long: `number edits PBXNumbers, the same table admins edit with SQL; a change applies
@@ -380,6 +380,16 @@ unknown number from then on.`,
 			`  smsrouter number delete 5551001`, cobra.ExactArgs(1), "delete"),
 		voice,
 		waysCommand(e),
+		sub("pin NUMBER PIN|off", "Set or remove a number's self-service PIN (and end a lockout)",
+			`pin sets the PIN (4 to 8 digits) a number must put first in its self-service
+requests by SMS, or removes it with "off". Either ends a lockout after too
+many wrong PINs. The change is recorded in smsrouter_admin_action.`,
+			`  smsrouter number pin 5551001 4821
+  smsrouter number pin 5551001 off`, cobra.ExactArgs(2), "pin"),
+		sub("unlock NUMBER", "End a number's self-service lockout after too many wrong PINs",
+			`unlock lets a number that texted too many wrong PINs use self-service again at
+once, and forgets its wrong PINs so far. Recorded in smsrouter_admin_action.`,
+			`  smsrouter number unlock 5551001`, cobra.ExactArgs(1), "unlock"),
 	)
 	return cmd
 }

@@ -188,8 +188,8 @@ printf '%%s\n' "${COMPREPLY[@]}"`, script, strings.Join(quoted, " "), len(words)
 	if got := complete("smsrouter journal --state "); !slices.Contains(got, "deferred") || !slices.Contains(got, "held") {
 		t.Errorf("journal --state <TAB>: %q, want the states", got)
 	}
-	if got := complete("smsrouter number "); !slices.Equal(got, []string{"delete", "set", "voice", "ways"}) {
-		t.Errorf("number <TAB>: %q, want delete set voice ways", got)
+	if got := complete("smsrouter number "); !slices.Equal(got, []string{"delete", "pin", "set", "unlock", "voice", "ways"}) {
+		t.Errorf("number <TAB>: %q, want delete pin set unlock voice ways", got)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"sort"
 	"strings"
 	"sync"
@@ -369,19 +370,15 @@ func sendVia(ctx context.Context, e *env, c *common, cfg Config, from, to, via, 
 }
 
 func cmdRoute(ctx context.Context, e *env, c *common, numbers []string) int {
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	rc, err := cfg.routerConfig()
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg, router.OpenReadOnly)
+	cfg, store, err := c.openStore(ctx, e, router.OpenReadOnly)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
+	rc, err := cfg.routerConfig()
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
 	dir := router.NewSQLDirectory(store)
 	code := exitOK
 	for _, n := range numbers {
@@ -407,7 +404,7 @@ func cmdRoute(ctx context.Context, e *env, c *common, numbers []string) int {
 }
 
 func cmdLookup(ctx context.Context, e *env, c *common, numbers []string) int {
-	store, err := c.loadStore(ctx, e, router.OpenReadOnly)
+	_, store, err := c.openStore(ctx, e, router.OpenReadOnly)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -462,26 +459,26 @@ func letterMeaning(l byte) string {
 // voice's --no-check.
 func cmdNumber(ctx context.Context, e *env, c *common, noCheck bool, a []string) int {
 	bad := func() int {
-		fmt.Fprintln(e.stderr, "usage: smsrouter number set NUMBER LETTER EXTENSION | smsrouter number delete NUMBER | smsrouter number voice [--no-check] NUMBER LANG|default [VOICE]")
+		fmt.Fprintln(e.stderr, "usage: smsrouter number set NUMBER LETTER EXTENSION | smsrouter number delete NUMBER | smsrouter number voice [--no-check] NUMBER LANG|default [VOICE] | smsrouter number pin NUMBER PIN|off | smsrouter number unlock NUMBER")
 		return exitUsage
 	}
-	if len(a) == 0 || !(a[0] == "set" && len(a) == 4 || a[0] == "delete" && len(a) == 2 || a[0] == "voice" && (len(a) == 3 || len(a) == 4)) {
+	if len(a) == 0 || !(a[0] == "set" && len(a) == 4 || a[0] == "delete" && len(a) == 2 || a[0] == "voice" && (len(a) == 3 || len(a) == 4) ||
+		a[0] == "pin" && len(a) == 3 || a[0] == "unlock" && len(a) == 2) {
 		return bad()
 	}
 	if err := router.CheckNumber("number", a[1]); err != nil {
 		return fail(e, exitUsage, err)
 	}
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg, router.OpenExisting)
+	cfg, store, err := c.openStore(ctx, e, router.OpenExisting)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
 	if a[0] == "voice" {
 		return numberVoice(ctx, e, cfg.Voice, store, a[1:], !noCheck)
+	}
+	if a[0] == "pin" || a[0] == "unlock" {
+		return numberPIN(ctx, e, store, a)
 	}
 	if a[0] == "delete" {
 		if _, err := store.DB.ExecContext(ctx, "DELETE FROM PBXNumbers WHERE Account = ?", a[1]); err != nil {
@@ -498,6 +495,33 @@ func cmdNumber(ctx context.Context, e *env, c *common, noCheck bool, a []string)
 		return fail(e, exitPartial, err)
 	case updated > 1:
 		fmt.Fprintf(e.stdout, "%s: updated all %d rows of this number (PBXNumbers has no primary key and holds it %d times; consider deleting the duplicates)\n", a[1], updated, updated)
+	}
+	return exitOK
+}
+
+// numberPIN is `number pin NUMBER PIN|off` and `number unlock NUMBER`.
+func numberPIN(ctx context.Context, e *env, store *router.Store, a []string) int {
+	by := "cli"
+	if u, err := user.Current(); err == nil {
+		by += ":" + u.Username
+	}
+	var err error
+	if a[0] == "unlock" {
+		err = store.Unlock(ctx, a[1], by, time.Now())
+	} else {
+		pin := a[2]
+		if strings.EqualFold(pin, "off") {
+			pin = ""
+		}
+		err = store.SetPIN(ctx, a[1], pin, by, "", time.Now())
+	}
+	switch {
+	case errors.Is(err, router.ErrBadEntry):
+		return fail(e, exitUsage, err)
+	case errors.Is(err, router.ErrUnknownNumber):
+		return fail(e, exitUsage, fmt.Errorf("%w: add it first with smsrouter number set", err))
+	case err != nil:
+		return fail(e, exitPartial, err)
 	}
 	return exitOK
 }

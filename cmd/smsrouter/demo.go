@@ -87,8 +87,8 @@ func cmdDemo(ctx context.Context, e *env, keep string, verbose bool) int {
 	if code := run(ctx, []string{"migrate", "--config", conf}, quiet.stdout, quiet.stderr); code != exitOK {
 		return code
 	}
-	cfg, _ := loadConfig(conf)
-	store, err := openStore(ctx, cfg, router.OpenExisting)
+	dc := common{config: conf}
+	cfg, store, err := dc.openStore(ctx, quiet, router.OpenExisting)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}

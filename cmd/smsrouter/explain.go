@@ -49,19 +49,15 @@ read-only. Exit code 1 when the message would not be delivered now.`,
 }
 
 func cmdExplain(ctx context.Context, e *env, c *common, req router.ExplainRequest, asJSON bool) int {
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	p, err := prepareRouting(cfg)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg, router.OpenReadOnly)
+	cfg, store, err := c.openStore(ctx, e, router.OpenReadOnly)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
+	p, err := prepareRouting(cfg)
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
 	req.Letters = "SFVC"
 	if p.sip != nil {
 		req.Letters += "T"

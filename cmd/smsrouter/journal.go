@@ -17,23 +17,25 @@ import (
 	"smsrouter/router/dlr"
 )
 
-// openAdmin opens the journal and the spool for the operator's verbs. It takes no
-// claim folder, so it runs safely beside serve and drain.
-func openAdmin(ctx context.Context, cfg Config) (*router.Admin, *router.Store, error) {
+// openAdmin loads the config and opens the journal and the spool for the
+// operator's verbs. It takes no claim folder, so it runs safely beside serve
+// and drain.
+func (c *common) openAdmin(ctx context.Context, e *env) (Config, *router.Admin, *router.Store, error) {
+	cfg, store, err := c.openStore(ctx, e, router.OpenExisting)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
 	rc, err := cfg.routerConfig()
 	if err != nil {
-		return nil, nil, err
-	}
-	store, err := openStore(ctx, cfg, router.OpenExisting)
-	if err != nil {
-		return nil, nil, err
+		store.Close()
+		return cfg, nil, nil, err
 	}
 	a, err := router.NewAdmin(rc, router.NewJournal(store))
 	if err != nil {
 		store.Close()
-		return nil, nil, err
+		return cfg, nil, nil, err
 	}
-	return a, store, nil
+	return cfg, a, store, nil
 }
 
 // journalEntry is a journal row as `journal --json` prints it (one per line).
@@ -195,10 +197,11 @@ func (p *journalPrinter) rows(recs []router.Record, header bool) error {
 }
 
 func cmdJournal(ctx context.Context, e *env, c *common, jf journalFlags) int {
-	cfg, err := c.load(e)
+	cfg, store, err := c.openStore(ctx, e, router.OpenReadOnly)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
+	defer store.Close()
 	loc, err := cfg.location()
 	if err != nil {
 		return fail(e, exitUsage, err)
@@ -207,11 +210,6 @@ func cmdJournal(ctx context.Context, e *env, c *common, jf journalFlags) int {
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
-	store, err := openStore(ctx, cfg, router.OpenReadOnly)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	defer store.Close()
 	j := router.NewJournal(store)
 	start := time.Now()
 	// What was written lately counts as printed: --follow shows what happens
@@ -338,19 +336,15 @@ type showView struct {
 }
 
 func journalShow(ctx context.Context, e *env, c *common, asJSON, noText bool, id string) int {
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	loc, err := cfg.location()
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg, router.OpenReadOnly)
+	cfg, store, err := c.openStore(ctx, e, router.OpenReadOnly)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
 	defer store.Close()
+	loc, err := cfg.location()
+	if err != nil {
+		return fail(e, exitUsage, err)
+	}
 	j := router.NewJournal(store)
 	src := httpapi.Source{Journal: j, Reports: dlr.NewStore(store).Of, Location: loc, HideText: noText}
 	if rc, err := cfg.routerConfig(); err == nil {
@@ -496,10 +490,15 @@ func printView(e *env, v httpapi.MessageView, loc *time.Location) {
 
 // cmdPrune is `journal prune`.
 func cmdPrune(ctx context.Context, e *env, c *common, olderThan string, dryRun bool) int {
-	cfg, err := c.load(e)
+	mode := router.OpenExisting
+	if dryRun {
+		mode = router.OpenReadOnly
+	}
+	cfg, store, err := c.openStore(ctx, e, mode)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
+	defer store.Close()
 	loc, err := cfg.location()
 	if err != nil {
 		return fail(e, exitUsage, err)
@@ -516,15 +515,6 @@ func cmdPrune(ctx context.Context, e *env, c *common, olderThan string, dryRun b
 			return fail(e, exitUsage, fmt.Errorf("--older-than %s is shorter than %s: a message's row must outlive any process still holding the message", olderThan, router.MinRetention))
 		}
 	}
-	mode := router.OpenExisting
-	if dryRun {
-		mode = router.OpenReadOnly
-	}
-	store, err := openStore(ctx, cfg, mode)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	defer store.Close()
 	j := router.NewJournal(store)
 	now := time.Now()
 	cut := now.Add(-age)
@@ -554,11 +544,7 @@ func cmdRetry(ctx context.Context, e *env, c *common, state string, args []strin
 	if state != "" && state != string(router.StateDeferred) {
 		return fail(e, exitUsage, fmt.Errorf("only deferred messages can be retried, not %q", state))
 	}
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	a, store, err := openAdmin(ctx, cfg)
+	_, a, store, err := c.openAdmin(ctx, e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -583,11 +569,7 @@ func cmdRetry(ctx context.Context, e *env, c *common, state string, args []strin
 }
 
 func cmdDrop(ctx context.Context, e *env, c *common, notify bool, reason string, ids []string) int {
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	a, store, err := openAdmin(ctx, cfg)
+	_, a, store, err := c.openAdmin(ctx, e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -610,11 +592,7 @@ func cmdDrop(ctx context.Context, e *env, c *common, notify bool, reason string,
 }
 
 func cmdEvidence(ctx context.Context, e *env, c *common, notify bool) int {
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	a, store, err := openAdmin(ctx, cfg)
+	cfg, a, store, err := c.openAdmin(ctx, e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}

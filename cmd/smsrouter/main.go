@@ -106,14 +106,16 @@ func (c *common) load(e *env) (Config, error) {
 	return cfg, nil
 }
 
-// loadStore reads the config and opens its database, schema checked: the start
-// of every command that reads or edits the directory or the journal.
-func (c *common) loadStore(ctx context.Context, e *env, mode router.OpenMode) (*router.Store, error) {
+// openStore reads the config and opens its database, schema checked
+// (openStore): the start of every command that reads or edits the directory
+// or the journal. Either error is a usage or configuration error to its callers.
+func (c *common) openStore(ctx context.Context, e *env, mode router.OpenMode) (Config, *router.Store, error) {
 	cfg, err := c.load(e)
 	if err != nil {
-		return nil, err
+		return cfg, nil, err
 	}
-	return openStore(ctx, cfg, mode)
+	store, err := openStore(ctx, cfg, mode)
+	return cfg, store, err
 }
 
 // newLogger logs at the configured level, at debug with -v, and never below

@@ -74,11 +74,7 @@ func cmdNumberWays(ctx context.Context, e *env, c *common, args, exts []string, 
 			letters = append(letters, f[0])
 		}
 	}
-	cfg, err := c.load(e)
-	if err != nil {
-		return fail(e, exitUsage, err)
-	}
-	store, err := openStore(ctx, cfg, router.OpenExisting)
+	_, store, err := c.openStore(ctx, e, router.OpenExisting)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}
@@ -130,10 +126,8 @@ func setWays(ctx context.Context, store *router.Store, entry router.Entry, lette
 		}
 		further = append(further, router.NumberWay{Letter: l, Extension: ext(l)})
 	}
-	if _, err := store.SetNumber(ctx, entry.Number, string(first), ext(first)); err != nil {
-		return err
-	}
-	return store.SetWays(ctx, entry.Number, further)
+	_, err := store.SetNumberWays(ctx, entry.Number, string(first), ext(first), further)
+	return err
 }
 
 func printWays(e *env, entry router.Entry) {

@@ -28,9 +28,13 @@ type GuardsConfig struct {
 
 // SelfServiceConfig is [selfservice].
 type SelfServiceConfig struct {
-	Enabled    bool   `toml:"enabled"`
-	Number     string `toml:"number"`
-	RequirePIN bool   `toml:"require_pin"`
+	Enabled       bool     `toml:"enabled"`
+	Number        string   `toml:"number"`
+	RequirePIN    bool     `toml:"require_pin"`
+	PINTries      int      `toml:"pin_tries"`        // default 5; -1 = no lockout
+	PINWindow     duration `toml:"pin_window"`       // default 15m
+	PINLockout    duration `toml:"pin_lockout"`      // default 1h
+	FirstPINBySMS bool     `toml:"first_pin_by_sms"` // a number without a PIN may set one by SMS
 }
 
 // The defaults the example file shows.
@@ -83,7 +87,21 @@ func (c Config) reachSettings(rc *router.Config, loc *time.Location) []error {
 	if s.Number == "" {
 		s.Number = defaultSelfServiceNumber
 	}
-	rc.SelfService = router.SelfService{Enabled: s.Enabled, Number: s.Number, RequirePIN: s.RequirePIN}
+	rc.SelfService = router.SelfService{Enabled: s.Enabled, Number: s.Number, RequirePIN: s.RequirePIN,
+		PINTries: s.PINTries, PINWindow: s.PINWindow.Duration, PINLockout: s.PINLockout.Duration, FirstPINBySMS: s.FirstPINBySMS}
+	ss := &rc.SelfService
+	if ss.PINTries == 0 {
+		ss.PINTries = router.DefaultPINTries
+	}
+	if ss.PINWindow == 0 {
+		ss.PINWindow = router.DefaultPINWindow
+	}
+	if ss.PINLockout == 0 {
+		ss.PINLockout = router.DefaultPINLockout
+	}
+	if s.PINTries < -1 || s.PINWindow.Duration < 0 || s.PINLockout.Duration < 0 {
+		errs = append(errs, errors.New("[selfservice] pin_tries is a count (or -1: no lockout); pin_window and pin_lockout cannot be negative"))
+	}
 	if s.Enabled && !router.ValidNumber(s.Number) {
 		errs = append(errs, router.CheckNumber("[selfservice] number", s.Number))
 	}

@@ -1,8 +1,8 @@
 // Package selfservice reads the commands a person texts to the self-service
 // number to change their own directory entry: which way messages reach them
 // (SET), the language they are read out in (LANG), their quiet hours (QUIET),
-// and what is set now (STATUS). A PIN, when the number has one, is the first
-// word: "1234 SET F". The router carries the commands out; this package only
+// their PIN (PIN) and what is set now (STATUS). A PIN, when the number has one,
+// is the first word: "1234 SET F", "1234 PIN 5678". The router carries the commands out; this package only
 // parses, so the parser can be fuzzed on its own.
 package selfservice
 
@@ -22,6 +22,7 @@ const (
 	Quiet  Verb = "QUIET"  // Window (Off: no quiet hours); Default: back to the configured window
 	Status Verb = "STATUS" // what is set now
 	Help   Verb = "HELP"   // the commands
+	Pin    Verb = "PIN"    // NewPIN: the number's new PIN ("" with PINOff: none)
 )
 
 // Command is one parsed request.
@@ -32,10 +33,12 @@ type Command struct {
 	Lang    string       // LANG
 	Window  quiet.Window // QUIET; the zero Window with Default false is "off"
 	Default bool         // QUIET DEFAULT
+	NewPIN  string       // PIN
+	PINOff  bool         // PIN OFF
 }
 
 // Usage is the short help a phone gets for a request it cannot read.
-const Usage = "Send SET S (or SET T,S), LANG pl, QUIET 22-07, QUIET OFF or STATUS. With a PIN: 1234 SET F"
+const Usage = "Send SET S (or SET T,S), LANG pl, QUIET 22-07, QUIET OFF or STATUS. With a PIN: 1234 SET F; a new PIN: 1234 PIN 5678"
 
 // Error is a parse failure; its text is written for the person who texted.
 type Error struct{ Reply string }
@@ -120,6 +123,18 @@ func Parse(text string) (Command, error) {
 			return c, fail("QUIET needs hours such as 22-07 or 22:30-06:45, or OFF.")
 		}
 		c.Window = w
+	case Pin:
+		if len(args) != 1 {
+			return c, fail("PIN needs the new PIN (4 to 8 digits), e.g. 1234 PIN 5678, or PIN OFF.")
+		}
+		if args[0] == "OFF" {
+			c.PINOff = true
+			return c, nil
+		}
+		if !isPIN(args[0]) {
+			return c, fail("A PIN is 4 to 8 digits, e.g. 1234 PIN 5678.")
+		}
+		c.NewPIN = args[0]
 	default:
 		return c, fail("Unknown command. " + Usage)
 	}

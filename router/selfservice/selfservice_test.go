@@ -24,6 +24,9 @@ func TestParse(t *testing.T) {
 		"status":           {Verb: Status},
 		"98765432 STATUS":  {Verb: Status, PIN: "98765432"},
 		"help":             {Verb: Help},
+		"1234 PIN 5678":    {Verb: Pin, PIN: "1234", NewPIN: "5678"},
+		"pin 87654321":     {Verb: Pin, NewPIN: "87654321"},
+		"1234 pin off":     {Verb: Pin, PIN: "1234", PINOff: true},
 	} {
 		got, err := Parse(in)
 		if err != nil || got != want {
@@ -32,7 +35,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, bad := range []string{"", "1234", "SET", "SET C", "SET N", "SET SS", "SET SFVTS", "SET X",
 		"LANG", "LANG ../x", "LANG -v", "LANG pl en", "QUIET", "QUIET 25-07", "QUIET 22", "STATUS now",
-		"HELLO", "123 SET F", strings.Repeat("SET F ", 40)} {
+		"HELLO", "123 SET F", "PIN", "1234 PIN", "PIN 12", "PIN 12345a", "1234 PIN 5678 9012", strings.Repeat("SET F ", 40)} {
 		_, err := Parse(bad)
 		e, ok := IsError(err)
 		if !ok || e.Reply == "" {
@@ -42,7 +45,7 @@ func TestParse(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"SET F", "1234 SET T,S", "LANG pl", "QUIET 22-07", "QUIET OFF", "STATUS", "x", "\xff SET"} {
+	for _, s := range []string{"SET F", "1234 SET T,S", "LANG pl", "QUIET 22-07", "QUIET OFF", "STATUS", "1234 PIN 5678", "PIN OFF", "x", "\xff SET"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -62,6 +65,10 @@ func FuzzParse(f *testing.F) {
 		case Lang:
 			if c.Lang != "" && (!validLang(c.Lang) || strings.HasPrefix(c.Lang, "-")) {
 				t.Fatalf("Parse(%q): lang %q", s, c.Lang)
+			}
+		case Pin:
+			if c.PINOff == (c.NewPIN != "") || c.NewPIN != "" && !ValidPIN(c.NewPIN) {
+				t.Fatalf("Parse(%q): new pin %q off %v", s, c.NewPIN, c.PINOff)
 			}
 		case Quiet, Status, Help:
 		default:
