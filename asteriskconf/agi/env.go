@@ -146,7 +146,7 @@ func ReadEnv(br *bufio.Reader, maxBytes int) (Env, error) {
 		maxBytes = DefaultMaxEnvBytes
 	}
 	var block strings.Builder
-	block.Grow(1024) // Asterisk's block is about 600 bytes
+	block.Grow(1024)     // Asterisk's block is about 600 bytes
 	lines, total := 0, 0 // total: bytes of the complete lines
 	for {
 		line, err := appendLine(&block, br, min(MaxEnvLineBytes, maxBytes-total))
