@@ -212,6 +212,9 @@ func isKeyByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
+// setReply is the reply to SET VARIABLE and most other commands.
+const setReply = "200 result=1"
+
 // readLine returns the next line without its LF. More than max bytes before
 // an LF fail with ErrLineTooLong, so memory stays bounded whatever arrives.
 func readLine(br *bufio.Reader, max int) (string, error) {
@@ -225,6 +228,9 @@ func readLine(br *bufio.Reader, max int) (string, error) {
 				return "", fmt.Errorf("more than %d bytes: %w", max, ErrLineTooLong)
 			}
 			if buf == nil {
+				if string(frag[:n]) == setReply {
+					return setReply, nil // every SET VARIABLE's reply: no copy
+				}
 				return string(frag[:n]), nil
 			}
 			return string(append(buf, frag[:n]...)), nil
