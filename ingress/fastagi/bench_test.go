@@ -55,6 +55,7 @@ func BenchmarkChaninfoPaced(b *testing.B) {
 		b.Run(db.name, func(b *testing.B) {
 			addr, envs := chaninfoServer(b, db.dsn(b), 0)
 			minimal := minimalResponder(b)
+			b.Logf("smsrouter at %s, minimal responder at %s", addr, minimal)
 			var lat, minLat []time.Duration
 			for range b.N {
 				minLat = append(minLat, paced(b, minimal, envs, perSecond, requests/2)...)
@@ -223,7 +224,7 @@ func paced(b *testing.B, addr string, envs [][]byte, perSecond, n int) []time.Du
 		wg.Go(func() {
 			d, err := chaninfoOnce(addr, envs[i%len(envs)])
 			if err != nil {
-				firstErr.CompareAndSwap(nil, err)
+				firstErr.CompareAndSwap(nil, fmt.Errorf("request %d to %s: %w", i, addr, err))
 			}
 			lat[i] = d
 		})
