@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -101,6 +102,16 @@ func (c *Coalescing) run() {
 				c.mu.Unlock()
 				return
 			}
+		}
+		if len(c.waiting) < c.max {
+			// Let the requests that are ready to run ask first: under load
+			// they join this query (SQLite answers one number so quickly
+			// that the next request always found the worker idle: batches
+			// of 1.1, now 6-7 at 50 clients, issue 17). With nothing else
+			// to run, Gosched returns at once.
+			c.mu.Unlock()
+			runtime.Gosched()
+			c.mu.Lock()
 		}
 		n := min(len(c.waiting), c.max)
 		batch := c.waiting[:n:n]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // Limits of the environment block. Asterisk's own block is about 600 bytes
@@ -30,8 +31,14 @@ type EnvField struct {
 // keys are kept in the order they arrived; values are kept byte for byte.
 type Env struct {
 	fields []EnvField
-	index  map[string]int
+	// index is built only for a block of more than linearFields lines (never
+	// Asterisk's, which has about 20): below that a scan of the fields is
+	// as quick as a map and saves allocating one per connection.
+	index map[string]int
 }
+
+// linearFields is the most fields looked up, and checked for repeats, by scanning.
+const linearFields = 64
 
 // Fields returns every line of the block in order. The slice is a copy.
 func (e Env) Fields() []EnvField {
@@ -40,11 +47,19 @@ func (e Env) Fields() []EnvField {
 
 // Lookup returns the value of key (e.g. "agi_channel") and whether it was sent.
 func (e Env) Lookup(key string) (string, bool) {
-	i, ok := e.index[key]
-	if !ok {
-		return "", false
+	if e.index != nil {
+		i, ok := e.index[key]
+		if !ok {
+			return "", false
+		}
+		return e.fields[i].Value, true
 	}
-	return e.fields[i].Value, true
+	for i := range e.fields {
+		if e.fields[i].Key == key {
+			return e.fields[i].Value, true
+		}
+	}
+	return "", false
 }
 
 // Get returns the value of key, or "" when it was not sent.
@@ -92,12 +107,29 @@ func (e Env) Version() string { return e.Get("agi_version") }
 func (e Env) Args() []string {
 	var args []string
 	for n := 1; ; n++ {
-		v, ok := e.Lookup("agi_arg_" + strconv.Itoa(n))
+		v, ok := e.arg(n)
 		if !ok {
 			return args
 		}
 		args = append(args, v)
 	}
+}
+
+// Arg returns agi_arg_n (counting from 1), as Args()[n-1] would, without
+// building the list.
+func (e Env) Arg(n int) (string, bool) {
+	for i := 1; i < n; i++ {
+		if _, ok := e.arg(i); !ok {
+			return "", false
+		}
+	}
+	return e.arg(n)
+}
+
+func (e Env) arg(n int) (string, bool) {
+	var key [len("agi_arg_") + 20]byte
+	k := strconv.AppendInt(append(key[:0], "agi_arg_"...), int64(n), 10)
+	return e.Lookup(string(k))
 }
 
 // ReadEnv reads the environment block up to and including its empty line,
@@ -106,39 +138,56 @@ func (e Env) Args() []string {
 // MaxEnvLineBytes, a line that is not "key: value", a repeated key, or a
 // stream that ends first (io.ErrUnexpectedEOF; io.EOF when nothing came).
 // Deadlines are the caller's: set one on the connection.
+//
+// The block is read into one string that every key and value points into,
+// so a connection costs three allocations here, not two per line.
 func ReadEnv(br *bufio.Reader, maxBytes int) (Env, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxEnvBytes
 	}
-	env := Env{index: make(map[string]int, 32)}
-	total := 0
+	var block strings.Builder
+	block.Grow(1024)     // Asterisk's block is about 600 bytes
+	lines, total := 0, 0 // total: bytes of the complete lines
 	for {
-		line, err := readLine(br, min(MaxEnvLineBytes, maxBytes-total))
+		line, err := appendLine(&block, br, min(MaxEnvLineBytes, maxBytes-total))
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrLineTooLong) && total+MaxEnvLineBytes > maxBytes:
 				return Env{}, fmt.Errorf("agi: environment after %d bytes: %w", total, ErrEnvTooLarge)
 			case errors.Is(err, io.EOF) && total > 0:
-				return Env{}, fmt.Errorf("agi: environment line %d: %w", len(env.fields)+1, io.ErrUnexpectedEOF)
+				return Env{}, fmt.Errorf("agi: environment line %d: %w", lines+1, io.ErrUnexpectedEOF)
 			}
-			return Env{}, fmt.Errorf("agi: environment line %d: %w", len(env.fields)+1, err)
+			return Env{}, fmt.Errorf("agi: environment line %d: %w", lines+1, err)
 		}
-		total += len(line) + 1
-		if line == "" {
-			return env, nil
+		total += line + 1
+		if line == 0 {
+			break
 		}
+		lines++
+	}
+	env := Env{fields: make([]EnvField, 0, lines)}
+	if lines > linearFields {
+		env.index = make(map[string]int, lines)
+	}
+	rest := block.String()
+	for n := 1; n <= lines; n++ {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
 		key, value, err := splitEnvLine(line)
 		if err != nil {
-			return Env{}, fmt.Errorf("agi: environment line %d: %w", len(env.fields)+1, err)
+			return Env{}, fmt.Errorf("agi: environment line %d: %w", n, err)
 		}
-		if _, dup := env.index[key]; dup {
+		if _, dup := env.Lookup(key); dup {
 			// A second agi_network_script could steer routing; Asterisk
 			// never repeats a key, so a repeat means the peer is not Asterisk.
-			return Env{}, fmt.Errorf("agi: environment line %d: key %q repeated", len(env.fields)+1, key)
+			return Env{}, fmt.Errorf("agi: environment line %d: key %q repeated", n, key)
 		}
-		env.index[key] = len(env.fields)
+		if env.index != nil {
+			env.index[key] = len(env.fields)
+		}
 		env.fields = append(env.fields, EnvField{Key: key, Value: value})
 	}
+	return env, nil
 }
 
 // splitEnvLine splits "key: value". Asterisk always writes ": "; a bare ":"
@@ -163,6 +212,9 @@ func isKeyByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
+// setReply is the reply to SET VARIABLE and most other commands.
+const setReply = "200 result=1"
+
 // readLine returns the next line without its LF. More than max bytes before
 // an LF fail with ErrLineTooLong, so memory stays bounded whatever arrives.
 func readLine(br *bufio.Reader, max int) (string, error) {
@@ -176,6 +228,9 @@ func readLine(br *bufio.Reader, max int) (string, error) {
 				return "", fmt.Errorf("more than %d bytes: %w", max, ErrLineTooLong)
 			}
 			if buf == nil {
+				if string(frag[:n]) == setReply {
+					return setReply, nil // every SET VARIABLE's reply: no copy
+				}
 				return string(frag[:n]), nil
 			}
 			return string(append(buf, frag[:n]...)), nil
@@ -188,6 +243,34 @@ func readLine(br *bufio.Reader, max int) (string, error) {
 			return "", io.ErrUnexpectedEOF
 		default:
 			return "", err
+		}
+	}
+}
+
+// appendLine appends the next line, LF included, to b and returns its length
+// without the LF: 0 for an empty line. It fails as readLine does; the bytes of
+// a line that fails may be left in b.
+func appendLine(b *strings.Builder, br *bufio.Reader, max int) (int, error) {
+	n := 0
+	for {
+		frag, err := br.ReadSlice('\n')
+		switch {
+		case err == nil:
+			if n+len(frag)-1 > max {
+				return 0, fmt.Errorf("more than %d bytes: %w", max, ErrLineTooLong)
+			}
+			b.Write(frag)
+			return n + len(frag) - 1, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			if n+len(frag) > max {
+				return 0, fmt.Errorf("more than %d bytes: %w", max, ErrLineTooLong)
+			}
+			b.Write(frag)
+			n += len(frag)
+		case errors.Is(err, io.EOF) && n+len(frag) > 0:
+			return 0, io.ErrUnexpectedEOF
+		default:
+			return 0, err
 		}
 	}
 }

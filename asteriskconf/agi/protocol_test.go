@@ -266,9 +266,24 @@ func TestReadEnv(t *testing.T) {
 	if env.NetworkScript() != "chaninfo?var=X" || env.Channel() != "Local/s@agitest-0000002b;2" {
 		t.Errorf("helpers: %q %q", env.NetworkScript(), env.Channel())
 	}
+	if v, ok := env.Arg(2); !ok || v != "arg two" {
+		t.Errorf("Arg(2) = %q, %v", v, ok)
+	}
+	if _, ok := env.Arg(4); ok {
+		t.Error("Arg(4) reported present")
+	}
 	rest, _ := io.ReadAll(br)
 	if string(rest) != "200 result=1\n" {
 		t.Errorf("ReadEnv consumed past the block: left %q", rest)
+	}
+
+	// A long block (looked up through a map) answers like a short one.
+	long, err := ReadEnv(bufio.NewReader(strings.NewReader(manyLines(100)+"\n")), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := long.Lookup("agi_x_99"); !ok || v != "yyyyyyyy" || len(long.Fields()) != 100 {
+		t.Errorf("long block: agi_x_99 = %q, %v; %d fields", v, ok, len(long.Fields()))
 	}
 
 	bad := []struct {
@@ -286,6 +301,8 @@ func TestReadEnv(t *testing.T) {
 		{"duplicate", "agi_network_script: a\nagi_network_script: b\n\n", 0, nil},
 		{"long line", "agi_x: " + strings.Repeat("y", MaxEnvLineBytes) + "\n\n", 0, ErrLineTooLong},
 		{"too large", manyLines(200), 1000, ErrEnvTooLarge},
+		// Above linearFields lines the keys go into a map: a repeat is still caught.
+		{"duplicate in a long block", manyLines(100) + "agi_x_7: again\n\n", 0, nil},
 	}
 	for _, tt := range bad {
 		_, err := ReadEnv(bufio.NewReader(strings.NewReader(tt.in)), tt.max)

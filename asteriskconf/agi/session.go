@@ -54,7 +54,8 @@ type Session struct {
 	Env Env
 	// Script is agi_network_script without its query ("chaninfo").
 	Script string
-	// Query is the parsed query of agi_network_script ("var=X").
+	// Query is the parsed query of agi_network_script ("var=X"); nil
+	// when the script has none.
 	Query url.Values
 
 	conn   net.Conn
@@ -63,6 +64,10 @@ type Session struct {
 	wbuf   []byte
 	err    error // first fatal error; the stream is out of step after it
 	hungup atomic.Bool
+	// wired is the Done channel of a context whose end already unblocks
+	// conn: the server sets one AfterFunc per connection, so the commands
+	// a handler sends under that context need none of their own.
+	wired <-chan struct{}
 }
 
 // aLongTimeAgo is a deadline in the past: setting it makes blocked reads and
@@ -73,8 +78,17 @@ var aLongTimeAgo = time.Unix(1, 0)
 // agi_network_script into Script and Query. Cancelling ctx, or EnvTimeout,
 // aborts the read. The caller keeps ownership of conn.
 func NewSession(ctx context.Context, conn net.Conn, opts SessionOptions) (*Session, error) {
+	return newSession(ctx, conn, opts, bufio.NewReaderSize(conn, readerSize), nil)
+}
+
+// readerSize is a session's read buffer: the environment block (about 600
+// bytes) and every reply fit; longer lines are read in pieces.
+const readerSize = 4096
+
+// newSession is NewSession reading through br, with wired as Session.wired.
+func newSession(ctx context.Context, conn net.Conn, opts SessionOptions, br *bufio.Reader, wired <-chan struct{}) (*Session, error) {
 	opts = opts.withDefaults()
-	s := &Session{conn: conn, br: bufio.NewReaderSize(conn, 4096), opts: opts}
+	s := &Session{conn: conn, br: br, opts: opts, wired: wired}
 	if err := s.withDeadline(ctx, opts.EnvTimeout, func() error {
 		env, err := ReadEnv(s.br, opts.MaxEnvBytes)
 		s.Env = env
@@ -83,11 +97,14 @@ func NewSession(ctx context.Context, conn net.Conn, opts SessionOptions) (*Sessi
 		return nil, err
 	}
 	script, rawQuery, _ := strings.Cut(s.Env.NetworkScript(), "?")
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return nil, fmt.Errorf("agi: query of script %.60q: %w", script, err)
+	s.Script = script
+	if rawQuery != "" {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return nil, fmt.Errorf("agi: query of script %.60q: %w", script, err)
+		}
+		s.Query = q
 	}
-	s.Script, s.Query = script, q
 	return s, nil
 }
 
@@ -162,8 +179,22 @@ func (s *Session) withDeadline(ctx context.Context, timeout time.Duration, io fu
 	if err := s.conn.SetDeadline(deadline); err != nil {
 		return fmt.Errorf("agi: set deadline: %w", err)
 	}
-	if ctx.Done() == nil {
+	done := ctx.Done()
+	if done == nil {
 		return io()
+	}
+	if done == s.wired {
+		// The connection's AfterFunc past-dates the deadline when ctx
+		// ends; had it done so before the SetDeadline above, ctx.Err()
+		// says so now.
+		err := ctx.Err()
+		if err == nil {
+			err = io()
+		}
+		if err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", context.Cause(ctx), err)
+		}
+		return err
 	}
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {

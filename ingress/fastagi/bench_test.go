@@ -2,6 +2,7 @@ package fastagi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,6 +55,7 @@ func BenchmarkChaninfoPaced(b *testing.B) {
 		b.Run(db.name, func(b *testing.B) {
 			addr, envs := chaninfoServer(b, db.dsn(b), 0)
 			minimal := minimalResponder(b)
+			b.Logf("smsrouter at %s, minimal responder at %s", addr, minimal)
 			var lat, minLat []time.Duration
 			for range b.N {
 				minLat = append(minLat, paced(b, minimal, envs, perSecond, requests/2)...)
@@ -78,6 +80,32 @@ func BenchmarkChaninfoPaced(b *testing.B) {
 // store's pool is sized as serve sizes it: parallel (8) + the FastAGI handlers'
 // 8 + 4, their lookups shared (router.Coalescing).
 func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]byte) {
+	addr, envs, _ := chaninfoServerCounting(b, dsn, cache)
+	return addr, envs
+}
+
+// queryCounter counts the queries that reach the directory and the
+// numbers they ask for: how well router.Coalescing shares them.
+type queryCounter struct {
+	router.Directory
+	queries, numbers atomic.Int64
+}
+
+func (d *queryCounter) Lookup(ctx context.Context, number string) (router.Entry, error) {
+	d.queries.Add(1)
+	d.numbers.Add(1)
+	return d.Directory.Lookup(ctx, number)
+}
+
+func (d *queryCounter) LookupMany(ctx context.Context, numbers []string) (map[string]router.Entry, error) {
+	d.queries.Add(1)
+	d.numbers.Add(int64(len(numbers)))
+	return d.Directory.LookupMany(ctx, numbers)
+}
+
+// chaninfoServerCounting is chaninfoServer that also returns the directory's
+// query counts.
+func chaninfoServerCounting(b *testing.B, dsn string, cache time.Duration) (string, [][]byte, *queryCounter) {
 	const numbers = 1000
 	store, err := router.OpenStore(dsn)
 	if err != nil {
@@ -94,7 +122,8 @@ func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]
 			b.Fatal(err)
 		}
 	}
-	h, err := New(Config{Directory: router.NewCoalescing(router.NewSQLDirectory(store), 0), Inbox: b.TempDir(), LookupCache: cache,
+	counted := &queryCounter{Directory: router.NewSQLDirectory(store)}
+	h, err := New(Config{Directory: router.NewCoalescing(counted, 0), Inbox: b.TempDir(), LookupCache: cache,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
@@ -112,16 +141,18 @@ func chaninfoServer(b *testing.B, dsn string, cache time.Duration) (string, [][]
 	for i := range envs {
 		envs[i] = []byte(agiEnvBlock("chaninfo", fmt.Sprint(5550000+i)))
 	}
-	return l.Addr().String(), envs
+	return l.Addr().String(), envs, counted
 }
 
 func benchChaninfo(b *testing.B, dsn string, cache time.Duration) {
 	const conns, perIter = 50, 4000
-	addr, envs := chaninfoServer(b, dsn, cache)
+	addr, envs, counted := chaninfoServerCounting(b, dsn, cache)
 	minimal := minimalResponder(b)
 	var all []time.Duration
 	var elapsed, minElapsed time.Duration
 	b.ResetTimer()
+	counted.queries.Store(0)
+	counted.numbers.Store(0)
 	for range b.N {
 		// The floor runs before and after and counts half each time, so a drift
 		// in the machine's speed does not land on one side of the ratio only.
@@ -140,6 +171,9 @@ func benchChaninfo(b *testing.B, dsn string, cache time.Duration) {
 	b.ReportMetric(100*minElapsed.Seconds()/elapsed.Seconds(), "pct_of_minimal")
 	b.ReportMetric(float64(agiPercentile(all, 50).Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(agiPercentile(all, 99).Microseconds())/1000, "p99_ms")
+	if q := counted.queries.Load(); q > 0 {
+		b.ReportMetric(float64(counted.numbers.Load())/float64(q), "numbers/query")
+	}
 }
 
 // hammerAGI makes n chaninfo requests from conns clients at once, each on a new
@@ -190,7 +224,7 @@ func paced(b *testing.B, addr string, envs [][]byte, perSecond, n int) []time.Du
 		wg.Go(func() {
 			d, err := chaninfoOnce(addr, envs[i%len(envs)])
 			if err != nil {
-				firstErr.CompareAndSwap(nil, err)
+				firstErr.CompareAndSwap(nil, fmt.Errorf("request %d to %s: %w", i, addr, err))
 			}
 			lat[i] = d
 		})
@@ -202,9 +236,10 @@ func paced(b *testing.B, addr string, envs [][]byte, perSecond, n int) []time.Du
 	return lat
 }
 
-// minimalResponder is the least a Go FastAGI server can do for chaninfo: read
-// the environment block, send the same two SET VARIABLE commands and read their
-// replies, close. No directory, no logging, no limits.
+// minimalResponder is the least a Go FastAGI server can do for chaninfo and
+// still be correct: read the environment block and find the number in it
+// (agi_extension), send the same two SET VARIABLE commands, check that each
+// was answered 200, close. No directory, no logging, no limits.
 func minimalResponder(b *testing.B) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -220,6 +255,7 @@ func minimalResponder(b *testing.B) string {
 			go func() {
 				defer c.Close()
 				br := bufio.NewReaderSize(c, 1024)
+				number := false
 				for {
 					line, err := br.ReadSlice('\n')
 					if err != nil {
@@ -228,12 +264,16 @@ func minimalResponder(b *testing.B) string {
 					if len(line) == 1 {
 						break
 					}
+					number = number || bytes.HasPrefix(line, []byte("agi_extension: 555"))
+				}
+				if !number {
+					return
 				}
 				for _, cmd := range [][]byte{benchOpt, []byte("SET VARIABLE MSG_CHAN_EXT PJSIP/1000\n")} {
 					if _, err := c.Write(cmd); err != nil {
 						return
 					}
-					if _, err := br.ReadSlice('\n'); err != nil {
+					if reply, err := br.ReadSlice('\n'); err != nil || !bytes.HasPrefix(reply, []byte("200 ")) {
 						return
 					}
 				}
@@ -246,6 +286,7 @@ func minimalResponder(b *testing.B) string {
 var (
 	benchSetReply = []byte("200 result=1\n")
 	benchOpt      = []byte("SET VARIABLE MSG_CHAN_OPT S\n")
+	benchHangup   = []byte("HANGUP\n")
 )
 
 // chaninfoOnce is one dialplan AGI() call: Asterisk's side of it.
@@ -276,7 +317,12 @@ func chaninfoOnce(addr string, env []byte) (time.Duration, error) {
 	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
 		return 0, fmt.Errorf("want EOF, got %v", err)
 	}
-	return time.Since(start), nil
+	d := time.Since(start)
+	// What Asterisk does on the server's EOF (SPEC 4): one more HANGUP, then
+	// close. A server that has closed already answers it with a reset, which
+	// Asterisk ignores, so the error is too.
+	c.Write(benchHangup)
+	return d, nil
 }
 
 func agiPercentile(sorted []time.Duration, p int) time.Duration {

@@ -149,8 +149,8 @@ func (h *Service) Chaninfo(ctx context.Context, s *agi.Session) error {
 	number, source := s.Env.Extension(), "EXTEN"
 	name := s.Query.Get(queryVar)
 	if name == "" {
-		if args := s.Env.Args(); len(args) > 0 {
-			name = strings.TrimSpace(args[0])
+		if arg, ok := s.Env.Arg(1); ok {
+			name = strings.TrimSpace(arg)
 		}
 	}
 	if name != "" {
@@ -171,13 +171,16 @@ func (h *Service) Chaninfo(ctx context.Context, s *agi.Session) error {
 		h.logFailure("chaninfo", s, start, err)
 		return err
 	}
-	attrs := []any{"uniqueid", s.Env.UniqueID(), "source", source, "number", shown(number), "letter", opt, "extension", ext, "took", time.Since(start)}
-	if why != "" {
-		attrs = append(attrs, "reason", why)
-	}
 	level := slog.LevelInfo
 	if opt == ChanError {
 		level = slog.LevelWarn
+	}
+	if !h.log.Enabled(ctx, level) {
+		return nil // the attributes below cost a dozen allocations
+	}
+	attrs := []any{"uniqueid", s.Env.UniqueID(), "source", source, "number", shown(number), "letter", opt, "extension", ext, "took", time.Since(start)}
+	if why != "" {
+		attrs = append(attrs, "reason", why)
 	}
 	h.log.Log(ctx, level, logPrefix+"chaninfo", attrs...)
 	return nil
