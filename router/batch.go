@@ -49,7 +49,6 @@ type job struct {
 	fpStale   time.Time // a fingerprint last seen before this is another message's no more
 	fpReplace bool      // the guard found a row for fp, which the journal write replaces
 	pair      string    // loop-guard pair of a generated message ("" when not counted)
-	pref      pref      // the recipient's own preferences (quiet hours)
 }
 
 func (j *job) outcome() Outcome {
@@ -165,12 +164,9 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 	}
 	var entries map[string]Entry
 	var lookupErr error
-	var prefs map[string]pref
 	if len(active) > 0 {
+		// One query: the entries carry the further ways and the preferences.
 		entries, lookupErr = r.dir.LookupMany(ctx, numbers)
-		if lookupErr == nil {
-			prefs, lookupErr = r.journal.store.readPrefs(ctx, numbers)
-		}
 	}
 
 	// 4. Dispatch by letter. Deliveries run side by side (a fax render or a TTS run
@@ -190,7 +186,6 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 				defer func() { <-sem; wg.Done() }()
 				dctx, cancel := context.WithTimeout(ctx, r.cfg.DeliveryTimeout)
 				defer cancel()
-				j.pref = prefs[j.msg.DA]
 				r.dispatch(dctx, j, entries)
 			}()
 		}
@@ -606,8 +601,8 @@ func (r *Router) deliverOn(ctx context.Context, j *job, w NumberWay, tries int, 
 	}
 	// A way that rings a phone waits for the quiet hours to end: the message
 	// is held, not handed to the next way, whose order the recipient chose.
-	if until, held := r.quietUntil(w.Letter, j.pref, r.now()); held {
-		_, loc := r.quietFor(j.pref)
+	if until, held := r.quietUntil(w.Letter, j.entry.pref, r.now()); held {
+		_, loc := r.quietFor(j.entry.pref)
 		r.holdQuiet(j, until, loc)
 		return nil
 	}

@@ -64,7 +64,6 @@ func (r *Router) selfService(ctx context.Context, j *job) {
 		j.state, j.detail = StateDelivered, map[string]any{"selfservice": "not executed: generated message"}
 		return
 	}
-	store := r.journal.store
 	e, err := r.dir.Lookup(ctx, from)
 	if errors.Is(err, ErrUnknownNumber) {
 		j.state, j.errText = StateDropped, "self-service: the sender "+from+" is not a PBX number"
@@ -74,14 +73,8 @@ func (r *Router) selfService(ctx context.Context, j *job) {
 		r.failTemporarily(j, err)
 		return
 	}
-	prefs, err := store.readPrefs(ctx, []string{from})
-	if err != nil {
-		r.failTemporarily(j, err)
-		return
-	}
-	p := prefs[from]
 	detail := map[string]any{}
-	reply, err := r.selfServiceReply(ctx, e, p, j.text, detail)
+	reply, err := r.selfServiceReply(ctx, e, e.pref, j.text, detail)
 	if err != nil {
 		r.failTemporarily(j, err)
 		return
