@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -177,19 +178,31 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 			r.failTemporarily(j, lookupErr)
 		}
 	} else {
-		sem := make(chan struct{}, r.cfg.Parallel)
-		var wg sync.WaitGroup
-		for _, j := range active {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				dctx, cancel := context.WithTimeout(ctx, r.cfg.DeliveryTimeout)
-				defer cancel()
-				r.dispatch(dctx, j, entries)
-			}()
+		deliver := func(j *job) {
+			dctx, cancel := context.WithTimeout(ctx, r.cfg.DeliveryTimeout)
+			defer cancel()
+			r.dispatch(dctx, j, entries)
 		}
-		wg.Wait()
+		// A few workers take the jobs in turn: a goroutine per message cost
+		// more in scheduling than an SMS delivery does (issue 17), and a batch
+		// of one (a running serve's usual) needs none.
+		workers := min(r.cfg.Parallel, len(active))
+		if workers <= 1 {
+			for _, j := range active {
+				deliver(j)
+			}
+		} else {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Go(func() {
+					for i := next.Add(1) - 1; i < int64(len(active)); i = next.Add(1) - 1 {
+						deliver(active[i])
+					}
+				})
+			}
+			wg.Wait()
+		}
 	}
 
 	// 5. Stage everything that is to be published, then make the fates durable. The
@@ -269,8 +282,11 @@ func stamp(recs []Record, now time.Time) []Record {
 }
 
 // finishBatch publishes a committed batch's files and moves each message on.
+// The channels' after-publish steps (the S channel placing its calls) run
+// while the published files' folders are synced; a message is finished (its
+// claimed file removed) only once they are.
 func (r *Router) finishBatch(ctx context.Context, b *batch, sum *Summary) {
-	published := r.publish(b, func(string) bool { return true })
+	published, durable := r.publishStart(b, func(string) bool { return true })
 	for _, j := range b.jobs {
 		j.published = published[j.claim.id]
 	}
@@ -280,6 +296,9 @@ func (r *Router) finishBatch(ctx context.Context, b *batch, sum *Summary) {
 				r.log.Warn("after-publish step failed", "id", j.claim.id, "err", err)
 			}
 		}
+	}
+	durable()
+	for _, j := range b.jobs {
 		r.finish(j)
 		r.report(j, sum)
 	}

@@ -552,7 +552,9 @@ func (c *Channel) settle(b *batchCalls) error {
 				places = append(places, placement{queue: queue, name: qc.name, data: qc.data})
 			}
 		}
-		return errors.Join(append(errs, c.placeAll(places))...)
+		// The parts the router just published are on the disk before a call
+		// that hands them over appears (the router syncs mttx/ meanwhile).
+		return errors.Join(append(errs, c.placeAll(places, c.mttx))...)
 	})
 	b.endIntent(err == nil)
 	return err
@@ -590,9 +592,10 @@ type placement struct {
 }
 
 // placeAll puts call files into outgoing/ now, with one round of fsyncs for
-// them all, records each as its queue's current call and drops the queue's
-// follow-up (the new call hands every part over). c.mu and the lock are held.
-func (c *Channel) placeAll(ps []placement) error {
+// them all (and for the folders in first, synced before any call appears),
+// records each as its queue's current call and drops the queue's follow-up
+// (the new call hands every part over). c.mu and the lock are held.
+func (c *Channel) placeAll(ps []placement, first ...string) error {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -610,7 +613,7 @@ func (c *Channel) placeAll(ps []placement) error {
 	if err := c.logCalls(names); err != nil {
 		return err
 	}
-	err := callfile.PlaceAll(c.outgoing, c.tmp, calls, c.cfg.Sync)
+	err := callfile.PlaceAll(c.outgoing, c.tmp, calls, c.cfg.Sync, first...)
 	var again []int
 	for i := range calls {
 		if errors.Is(calls[i].Err, callfile.ErrExists) {
@@ -636,6 +639,7 @@ func (c *Channel) placeAll(ps []placement) error {
 		}
 	}
 	errs := []error{err}
+	dropFollowUp := c.followUpDropper(len(ps))
 	for i, p := range ps {
 		cf := calls[i]
 		errs = append(errs, cf.Err)
@@ -647,9 +651,34 @@ func (c *Channel) placeAll(ps []placement) error {
 			c.drop(old)
 		}
 		c.add(&call{name: cf.Name, queue: p.queue, size: int64(len(p.data)), waiting: true})
-		os.Remove(filepath.Join(c.follow, p.queue))
+		dropFollowUp(p.queue)
 	}
 	return errors.Join(errs...)
+}
+
+// followUpDropper returns what removes a queue's follow-up, for n calls just
+// placed. Most queues have none: for more than a few calls the follow-up
+// folder is listed once rather than tried per call (an unlink that fails is
+// still a path lookup, and os.Remove tries rmdir after it). c.mu and the lock
+// are held, so no follow-up appears meanwhile.
+func (c *Channel) followUpDropper(n int) func(queue string) {
+	remove := func(queue string) { unix.Unlink(filepath.Join(c.follow, queue)) } //nolint:errcheck // usually none
+	if n <= 4 {
+		return remove
+	}
+	names, err := readNames(c.follow)
+	if err != nil {
+		return remove
+	}
+	has := make(map[string]bool, len(names))
+	for _, name := range names {
+		has[name] = true
+	}
+	return func(queue string) {
+		if has[queue] {
+			remove(queue)
+		}
+	}
 }
 
 // maxLog is the size past which the log of calls is emptied.
