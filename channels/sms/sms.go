@@ -103,6 +103,11 @@ type Channel struct {
 	logKnown bool // logOff and epoch are current
 	// followErr is the last follow-up failure Watch met (it has no caller to tell).
 	followErr atomic.Value
+	// spare is an empty intent file, locked, made once a batch is settled for
+	// the next batch to write to: creating it then, not when the next batch
+	// delivers, keeps three file creations off a message's way to its call.
+	spare     *os.File
+	sparePath string
 }
 
 // call is what the channel knows of one call file for a queue.
@@ -474,34 +479,49 @@ const intentPrefix = "intent."
 // waiting when the batch is settled. c.mu is held.
 func (c *Channel) intend(b *batchCalls, queue string, data []byte) error {
 	if b.intent == nil {
-		if err := c.makeFollow(); err != nil {
-			return err
+		if c.spare != nil {
+			b.intent, b.intentPath, c.spare = c.spare, c.sparePath, nil
+		} else {
+			f, path, err := c.newIntent()
+			if err != nil {
+				return err
+			}
+			b.intent, b.intentPath = f, path
 		}
-		// Locked before it gets its name: placeFollowUps never takes the
-		// record of a batch still open.
-		name := callfile.UniqueName("")
-		tmp := filepath.Join(c.follow, "."+name)
-		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
-		if err != nil {
-			return fmt.Errorf("sms: intent: %w", err)
-		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			f.Close()
-			os.Remove(tmp)
-			return fmt.Errorf("sms: intent: %w", err)
-		}
-		path := filepath.Join(c.follow, intentPrefix+name)
-		if err := os.Rename(tmp, path); err != nil {
-			f.Close()
-			os.Remove(tmp)
-			return fmt.Errorf("sms: intent: %w", err)
-		}
-		b.intent, b.intentPath = f, path
 	}
 	if _, err := b.intent.WriteString(queue + " " + strconv.Quote(string(data)) + "\n"); err != nil {
 		return fmt.Errorf("sms: intent: %w", err)
 	}
 	return nil
+}
+
+// newIntent makes an empty intent file, locked. Should this process die, the
+// next to take the follow-up lock finds it unlocked and empty, and removes it.
+// c.mu is held.
+func (c *Channel) newIntent() (*os.File, string, error) {
+	if err := c.makeFollow(); err != nil {
+		return nil, "", err
+	}
+	// Locked before it gets its name: placeFollowUps never takes the record
+	// of a batch still open.
+	name := callfile.UniqueName("")
+	tmp := filepath.Join(c.follow, "."+name)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
+	if err != nil {
+		return nil, "", fmt.Errorf("sms: intent: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, "", fmt.Errorf("sms: intent: %w", err)
+	}
+	path := filepath.Join(c.follow, intentPrefix+name)
+	if err := os.Rename(tmp, path); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, "", fmt.Errorf("sms: intent: %w", err)
+	}
+	return f, path, nil
 }
 
 // endIntent removes the batch's intent once its calls are decided, or only
@@ -556,7 +576,12 @@ func (c *Channel) settle(b *batchCalls) error {
 		// that hands them over appears (the router syncs mttx/ meanwhile).
 		return errors.Join(append(errs, c.placeAll(places, c.mttx))...)
 	})
+	used := b.intentPath != ""
 	b.endIntent(err == nil)
+	if used && err == nil && c.spare == nil {
+		// Best effort: without it the next batch makes its own.
+		c.spare, c.sparePath, _ = c.newIntent()
+	}
 	return err
 }
 
@@ -833,6 +858,11 @@ func (c *Channel) Close() error {
 	if c.cur != nil && !c.cur.settled {
 		c.cur.endIntent(false)
 	}
+	if c.spare != nil {
+		os.Remove(c.sparePath)
+		c.spare.Close()
+		c.spare = nil
+	}
 	for _, f := range []*os.File{c.lockFile, c.logFile} {
 		if f != nil {
 			f.Close()
@@ -859,7 +889,11 @@ func (c *Channel) Cleanup(context.Context, time.Time) error { return c.FollowUps
 // all). c.mu is held.
 func (c *Channel) placeFollowUps() error {
 	names, err := readNames(c.follow)
-	if err != nil || !slices.ContainsFunc(names, func(n string) bool { return n[0] != '.' }) {
+	spare := ""
+	if c.spare != nil {
+		spare = filepath.Base(c.sparePath) // our own, empty: nothing to decide
+	}
+	if err != nil || !slices.ContainsFunc(names, func(n string) bool { return n[0] != '.' && n != spare }) {
 		return nil // none (the usual case: one small listing)
 	}
 	return c.lockedFollow(func() error {
