@@ -58,7 +58,9 @@ type Result struct {
 	Artefacts []Artefact
 	// Detail is journaled as JSON with the message: what was done, for the admin.
 	Detail map[string]any
-	// AfterPublish, when set, runs once the artefacts are in place.
+	// AfterPublish, when set, runs once the artefacts are in place. Their
+	// folders are being synced meanwhile: a step that needs them on the disk
+	// first syncs them itself (as the S channel does before placing a call).
 	AfterPublish func(ctx context.Context) error
 	// Refs are the names another system gave the delivery (an SMSC's message id
 	// per part), recorded with the message's fate so that a later report from

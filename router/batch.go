@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,7 +50,6 @@ type job struct {
 	fpStale   time.Time // a fingerprint last seen before this is another message's no more
 	fpReplace bool      // the guard found a row for fp, which the journal write replaces
 	pair      string    // loop-guard pair of a generated message ("" when not counted)
-	pref      pref      // the recipient's own preferences (quiet hours)
 	told      string    // the reason the sender's notice gave (publicReason)
 	acked     []string  // ids whose acknowledgement requests it carries (netack.go)
 	answers   bool      // a report that answers a network's acknowledgement request
@@ -168,12 +168,9 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 	}
 	var entries map[string]Entry
 	var lookupErr error
-	var prefs map[string]pref
 	if len(active) > 0 {
+		// One query: the entries carry the further ways and the preferences.
 		entries, lookupErr = r.dir.LookupMany(ctx, numbers)
-		if lookupErr == nil {
-			prefs, lookupErr = r.journal.store.readPrefs(ctx, numbers)
-		}
 	}
 
 	// 4. Dispatch by letter. Deliveries run side by side (a fax render or a TTS run
@@ -184,20 +181,31 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 			r.failTemporarily(j, lookupErr)
 		}
 	} else {
-		sem := make(chan struct{}, r.cfg.Parallel)
-		var wg sync.WaitGroup
-		for _, j := range active {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				dctx, cancel := context.WithTimeout(ctx, r.cfg.DeliveryTimeout)
-				defer cancel()
-				j.pref = prefs[j.msg.DA]
-				r.dispatch(dctx, j, entries)
-			}()
+		deliver := func(j *job) {
+			dctx, cancel := context.WithTimeout(ctx, r.cfg.DeliveryTimeout)
+			defer cancel()
+			r.dispatch(dctx, j, entries)
 		}
-		wg.Wait()
+		// A few workers take the jobs in turn: a goroutine per message cost
+		// more in scheduling than an SMS delivery does (issue 17), and a batch
+		// of one (a running serve's usual) needs none.
+		workers := min(r.cfg.Parallel, len(active))
+		if workers <= 1 {
+			for _, j := range active {
+				deliver(j)
+			}
+		} else {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Go(func() {
+					for i := next.Add(1) - 1; i < int64(len(active)); i = next.Add(1) - 1 {
+						deliver(active[i])
+					}
+				})
+			}
+			wg.Wait()
+		}
 	}
 
 	// 4b. Acknowledgements the mobile network asked for, by each fate.
@@ -280,8 +288,11 @@ func stamp(recs []Record, now time.Time) []Record {
 }
 
 // finishBatch publishes a committed batch's files and moves each message on.
+// The channels' after-publish steps (the S channel placing its calls) run
+// while the published files' folders are synced; a message is finished (its
+// claimed file removed) only once they are.
 func (r *Router) finishBatch(ctx context.Context, b *batch, sum *Summary) {
-	published := r.publish(b, func(string) bool { return true })
+	published, durable := r.publishStart(b, func(string) bool { return true })
 	for _, j := range b.jobs {
 		j.published = published[j.claim.id]
 	}
@@ -291,6 +302,9 @@ func (r *Router) finishBatch(ctx context.Context, b *batch, sum *Summary) {
 				r.log.Warn("after-publish step failed", "id", j.claim.id, "err", err)
 			}
 		}
+	}
+	durable()
+	for _, j := range b.jobs {
 		r.finish(j)
 		r.report(j, sum)
 	}
@@ -621,12 +635,12 @@ func (r *Router) deliverOn(ctx context.Context, j *job, w NumberWay, tries int, 
 	}
 	// A way that rings a phone waits for the quiet hours to end: the message
 	// is held, not handed to the next way, whose order the recipient chose.
-	if until, held := r.quietUntil(w.Letter, j.pref, r.now()); held {
-		_, loc := r.quietFor(j.pref)
+	if until, held := r.quietUntil(w.Letter, j.entry.pref, r.now()); held {
+		_, loc := r.quietFor(j.entry.pref)
 		r.holdQuiet(j, until, loc)
 		return nil
 	}
-	qw, qloc := r.quietFor(j.pref)
+	qw, qloc := r.quietFor(j.entry.pref)
 	res, err := ch.Deliver(ctx, channels.Message{
 		ID: j.claim.id, From: j.msg.OA, To: j.msg.DA, Text: j.text, Received: j.received, Sent: j.msg.SCTS,
 		Letter: w.Letter, Extension: w.Extension, Attempt: j.claim.attempts + 1, Validity: j.validity,

@@ -24,6 +24,9 @@ type Entry struct {
 	// Further are the ways tried, in order, after Letter and Extension fail
 	// (smsrouter_number_way); none for most numbers. See NumberWay.
 	Further []NumberWay
+	// pref is the number's own row in smsrouter_number_pref (quiet hours, PIN),
+	// read in the lookup's query; the zero pref when it has none.
+	pref pref
 }
 
 // Letters are the service letters a PBXNumbers row may hold.
@@ -113,10 +116,13 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 			uniq = append(uniq, uniq[0])
 		}
 	}
-	// The further ways come in the same round trip: one row per way, or one
-	// with NULLs for a number that has none.
-	q := "SELECT p.Account, p.Message, p.Extension, w.Position, w.Letter, w.Extension FROM PBXNumbers p " +
-		"LEFT JOIN smsrouter_number_way w ON w.Account = p.Account WHERE p.Account IN (?" +
+	// The further ways and the number's preferences come in the same round
+	// trip: one row per way (or one with NULLs for a number that has none),
+	// each carrying the preference row's columns (NULLs when there is none).
+	q := "SELECT p.Account, p.Message, p.Extension, w.Position, w.Letter, w.Extension, " +
+		"n.QuietStart, n.QuietEnd, n.TimeZone, n.Pin FROM PBXNumbers p " +
+		"LEFT JOIN smsrouter_number_way w ON w.Account = p.Account " +
+		"LEFT JOIN smsrouter_number_pref n ON n.Account = p.Account WHERE p.Account IN (?" +
 		strings.Repeat(",?", len(uniq)-1) + ")"
 	rows, err := d.store.query(ctx, q, uniq...)
 	if err != nil {
@@ -124,13 +130,14 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 	}
 	defer rows.Close()
 	ways := map[string]map[int64]wayRow{}
+	var prefs map[string]pref // most numbers have no row
 	for rows.Next() {
 		// NullString takes whatever an adopted table holds (NULL, a number, a
 		// BLOB, a date), so one odd row is that row's problem, not a failed
 		// query that would defer the whole batch.
-		var acc, msg, ext, wLetter, wExt sql.NullString
+		var acc, msg, ext, wLetter, wExt, qs, qe, tz, pin sql.NullString
 		var wPos sql.NullInt64
-		if err := rows.Scan(&acc, &msg, &ext, &wPos, &wLetter, &wExt); err != nil {
+		if err := rows.Scan(&acc, &msg, &ext, &wPos, &wLetter, &wExt, &qs, &qe, &tz, &pin); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrDirectoryUnavailable, err)
 		}
 		e := readRow(strings.TrimSpace(acc.String), msg, ext)
@@ -139,6 +146,14 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 				ways[e.Number] = map[int64]wayRow{}
 			}
 			ways[e.Number][wPos.Int64] = wayRow{wPos.Int64, wLetter.String, wExt.String}
+		}
+		if qs.Valid || qe.Valid || tz.Valid || pin.Valid {
+			if _, done := prefs[e.Number]; !done { // once per number, not per way
+				if prefs == nil {
+					prefs = map[string]pref{}
+				}
+				prefs[e.Number] = parsePref(qs.String, qe.String, tz.String, pin.String)
+			}
 		}
 		// A table without a primary key may repeat a number: the first usable
 		// row wins, so a broken duplicate cannot hide a good one.
@@ -159,6 +174,11 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 			addWays(&e, list)
 			out[n] = e
 		}
+	}
+	for n, p := range prefs {
+		e := out[n]
+		e.pref = p
+		out[n] = e
 	}
 	return out, nil
 }

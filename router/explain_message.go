@@ -123,11 +123,7 @@ func ExplainMessage(ctx context.Context, cfg Config, store *Store, dir Directory
 	}
 	x.Letter = string(e.Letter)
 
-	prefs, err := store.readPrefs(ctx, []string{x.To})
-	if err != nil {
-		return x, err
-	}
-	p := prefs[x.To]
+	p := e.pref // read with the entry, as a batch reads it
 	r := &Router{cfg: cfg}
 	win, loc := r.quietFor(p)
 	source := "the default ([quiet] default)"

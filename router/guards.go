@@ -58,31 +58,6 @@ type pref struct {
 // (an empty QuietStart means the configured default).
 const quietOff = "off"
 
-// readPrefs returns the preference rows of numbers (missing: none).
-func (s *Store) readPrefs(ctx context.Context, numbers []string) (map[string]pref, error) {
-	out := map[string]pref{}
-	if len(numbers) == 0 {
-		return out, nil
-	}
-	in, args := inList(numbers)
-	rows, err := s.DB.QueryContext(ctx, "SELECT Account, QuietStart, QuietEnd, TimeZone, Pin FROM smsrouter_number_pref WHERE Account IN "+in, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: number preferences: %v", ErrDirectoryUnavailable, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var acc, qs, qe, tz, pin string
-		if err := rows.Scan(&acc, &qs, &qe, &tz, &pin); err != nil {
-			return nil, fmt.Errorf("%w: number preferences: %v", ErrDirectoryUnavailable, err)
-		}
-		out[strings.TrimSpace(acc)] = parsePref(qs, qe, tz, pin)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%w: number preferences: %v", ErrDirectoryUnavailable, err)
-	}
-	return out, nil
-}
-
 // parsePref reads a row as an admin may have typed it; a value that cannot be
 // read is ignored (the default applies) and named in problem.
 func parsePref(qs, qe, tz, pin string) pref {

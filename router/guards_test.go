@@ -381,9 +381,9 @@ func TestSelfServiceRefusesStrangersWrongPINsAndBadValues(t *testing.T) {
 		// The right PIN works, and QUIET is stored.
 		rg.submit("5551001", "7999", "4321 QUIET 22-07")
 		rg.drain()
-		p, err := rg.store.readPrefs(ctx, []string{"5551001"})
-		if err != nil || p["5551001"].window != (quiet.Window{Start: 22 * 60, End: 7 * 60}) || p["5551001"].pin != "4321" {
-			t.Fatalf("prefs %+v %v", p, err)
+		e, err := rg.dir.Lookup(ctx, "5551001")
+		if err != nil || e.pref.window != (quiet.Window{Start: 22 * 60, End: 7 * 60}) || e.pref.pin != "4321" {
+			t.Fatalf("prefs %+v %v", e.pref, err)
 		}
 	})
 }

@@ -84,12 +84,6 @@ func (r *Router) selfService(ctx context.Context, j *job) {
 		r.failTemporarily(j, err)
 		return
 	}
-	prefs, err := store.readPrefs(ctx, []string{from})
-	if err != nil {
-		r.failTemporarily(j, err)
-		return
-	}
-	p := prefs[from]
 	detail := map[string]any{}
 	until, lockID, err := store.pinLock(ctx, from)
 	if err != nil {
@@ -101,7 +95,7 @@ func (r *Router) selfService(ctx context.Context, j *job) {
 	switch {
 	case now.Before(until) && lockID == j.claim.id:
 		// The request that locked the number, retried: the same answer.
-		_, loc := r.quietFor(p)
+		_, loc := r.quietFor(e.pref)
 		reply = lockoutReply(until, now, loc)
 		detail["refused"] = "wrong PIN; locked out"
 	case now.Before(until):
@@ -113,7 +107,7 @@ func (r *Router) selfService(ctx context.Context, j *job) {
 		j.detail = map[string]any{"selfservice": map[string]any{"refused": "locked out"}}
 		return
 	default:
-		if reply, err = r.selfServiceReply(ctx, j.claim.id, e, p, j.text, detail); err != nil {
+		if reply, err = r.selfServiceReply(ctx, j.claim.id, e, e.pref, j.text, detail); err != nil {
 			r.failTemporarily(j, err)
 			return
 		}
@@ -188,7 +182,7 @@ func (r *Router) selfServiceReply(ctx context.Context, id string, e Entry, p pre
 		detail["refused"] = "wrong PIN; locked out"
 		detail["admin_action"] = "self-service locked until " + until.In(r.cfg.Location).Format("2006-01-02 15:04") +
 			" after too many wrong PINs from " + number
-		_, loc := r.quietFor(p)
+		_, loc := r.quietFor(e.pref)
 		return lockoutReply(until, now, loc), nil
 	case p.pin != "":
 		if err := store.pinPassed(ctx, number); err != nil {

@@ -236,11 +236,11 @@ func TestSelfServicePINBySMS(t *testing.T) {
 		ctx := context.Background()
 		pin := func() string {
 			t.Helper()
-			p, err := rg.store.readPrefs(ctx, []string{"5551001"})
+			e, err := rg.directory().Lookup(ctx, "5551001")
 			if err != nil {
 				t.Fatal(err)
 			}
-			return p["5551001"].pin
+			return e.pref.pin
 		}
 		ask := func(text string) string {
 			t.Helper()
@@ -301,17 +301,13 @@ func TestPINChangeRetriedAfterACrash(t *testing.T) {
 		rg.set("5551001", 'S', "PJSIP/1001")
 		setPIN(t, rg.store, "5551001", "5678")
 		ctx := context.Background()
-		e, err := rg.dir.Lookup(ctx, "5551001")
-		if err != nil {
-			t.Fatal(err)
-		}
 		ask := func(id string) string {
 			t.Helper()
-			prefs, err := rg.store.readPrefs(ctx, []string{"5551001"})
+			e, err := rg.directory().Lookup(ctx, "5551001")
 			if err != nil {
 				t.Fatal(err)
 			}
-			reply, err := rg.r.selfServiceReply(ctx, id, e, prefs["5551001"], "5678 PIN 2468", map[string]any{})
+			reply, err := rg.r.selfServiceReply(ctx, id, e, e.pref, "5678 PIN 2468", map[string]any{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -151,6 +151,17 @@ func (r *Router) discard(b *batch) {
 // copy is dropped; if not, two writers chose one name, which unique names rule out,
 // so the staged copy is quarantined for an admin. Either way the folder ends.
 func (r *Router) publish(b *batch, keep func(id string) bool) map[string][]string {
+	out, done := r.publishStart(b, keep)
+	done()
+	return out
+}
+
+// publishStart is publish up to the renames. The fsyncs of the folders they went
+// to run meanwhile, so that what comes next (a channel placing its call once its
+// parts are in place) need not wait for them; done waits for them and only then
+// removes the staging folder, which recovery would need had they not reached the
+// disk. Nothing may count a message as finished before done returns.
+func (r *Router) publishStart(b *batch, keep func(id string) bool) (map[string][]string, func()) {
 	out := map[string][]string{}
 	touched := map[string]bool{}
 	for _, f := range b.files {
@@ -175,21 +186,27 @@ func (r *Router) publish(b *batch, keep func(id string) bool) map[string][]strin
 			r.log.Error("publish failed; artefact quarantined", "id", f.ID, "target", dst, "quarantine", q, "err", err)
 		}
 	}
+	var synced chan error
 	if r.cfg.Sync && len(touched) > 0 {
 		// After the renames, so Asterisk sees the files without waiting for this.
 		dirs := make([]string, 0, len(touched))
 		for d := range touched {
 			dirs = append(dirs, d)
 		}
-		if err := syncAll(nil, dirs...); err != nil {
-			r.log.Warn("sync failed", "err", err)
+		synced = make(chan error, 1)
+		go func() { synced <- syncAll(nil, dirs...) }()
+	}
+	return out, func() {
+		if synced != nil {
+			if err := <-synced; err != nil {
+				r.log.Warn("sync failed", "err", err)
+			}
+		}
+		os.Remove(filepath.Join(b.dir, manifestName))
+		if err := os.Remove(b.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			r.log.Warn("staging folder left behind", "dir", b.dir, "err", err)
 		}
 	}
-	os.Remove(filepath.Join(b.dir, manifestName))
-	if err := os.Remove(b.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		r.log.Warn("staging folder left behind", "dir", b.dir, "err", err)
-	}
-	return out
 }
 
 // sameContent reports whether two files hold the same bytes.

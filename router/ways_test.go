@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"smsrouter/internal/quiet"
 )
 
 func TestNumberWaysStoredAndLookedUp(t *testing.T) {
@@ -113,6 +115,53 @@ func FuzzParseWay(f *testing.F) {
 		}
 		if again, err := ParseWay(string(w.Letter), w.Extension, ""); err != nil || again != w {
 			t.Fatalf("%+v → %+v %v", w, again, err)
+		}
+	})
+}
+
+// The preferences come in the lookup's one query, joined with the further
+// ways: a number with several ways and a preference row gets it once, whole,
+// and the numbers of a batch may repeat.
+func TestLookupCarriesPreferences(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		rg := newRig(t, dsn, nil)
+		ctx := context.Background()
+		rg.set("5551000", 'T', "PJSIP/1000")
+		rg.set("5551001", 'S', "PJSIP/1001")
+		rg.set("5551002", 'S', "PJSIP/1002")
+		if err := rg.store.SetWays(ctx, "5551000", []NumberWay{{Letter: 'S'}, {Letter: 'V', Extension: "PJSIP/1099"}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			`INSERT INTO smsrouter_number_pref (Account, QuietStart, QuietEnd, TimeZone, Pin) VALUES ('5551000', '22:00', '07:00', 'Europe/Warsaw', '1234')`,
+			`INSERT INTO smsrouter_number_pref (Account, QuietStart, QuietEnd, TimeZone, Pin) VALUES ('5551001', 'off', '', '', '')`,
+			// Not in PBXNumbers: nobody looks it up.
+			`INSERT INTO smsrouter_number_pref (Account, QuietStart, QuietEnd, TimeZone, Pin) VALUES ('5550404', '20:00', '08:00', '', '')`,
+		} {
+			if _, err := rg.store.DB.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m, err := rg.dir.LookupMany(ctx, []string{"5551000", "5551001", "5551000", "5551002", "5550404"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m) != 3 {
+			t.Fatalf("entries %v", m)
+		}
+		p := m["5551000"].pref
+		if p.window != (quiet.Window{Start: 22 * 60, End: 7 * 60}) || !p.own || p.pin != "1234" || p.zone == nil ||
+			p.zone.String() != "Europe/Warsaw" || p.problem != "" || m["5551000"].WaysText() != "T,S,V" {
+			t.Fatalf("5551000: %+v", m["5551000"])
+		}
+		if p := m["5551001"].pref; !p.own || !p.window.Off() || p.pin != "" {
+			t.Fatalf("5551001 turned quiet hours off: %+v", p)
+		}
+		if p := m["5551002"].pref; p.own || p.zone != nil || p.pin != "" {
+			t.Fatalf("5551002 has no row: %+v", p)
+		}
+		if e, err := rg.dir.Lookup(ctx, "5551000"); err != nil || e.pref.pin != "1234" {
+			t.Fatalf("single lookup: %+v %v", e, err)
 		}
 	})
 }

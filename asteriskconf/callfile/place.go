@@ -241,7 +241,11 @@ type Call struct {
 // call's outcome is in its Path and Err (ErrExists as for Place); the error
 // returned concerns them all (the folders, the last sync), and a call with a
 // Path is in place even then.
-func PlaceAll(outgoingDir, tmpDir string, calls []Call, durable bool) error {
+//
+// When durable, the folders in first are synced in the same round, before any
+// call appears: what the calls hand over (the parts an SMS call delivers) is on
+// the disk before a call that relies on it; should that fail, no call is placed.
+func PlaceAll(outgoingDir, tmpDir string, calls []Call, durable bool, first ...string) error {
 	if len(calls) == 0 {
 		return nil
 	}
@@ -278,7 +282,19 @@ func PlaceAll(outgoingDir, tmpDir string, calls []Call, durable bool) error {
 				})
 			}
 		}
+		firstErrs := make([]error, len(first))
+		for i, dir := range first {
+			wg.Go(func() { firstErrs[i] = syncDir(dir) })
+		}
 		wg.Wait()
+		if err := errors.Join(firstErrs...); err != nil {
+			for i := range calls {
+				if calls[i].Err == nil {
+					calls[i].Err = fmt.Errorf("callfile: not placed: %w", err)
+				}
+			}
+			return fmt.Errorf("callfile: place in %s: %w", outgoingDir, err)
+		}
 	}
 	placed := false
 	for i, f := range tmps {

@@ -108,6 +108,11 @@ type Channel struct {
 	logKnown bool // logOff and epoch are current
 	// followErr is the last follow-up failure Watch met (it has no caller to tell).
 	followErr atomic.Value
+	// spare is an empty intent file, locked, made once a batch is settled for
+	// the next batch to write to: creating it then, not when the next batch
+	// delivers, keeps three file creations off a message's way to its call.
+	spare     *os.File
+	sparePath string
 }
 
 // call is what the channel knows of one call file for a queue.
@@ -480,34 +485,49 @@ const intentPrefix = "intent."
 // waiting when the batch is settled. c.mu is held.
 func (c *Channel) intend(b *batchCalls, queue string, data []byte) error {
 	if b.intent == nil {
-		if err := c.makeFollow(); err != nil {
-			return err
+		if c.spare != nil {
+			b.intent, b.intentPath, c.spare = c.spare, c.sparePath, nil
+		} else {
+			f, path, err := c.newIntent()
+			if err != nil {
+				return err
+			}
+			b.intent, b.intentPath = f, path
 		}
-		// Locked before it gets its name: placeFollowUps never takes the
-		// record of a batch still open.
-		name := callfile.UniqueName("")
-		tmp := filepath.Join(c.follow, "."+name)
-		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
-		if err != nil {
-			return fmt.Errorf("sms: intent: %w", err)
-		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			f.Close()
-			os.Remove(tmp)
-			return fmt.Errorf("sms: intent: %w", err)
-		}
-		path := filepath.Join(c.follow, intentPrefix+name)
-		if err := os.Rename(tmp, path); err != nil {
-			f.Close()
-			os.Remove(tmp)
-			return fmt.Errorf("sms: intent: %w", err)
-		}
-		b.intent, b.intentPath = f, path
 	}
 	if _, err := b.intent.WriteString(queue + " " + strconv.Quote(string(data)) + "\n"); err != nil {
 		return fmt.Errorf("sms: intent: %w", err)
 	}
 	return nil
+}
+
+// newIntent makes an empty intent file, locked. Should this process die, the
+// next to take the follow-up lock finds it unlocked and empty, and removes it.
+// c.mu is held.
+func (c *Channel) newIntent() (*os.File, string, error) {
+	if err := c.makeFollow(); err != nil {
+		return nil, "", err
+	}
+	// Locked before it gets its name: placeFollowUps never takes the record
+	// of a batch still open.
+	name := callfile.UniqueName("")
+	tmp := filepath.Join(c.follow, "."+name)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
+	if err != nil {
+		return nil, "", fmt.Errorf("sms: intent: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, "", fmt.Errorf("sms: intent: %w", err)
+	}
+	path := filepath.Join(c.follow, intentPrefix+name)
+	if err := os.Rename(tmp, path); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, "", fmt.Errorf("sms: intent: %w", err)
+	}
+	return f, path, nil
 }
 
 // endIntent removes the batch's intent once its calls are decided, or only
@@ -558,9 +578,16 @@ func (c *Channel) settle(b *batchCalls) error {
 				places = append(places, placement{queue: queue, name: qc.name, data: qc.data})
 			}
 		}
-		return errors.Join(append(errs, c.placeAll(places))...)
+		// The parts the router just published are on the disk before a call
+		// that hands them over appears (the router syncs mttx/ meanwhile).
+		return errors.Join(append(errs, c.placeAll(places, c.mttx))...)
 	})
+	used := b.intentPath != ""
 	b.endIntent(err == nil)
+	if used && err == nil && c.spare == nil {
+		// Best effort: without it the next batch makes its own.
+		c.spare, c.sparePath, _ = c.newIntent()
+	}
 	return err
 }
 
@@ -632,9 +659,10 @@ func releaseAt(data []byte, now time.Time) ([]byte, time.Time) {
 }
 
 // placeAll puts call files into outgoing/ now, with one round of fsyncs for
-// them all, records each as its queue's current call and drops the queue's
-// follow-up (the new call hands every part over). c.mu and the lock are held.
-func (c *Channel) placeAll(ps []placement) error {
+// them all (and for the folders in first, synced before any call appears),
+// records each as its queue's current call and drops the queue's follow-up
+// (the new call hands every part over). c.mu and the lock are held.
+func (c *Channel) placeAll(ps []placement, first ...string) error {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -652,7 +680,7 @@ func (c *Channel) placeAll(ps []placement) error {
 	if err := c.logCalls(names); err != nil {
 		return err
 	}
-	err := callfile.PlaceAll(c.outgoing, c.tmp, calls, c.cfg.Sync)
+	err := callfile.PlaceAll(c.outgoing, c.tmp, calls, c.cfg.Sync, first...)
 	var again []int
 	for i := range calls {
 		if errors.Is(calls[i].Err, callfile.ErrExists) {
@@ -678,6 +706,7 @@ func (c *Channel) placeAll(ps []placement) error {
 		}
 	}
 	errs := []error{err}
+	dropFollowUp := c.followUpDropper(len(ps))
 	for i, p := range ps {
 		cf := calls[i]
 		errs = append(errs, cf.Err)
@@ -689,9 +718,34 @@ func (c *Channel) placeAll(ps []placement) error {
 			c.drop(old)
 		}
 		c.add(&call{name: cf.Name, queue: p.queue, size: int64(len(p.data)), waiting: true})
-		os.Remove(filepath.Join(c.follow, p.queue))
+		dropFollowUp(p.queue)
 	}
 	return errors.Join(errs...)
+}
+
+// followUpDropper returns what removes a queue's follow-up, for n calls just
+// placed. Most queues have none: for more than a few calls the follow-up
+// folder is listed once rather than tried per call (an unlink that fails is
+// still a path lookup, and os.Remove tries rmdir after it). c.mu and the lock
+// are held, so no follow-up appears meanwhile.
+func (c *Channel) followUpDropper(n int) func(queue string) {
+	remove := func(queue string) { unix.Unlink(filepath.Join(c.follow, queue)) } //nolint:errcheck // usually none
+	if n <= 4 {
+		return remove
+	}
+	names, err := readNames(c.follow)
+	if err != nil {
+		return remove
+	}
+	has := make(map[string]bool, len(names))
+	for _, name := range names {
+		has[name] = true
+	}
+	return func(queue string) {
+		if has[queue] {
+			remove(queue)
+		}
+	}
 }
 
 // maxLog is the size past which the log of calls is emptied.
@@ -846,6 +900,11 @@ func (c *Channel) Close() error {
 	if c.cur != nil && !c.cur.settled {
 		c.cur.endIntent(false)
 	}
+	if c.spare != nil {
+		os.Remove(c.sparePath)
+		c.spare.Close()
+		c.spare = nil
+	}
 	for _, f := range []*os.File{c.lockFile, c.logFile} {
 		if f != nil {
 			f.Close()
@@ -872,7 +931,11 @@ func (c *Channel) Cleanup(context.Context, time.Time) error { return c.FollowUps
 // all). c.mu is held.
 func (c *Channel) placeFollowUps() error {
 	names, err := readNames(c.follow)
-	if err != nil || !slices.ContainsFunc(names, func(n string) bool { return n[0] != '.' }) {
+	spare := ""
+	if c.spare != nil {
+		spare = filepath.Base(c.sparePath) // our own, empty: nothing to decide
+	}
+	if err != nil || !slices.ContainsFunc(names, func(n string) bool { return n[0] != '.' && n != spare }) {
 		return nil // none (the usual case: one small listing)
 	}
 	return c.lockedFollow(func() error {

@@ -763,3 +763,72 @@ func TestTwoProcessesAndAsteriskAtRandom(t *testing.T) {
 		})
 	}
 }
+
+// TestSpareIntentIsReusedAndLeftTidy: a settled batch leaves one empty intent,
+// locked, that the next batch writes to instead of creating its own (file
+// creations on a message's way to its call cost most on a busy disk). Another
+// process leaves it alone while its owner lives, Close removes it, and the
+// spare of a process that died is removed by the next one to look.
+func TestSpareIntentIsReusedAndLeftTidy(t *testing.T) {
+	spool := t.TempDir()
+	ast := newAsterisk(t, spool)
+	follow := filepath.Join(spool, "smsrouter", "sms-followup")
+	intents := func() []string {
+		names, _ := readNames(follow)
+		var out []string
+		for _, n := range names {
+			if strings.HasPrefix(n, intentPrefix) {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	a, b := newProc(t, spool, "a"), newProc(t, spool, "b")
+	a.batch([]channels.Message{message("1001")}, hooks{})
+	first := intents()
+	if len(first) != 1 || a.c.spare == nil {
+		t.Fatalf("after a settled batch: intents %v, want one spare", first)
+	}
+	if fi, err := os.Stat(filepath.Join(follow, first[0])); err != nil || fi.Size() != 0 {
+		t.Fatalf("spare %v %v, want it empty", fi, err)
+	}
+	if err := b.c.FollowUps(); err != nil {
+		t.Fatal(err)
+	}
+	if got := intents(); !slices.Equal(got, first) {
+		t.Fatalf("another process touched a live spare: %v", got)
+	}
+	ast.runAll()
+	a.batch([]channels.Message{message("1002")}, hooks{})
+	if got := intents(); len(got) != 1 || got[0] == first[0] {
+		t.Fatalf("the second batch used the spare and left a new one: %v (first %v)", got, first)
+	}
+	if len(ast.calls()) != 1 {
+		t.Fatalf("calls %v", ast.calls())
+	}
+	if err := a.c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := intents(); len(got) != 0 {
+		t.Fatalf("Close left %v", got)
+	}
+
+	// A process dies with its spare: the kernel drops the lock, the file stays.
+	c := newProc(t, spool, "c")
+	c.batch([]channels.Message{message("1003")}, hooks{})
+	c.c.spare.Close()
+	c.c.spare = nil
+	if got := intents(); len(got) != 1 {
+		t.Fatalf("dead process's spare: %v", got)
+	}
+	if err := b.c.FollowUps(); err != nil {
+		t.Fatal(err)
+	}
+	if got := intents(); len(got) != 0 {
+		t.Fatalf("a dead process's empty spare was left: %v", got)
+	}
+	ast.runAll()
+	if left := ast.mttxLeft(); len(left) != 0 {
+		t.Fatalf("parts never handed over: %v", left)
+	}
+}
