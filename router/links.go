@@ -233,26 +233,11 @@ func forgetVia(work, id string) {
 	os.Remove(filepath.Join(viaDir(work), id))
 }
 
-// ValidLinkName accepts the names a link may have: they become parts of file
-// names and metric labels.
-func ValidLinkName(s string) bool {
-	if s == "" || len(s) > 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 // SubmitVia queues a message like SubmitTo, to go out through the named mobile
 // link whatever the routes say (`smsrouter send --via`). The via file is written
 // first: a crash in between leaves a stray file, never a message without it.
 func SubmitVia(work, link, from, to, text string, now time.Time) (string, error) {
-	if !ValidLinkName(link) {
+	if !channels.ValidLinkName(link) {
 		return "", fmt.Errorf("link name %q: use a-z, 0-9, - and _", link)
 	}
 	dir := viaDir(work)

@@ -71,7 +71,7 @@ func ackLink(req []byte) (string, error) {
 	var head struct {
 		Link string `json:"link"`
 	}
-	if err := json.Unmarshal(req, &head); err != nil || !ValidLinkName(head.Link) {
+	if err := json.Unmarshal(req, &head); err != nil || !channels.ValidLinkName(head.Link) {
 		return "", fmt.Errorf("acknowledgement request names no link: %.80s", req)
 	}
 	return head.Link, nil

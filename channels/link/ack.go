@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"smsrouter/channels"
 	"smsrouter/mobile/smpp"
 )
 
@@ -89,7 +90,7 @@ func ParseAckRequest(b []byte) (AckRequest, error) {
 		return r, fmt.Errorf("acknowledgement request: kind %q", r.Kind)
 	case r.From.Addr == "" || len(r.From.Addr) > 20 || len(r.To.Addr) > 20:
 		return r, errors.New("acknowledgement request: no originator, or an address longer than 20")
-	case !validLinkName(r.Link):
+	case !channels.ValidLinkName(r.Link):
 		return r, fmt.Errorf("acknowledgement request: link %q", r.Link)
 	}
 	return r, nil
@@ -102,21 +103,6 @@ func numeric(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// validLinkName accepts what router.ValidLinkName does (the router is not
-// imported here).
-func validLinkName(s string) bool {
-	if s == "" || len(s) > 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 			return false
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"smsrouter/channels"
 	"smsrouter/channels/link"
 	"smsrouter/internal/numplan"
 	"smsrouter/mobile/modem"
@@ -154,7 +155,7 @@ func (c Config) linkSpecs(plan numplan.Plan, readSecrets bool) ([]linkSpec, erro
 		if l.Name != "" {
 			where = fmt.Sprintf("[[link]] %q", l.Name)
 		}
-		if !router.ValidLinkName(l.Name) {
+		if !channels.ValidLinkName(l.Name) {
 			return nil, fmt.Errorf("%s: name must be 1 to 32 of a-z, 0-9, - and _", where)
 		}
 		if seen[l.Name] {

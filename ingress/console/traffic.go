@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"smsrouter/channels"
 	"smsrouter/router"
 )
 
@@ -58,7 +59,7 @@ func (c *Console) readFilter(r *http.Request) (trafficFilter, router.Filter, str
 		}
 	}
 	if tf.Link != "" {
-		if router.ValidLinkName(tf.Link) {
+		if channels.ValidLinkName(tf.Link) {
 			f.Link = tf.Link
 		} else {
 			bad = append(bad, "link: a link's name (a-z, 0-9, - and _)")
