@@ -150,7 +150,7 @@ func benchStore(tb testing.TB, dsn string) *router.Store {
 
 func benchRouter(tb testing.TB, store *router.Store, spool string, syncFiles bool) *router.Router {
 	tb.Helper()
-	ch, err := sms.New(sms.Config{Spool: spool, SMSCNumber: benchSMSC, Location: time.UTC})
+	ch, err := sms.New(sms.Config{Spool: spool, SMSCNumber: benchSMSC, Location: time.UTC, Sync: syncFiles})
 	if err != nil {
 		tb.Fatal(err)
 	}
