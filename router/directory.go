@@ -255,20 +255,12 @@ func (s *Store) Set(ctx context.Context, e Entry) error {
 // a duplicate. The UPDATE takes the write lock first (SQLite's writer lock,
 // InnoDB's row and gap locks), so two concurrent calls cannot both insert.
 func (s *Store) put(ctx context.Context, e Entry) (updated int, err error) {
-	tx, err := s.DB.BeginTx(ctx, nil)
+	err = s.inTx(ctx, func(err error) error { return fmt.Errorf("set %s: %w", e.Number, err) }, func(tx *sql.Tx) (err error) {
+		updated, err = putTx(ctx, tx, e)
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("set %s: %w", e.Number, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if updated, err = putTx(ctx, tx, e); err != nil {
 		return 0, err
-	}
-	if err = tx.Commit(); err != nil {
-		return 0, fmt.Errorf("set %s: %w", e.Number, err)
 	}
 	return updated, nil
 }

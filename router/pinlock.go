@@ -82,54 +82,48 @@ func (s *Store) pinFailed(ctx context.Context, number, id string, now time.Time,
 	wrap := func(err error) error {
 		return fmt.Errorf("%w: PIN lockout of %s: %v", ErrDirectoryUnavailable, number, err)
 	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return time.Time{}, false, wrap(err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	ignore := "INSERT OR IGNORE"
-	if s.Dialect == "mysql" {
-		ignore = "INSERT IGNORE"
-	}
-	if _, err = tx.ExecContext(ctx, ignore+` INTO smsrouter_pin_failure (id, Account, at) VALUES (?, ?, ?)`,
-		id, number, now.UnixMilli()); err != nil {
-		return time.Time{}, false, wrap(err)
-	}
-	var n int
-	if err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM smsrouter_pin_failure WHERE Account = ? AND at > ?`,
-		number, now.Add(-window).UnixMilli()).Scan(&n); err != nil {
-		return time.Time{}, false, wrap(err)
-	}
-	if n >= tries {
-		until = now.Add(lockout)
-		if t := until.Truncate(time.Minute); !t.Equal(until) {
-			until = t.Add(time.Minute)
-		}
-		upsert := `INSERT INTO smsrouter_pin_lock (Account, until, id) VALUES (?, ?, ?)
-		           ON CONFLICT(Account) DO UPDATE SET until = excluded.until, id = excluded.id`
+	err = s.inTx(ctx, wrap, func(tx *sql.Tx) error {
+		ignore := "INSERT OR IGNORE"
 		if s.Dialect == "mysql" {
-			upsert = `INSERT INTO smsrouter_pin_lock (Account, until, id) VALUES (?, ?, ?)
+			ignore = "INSERT IGNORE"
+		}
+		if _, err := tx.ExecContext(ctx, ignore+` INTO smsrouter_pin_failure (id, Account, at) VALUES (?, ?, ?)`,
+			id, number, now.UnixMilli()); err != nil {
+			return wrap(err)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM smsrouter_pin_failure WHERE Account = ? AND at > ?`,
+			number, now.Add(-window).UnixMilli()).Scan(&n); err != nil {
+			return wrap(err)
+		}
+		if n >= tries {
+			until = now.Add(lockout)
+			if t := until.Truncate(time.Minute); !t.Equal(until) {
+				until = t.Add(time.Minute)
+			}
+			upsert := `INSERT INTO smsrouter_pin_lock (Account, until, id) VALUES (?, ?, ?)
+		           ON CONFLICT(Account) DO UPDATE SET until = excluded.until, id = excluded.id`
+			if s.Dialect == "mysql" {
+				upsert = `INSERT INTO smsrouter_pin_lock (Account, until, id) VALUES (?, ?, ?)
 			          ON DUPLICATE KEY UPDATE until = VALUES(until), id = VALUES(id)`
+			}
+			if _, err := tx.ExecContext(ctx, upsert, number, until.UnixMilli(), id); err != nil {
+				return wrap(err)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM smsrouter_pin_failure WHERE Account = ?`, number); err != nil {
+				return wrap(err)
+			}
+			detail := fmt.Sprintf("%d wrong PINs within %s; self-service refused until %s (request %s)",
+				n, window, until.UTC().Format(time.RFC3339), id)
+			if err := adminAction(ctx, tx, now, "selfservice", "pin lockout", number, detail); err != nil {
+				return wrap(err)
+			}
+			locked = true
 		}
-		if _, err = tx.ExecContext(ctx, upsert, number, until.UnixMilli(), id); err != nil {
-			return time.Time{}, false, wrap(err)
-		}
-		if _, err = tx.ExecContext(ctx, `DELETE FROM smsrouter_pin_failure WHERE Account = ?`, number); err != nil {
-			return time.Time{}, false, wrap(err)
-		}
-		detail := fmt.Sprintf("%d wrong PINs within %s; self-service refused until %s (request %s)",
-			n, window, until.UTC().Format(time.RFC3339), id)
-		if err = adminAction(ctx, tx, now, "selfservice", "pin lockout", number, detail); err != nil {
-			return time.Time{}, false, wrap(err)
-		}
-		locked = true
-	}
-	if err = tx.Commit(); err != nil {
-		return time.Time{}, false, wrap(err)
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, err
 	}
 	return until, locked, nil
 }
@@ -215,25 +209,15 @@ func (s *Store) Unlock(ctx context.Context, number, user string, now time.Time) 
 // pinTx runs f and clears number's lockout and wrong PINs in one transaction.
 func (s *Store) pinTx(ctx context.Context, number string, f func(*sql.Tx) error) (err error) {
 	wrap := func(err error) error { return fmt.Errorf("%w: PIN of %s: %v", ErrDirectoryUnavailable, number, err) }
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return wrap(err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if err = f(tx); err != nil {
-		return wrap(err)
-	}
-	for _, q := range []string{`DELETE FROM smsrouter_pin_lock WHERE Account = ?`, `DELETE FROM smsrouter_pin_failure WHERE Account = ?`} {
-		if _, err = tx.ExecContext(ctx, q, number); err != nil {
+	return s.inTx(ctx, wrap, func(tx *sql.Tx) error {
+		if err := f(tx); err != nil {
 			return wrap(err)
 		}
-	}
-	if err = tx.Commit(); err != nil {
-		return wrap(err)
-	}
-	return nil
+		for _, q := range []string{`DELETE FROM smsrouter_pin_lock WHERE Account = ?`, `DELETE FROM smsrouter_pin_failure WHERE Account = ?`} {
+			if _, err := tx.ExecContext(ctx, q, number); err != nil {
+				return wrap(err)
+			}
+		}
+		return nil
+	})
 }

@@ -363,3 +363,21 @@ func redact(dsn string) string {
 	}
 	return kind + ":" + user + ":***" + rest[at:]
 }
+
+// inTx runs f in one transaction: committed when f returns nil, rolled back
+// otherwise. f's error is returned as it is; wrap words a failed BEGIN or
+// COMMIT, which f cannot.
+func (s *Store) inTx(ctx context.Context, wrap func(error) error, f func(*sql.Tx) error) error {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap(err)
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap(err)
+	}
+	return nil
+}

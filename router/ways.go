@@ -126,22 +126,9 @@ func (s *Store) SetWays(ctx context.Context, number string, ways []NumberWay) (e
 	if err := checkWays(number, ways, e.Extension); err != nil {
 		return err
 	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("ways %s: %w", number, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if err = writeWaysTx(ctx, tx, number, ways); err != nil {
-		return err
-	}
-	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("ways %s: %w", number, err)
-	}
-	return nil
+	return s.inTx(ctx, func(err error) error { return fmt.Errorf("ways %s: %w", number, err) }, func(tx *sql.Tx) error {
+		return writeWaysTx(ctx, tx, number, ways)
+	})
 }
 
 // SetNumberWays is `number ways NUMBER LETTERS` and self-service SET: the
@@ -161,23 +148,14 @@ func (s *Store) SetNumberWays(ctx context.Context, number, letter, extension str
 	if err := checkWays(number, further, e.Extension); err != nil {
 		return 0, err
 	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("set %s: %w", number, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
+	err = s.inTx(ctx, func(err error) error { return fmt.Errorf("set %s: %w", number, err) }, func(tx *sql.Tx) (err error) {
+		if updated, err = putTx(ctx, tx, e); err != nil {
+			return err
 		}
-	}()
-	if updated, err = putTx(ctx, tx, e); err != nil {
+		return writeWaysTx(ctx, tx, number, further)
+	})
+	if err != nil {
 		return 0, err
-	}
-	if err = writeWaysTx(ctx, tx, number, further); err != nil {
-		return 0, err
-	}
-	if err = tx.Commit(); err != nil {
-		return 0, fmt.Errorf("set %s: %w", number, err)
 	}
 	return updated, nil
 }
