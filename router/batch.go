@@ -398,6 +398,15 @@ func (r *Router) checkResumed(ctx context.Context, jobs []*job) error {
 	return nil
 }
 
+// validUntil is when a message sent at from expires: its vp in minutes
+// (TP-VP), or def when it carries none.
+func validUntil(from time.Time, vp int, def time.Duration) time.Time {
+	if vp > 0 {
+		return from.Add(time.Duration(vp) * time.Minute)
+	}
+	return from.Add(def)
+}
+
 func (r *Router) prepare(j *job) {
 	now := r.now()
 	if t, ok := idTime(j.claim.id); ok {
@@ -453,9 +462,8 @@ func (r *Router) prepare(j *job) {
 	if !msg.SCTS.IsZero() && base.Sub(msg.SCTS) >= time.Second {
 		base = msg.SCTS
 	}
-	j.validity = base.Add(r.cfg.DefaultValidity)
+	j.validity = validUntil(base, msg.VP, r.cfg.DefaultValidity)
 	if msg.VP > 0 {
-		j.validity = base.Add(time.Duration(msg.VP) * time.Minute)
 		j.fact("vp", msg.VP)
 	}
 	if !base.Equal(j.received) {

@@ -213,11 +213,7 @@ func (a *Admin) afterCall(ctx context.Context, rec Record, o CallOutcome, add ma
 		sent = time.UnixMilli(int64(ms))
 	}
 	vp, _ := d["vp"].(float64)
-	validity := sent.Add(a.cfg.DefaultValidity)
-	if vp > 0 {
-		validity = sent.Add(time.Duration(vp) * time.Minute)
-	}
-	if due.After(validity) {
+	if validity := validUntil(sent, int(vp), a.cfg.DefaultValidity); due.After(validity) {
 		due = validity // not kept past its end: then it expires and the sender is told
 	}
 	msg := &smsq.Message{OA: rec.OA, DA: rec.DA, SCTS: sent.In(a.cfg.Location), DCS: -1, MR: -1, Text: rec.Text,
