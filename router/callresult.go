@@ -398,6 +398,8 @@ func publicCallReason(o CallOutcome) string {
 		return "The fax could not be transmitted."
 	case o.Result != nil && o.Result.What == ResultVoice && o.Cause != "":
 		return "The message could not be played."
+	case o.Status == callfile.StatusFailed && o.Cause == "":
+		return "The call could not be placed."
 	}
 	return "The call was not answered."
 }

@@ -3,6 +3,7 @@ package router
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,22 +214,42 @@ func (r *Router) ackOnFate(j *job, reqs []json.RawMessage) string {
 // queueAck stages one report per request, each to go out through its link
 // carrying its request, and records them like an srr report.
 func (r *Router) queueAck(j *job, reqs []json.RawMessage, outcome, text string, now time.Time) string {
-	var ids []string
-	for _, req := range reqs {
-		art, id, err := queueAckReport(r.l.work, r.l.inbox, r.cfg.SMSCNumber, j.msg.OA, text, j.claim.depth+1, req, r.cfg.Links, now, r.cfg.Sync)
-		if err != nil {
-			r.log.Error("acknowledgement not queued", "id", j.claim.id, "err", err)
-			return "not sent: " + err.Error()
-		}
-		j.notice = append(j.notice, art)
-		ids = append(ids, id)
+	arts, ids, err := queueAckReports(r.l.work, r.l.inbox, r.cfg.SMSCNumber, j.msg.OA, text, j.claim.depth+1, reqs, r.cfg.Links, now, r.cfg.Sync)
+	j.notice = append(j.notice, arts...)
+	if err != nil {
+		r.log.Error("acknowledgement not queued", "id", j.claim.id, "err", err)
+		return "not sent: " + err.Error()
 	}
-	j.fact("report", outcome)
-	j.fact("report_id", ids[0])
-	if len(ids) > 1 {
-		j.fact("report_ids", ids)
+	for k, v := range reportFacts(outcome, ids) {
+		j.fact(k, v)
 	}
 	return "queued"
+}
+
+// queueAckReports builds one report per request (queueAckReport); on an
+// error, the ones built before it are returned with it.
+func queueAckReports(work, inbox, smsc, to, text string, depth int, reqs []json.RawMessage, links map[string]channels.Channel, now time.Time, sync bool) ([]channels.Artefact, []string, error) {
+	var arts []channels.Artefact
+	var ids []string
+	for _, req := range reqs {
+		art, id, err := queueAckReport(work, inbox, smsc, to, text, depth, req, links, now, sync)
+		if err != nil {
+			return arts, ids, err
+		}
+		arts = append(arts, art)
+		ids = append(ids, id)
+	}
+	return arts, ids, nil
+}
+
+// reportFacts are the journal detail's words for queued reports, as for an
+// srr report: the outcome and the report's id (all of them for a joined text).
+func reportFacts(outcome string, ids []string) map[string]any {
+	f := map[string]any{"report": outcome, "report_id": ids[0]}
+	if len(ids) > 1 {
+		f["report_ids"] = ids
+	}
+	return f
 }
 
 // queueAckReport builds the report as a message from the SMS Centre number
@@ -291,11 +312,10 @@ func (a *Admin) answerNetworkOnCall(rec Record, o CallOutcome, next string, add 
 		na.State = "carried on by " + next
 		add["network_ack"] = na
 		return nil, nil
-	case o.Status == callfile.StatusFailed && o.Cause == "":
-		outcome, text = "failed", failedText(rec.DA, "The call could not be placed.")
 	case o.Failed():
 		// Judged as the sender's notice is: a busy line, a fax that did not
-		// go through, a playback that failed, or no answer.
+		// go through, a playback that failed, no answer, or a call file
+		// Asterisk could not use.
 		outcome, text = "failed", failedText(rec.DA, publicCallReason(o))
 	case o.Status == callfile.StatusCompleted:
 		outcome, text = "delivered", deliveredCallText(rec.DA, rec.Letter, o, now)
@@ -303,22 +323,13 @@ func (a *Admin) answerNetworkOnCall(rec Record, o CallOutcome, next string, add 
 		return nil, nil
 	}
 	depth, _ := detailMap(rec.Detail)["depth"].(float64)
-	var arts []channels.Artefact
-	var ids []string
-	for _, req := range na.Requests {
-		art, id, err := queueAckReport(a.l.work, a.l.inbox, a.cfg.SMSCNumber, rec.OA, text, int(depth)+1, req, a.cfg.Links, now, a.cfg.Sync)
-		if err != nil {
-			return nil, fmt.Errorf("acknowledgement of %s: %w", rec.ID, err)
-		}
-		arts = append(arts, art)
-		ids = append(ids, id)
+	arts, ids, err := queueAckReports(a.l.work, a.l.inbox, a.cfg.SMSCNumber, rec.OA, text, int(depth)+1, na.Requests, a.cfg.Links, now, a.cfg.Sync)
+	if err != nil {
+		return nil, fmt.Errorf("acknowledgement of %s: %w", rec.ID, err)
 	}
 	na.State = "queued"
 	add["network_ack"] = na
-	add["report"], add["report_id"] = outcome, ids[0]
-	if len(ids) > 1 {
-		add["report_ids"] = ids
-	}
+	maps.Copy(add, reportFacts(outcome, ids))
 	return arts, nil
 }
 
