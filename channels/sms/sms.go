@@ -420,7 +420,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 		if err != nil {
 			return channels.Result{}, channels.PermanentBecause(channels.PublicNotSetUp, err)
 		}
-		qc = &queueCall{name: "smsrouter.mttx." + queue + "." + m.ID, data: data, later: holdHeader(m) + string(data)}
+		qc = &queueCall{name: "smsrouter.mttx." + queue + "." + m.ID, data: data, later: withHold(m, data)}
 		if e := c.pendingCall(queue); e != nil {
 			qc.pending = e.name
 		}
@@ -439,7 +439,7 @@ func (c *Channel) Deliver(ctx context.Context, m channels.Message) (channels.Res
 	// later batch or drain place it should this process die between the
 	// journal's commit and then.
 	if !qc.intended {
-		if err := c.intend(b, queue, []byte(qc.later)); err != nil {
+		if err := c.intend(b, queue, qc.later); err != nil {
 			return channels.Result{}, err
 		}
 		qc.intended = true
@@ -472,7 +472,7 @@ type batchCalls struct {
 type queueCall struct {
 	name     string // the call file to place if it needs one: the first message's
 	data     []byte
-	later    string // data with the recipient's quiet hours (holdHeader), for a call placed later
+	later    []byte // data with the recipient's quiet hours (withHold), for a call placed later
 	pending  string // a call that was waiting when the batch's first message looked
 	intended bool   // recorded in the batch's intent
 }
@@ -573,7 +573,7 @@ func (c *Channel) settle(b *batchCalls) error {
 			case callWaiting:
 				// That call hands every part over.
 			case callBusy:
-				errs = append(errs, c.writeFollowUp(queue, []byte(qc.later)))
+				errs = append(errs, c.writeFollowUp(queue, qc.later))
 			default:
 				places = append(places, placement{queue: queue, name: qc.name, data: qc.data})
 			}
@@ -629,12 +629,13 @@ type placement struct {
 // comment, harmless should it ever reach pbx_spool.
 const holdPrefix = "#smsrouter quiet "
 
-// holdHeader is the line that records m's quiet hours ("" when none).
-func holdHeader(m channels.Message) string {
+// withHold is data behind the line that records m's quiet hours; data itself
+// (not a copy: this is on every message's way) when m has none.
+func withHold(m channels.Message, data []byte) []byte {
 	if m.Quiet.Off() || m.QuietZone == nil {
-		return ""
+		return data
 	}
-	return holdPrefix + m.Quiet.String() + " " + m.QuietZone.String() + "\n"
+	return append([]byte(holdPrefix+m.Quiet.String()+" "+m.QuietZone.String()+"\n"), data...)
 }
 
 // releaseAt splits a follow-up into the call file and when it may ring: the
