@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"smsrouter/channels"
@@ -61,7 +60,7 @@ type AckRequest struct {
 // acknowledgement; ok is false for one that asks for none.
 func AckRequestOf(link string, d *smpp.Delivery) (req AckRequest, ok bool) {
 	kind := d.AckAsked()
-	if kind == smpp.NoAck || d.From.TON == 5 || !numeric(d.From.Addr) {
+	if kind == smpp.NoAck || d.From.TON == 5 || !smpp.Numeric(d.From.Addr) {
 		// Nobody to answer: an alphanumeric sender (a bank's name) or none.
 		return AckRequest{}, false
 	}
@@ -94,19 +93,6 @@ func ParseAckRequest(b []byte) (AckRequest, error) {
 		return r, fmt.Errorf("acknowledgement request: link %q", r.Link)
 	}
 	return r, nil
-}
-
-func numeric(s string) bool {
-	s = strings.TrimPrefix(s, "+")
-	if s == "" || len(s) > 20 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func (r AckRequest) smpp() *smpp.Ack {

@@ -324,6 +324,10 @@ func (c *Client) address(s string, ton, npi byte) (pdu.Address, error) {
 	return pdu.Address{}, fmt.Errorf("address %q is neither a number nor an alphanumeric sender of at most 11 characters", s)
 }
 
+// Numeric reports whether s is a number an address can carry: up to 20
+// digits, after an optional leading +.
+func Numeric(s string) bool { return digits(strings.TrimPrefix(s, "+")) }
+
 func digits(s string) bool {
 	if s == "" || len(s) > 20 {
 		return false
