@@ -218,54 +218,57 @@ const setReply = "200 result=1"
 // readLine returns the next line without its LF. More than max bytes before
 // an LF fail with ErrLineTooLong, so memory stays bounded whatever arrives.
 func readLine(br *bufio.Reader, max int) (string, error) {
+	var line string
 	var buf []byte
-	for {
-		frag, err := br.ReadSlice('\n')
+	_, err := readFragments(br, max, func(frag []byte, last bool) {
 		switch {
-		case err == nil:
-			n := len(frag) - 1
-			if len(buf)+n > max {
-				return "", fmt.Errorf("more than %d bytes: %w", max, ErrLineTooLong)
-			}
-			if buf == nil {
-				if string(frag[:n]) == setReply {
-					return setReply, nil // every SET VARIABLE's reply: no copy
-				}
-				return string(frag[:n]), nil
-			}
-			return string(append(buf, frag[:n]...)), nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			if len(buf)+len(frag) > max {
-				return "", fmt.Errorf("more than %d bytes: %w", max, ErrLineTooLong)
-			}
+		case !last:
 			buf = append(buf, frag...)
-		case errors.Is(err, io.EOF) && len(buf)+len(frag) > 0:
-			return "", io.ErrUnexpectedEOF
+		case buf != nil:
+			line = string(append(buf, frag...))
+		case string(frag) == setReply:
+			line = setReply // every SET VARIABLE's reply: no copy
 		default:
-			return "", err
+			line = string(frag)
 		}
-	}
+	})
+	return line, err
 }
 
 // appendLine appends the next line, LF included, to b and returns its length
 // without the LF: 0 for an empty line. It fails as readLine does; the bytes of
 // a line that fails may be left in b.
 func appendLine(b *strings.Builder, br *bufio.Reader, max int) (int, error) {
+	return readFragments(br, max, func(frag []byte, last bool) {
+		b.Write(frag)
+		if last {
+			b.WriteByte('\n')
+		}
+	})
+}
+
+// readFragments reads the next line in the pieces br hands out, passing each
+// to take (the last, without its LF, with last set) and returning the line's
+// length without the LF. A line of more than max bytes fails with
+// ErrLineTooLong before take sees the piece that makes it too long; a line
+// that EOF cuts short fails with io.ErrUnexpectedEOF.
+func readFragments(br *bufio.Reader, max int, take func(frag []byte, last bool)) (int, error) {
 	n := 0
 	for {
 		frag, err := br.ReadSlice('\n')
 		switch {
 		case err == nil:
-			if n+len(frag)-1 > max {
+			frag = frag[:len(frag)-1]
+			if n+len(frag) > max {
 				return 0, fmt.Errorf("more than %d bytes: %w", max, ErrLineTooLong)
 			}
-			b.Write(frag)
-			return n + len(frag) - 1, nil
+			take(frag, true)
+			return n + len(frag), nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			if n+len(frag) > max {
 				return 0, fmt.Errorf("more than %d bytes: %w", max, ErrLineTooLong)
 			}
-			b.Write(frag)
+			take(frag, false)
 			n += len(frag)
 		case errors.Is(err, io.EOF) && n+len(frag) > 0:
 			return 0, io.ErrUnexpectedEOF
