@@ -26,9 +26,18 @@ func ackRig(t *testing.T, dsn string, mutate func(*Config)) (*rig, *fakeLink) {
 	t.Helper()
 	rg, gsm, _ := linkRig(t, dsn, mutate)
 	rg.set("1004", 'T', "PJSIP/1004")
+	withChannels(t, rg, sms.Config{Archive: true})
+	return rg, gsm
+}
+
+// withChannels gives rg a new router whose S channel is sc (spool, SMSC
+// number and zone filled in) beside a T channel that always delivers.
+func withChannels(t *testing.T, rg *rig, sc sms.Config) {
+	t.Helper()
 	cfg := rg.r.cfg
 	rg.r.Close()
-	s, err := sms.New(sms.Config{Spool: cfg.Spool, SMSCNumber: cfg.SMSCNumber, Location: time.UTC, Archive: true})
+	sc.Spool, sc.SMSCNumber, sc.Location = cfg.Spool, cfg.SMSCNumber, time.UTC
+	s, err := sms.New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +48,6 @@ func ackRig(t *testing.T, dsn string, mutate func(*Config)) (*rig, *fakeLink) {
 	r.now = rg.clock.now
 	t.Cleanup(func() { r.Close() })
 	rg.r = r
-	return rg, gsm
 }
 
 // mobileMessage queues what the mobile ingress queues for a deliver_sm that
@@ -217,20 +225,7 @@ func TestAckFailuresAndSettings(t *testing.T) {
 func TestAckSaysWhatThePBXSaw(t *testing.T) {
 	eachDB(t, func(t *testing.T, dsn string) {
 		rg, gsm := ackRig(t, dsn, func(c *Config) { c.Retry = RetryRules{channels.CauseBusy: {Delay: time.Minute}} })
-		cfg := rg.r.cfg
-		rg.r.Close()
-		s, err := sms.New(sms.Config{Spool: cfg.Spool, SMSCNumber: cfg.SMSCNumber, Location: time.UTC, Archive: true,
-			MaxRetries: 1, OutcomeContext: "smsrouter-sms"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := New(cfg, rg.directory(), rg.journal, map[byte]channels.Channel{'S': s, 'T': okChannel{}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.now = rg.clock.now
-		t.Cleanup(func() { r.Close() })
-		rg.r = r
+		withChannels(t, rg, sms.Config{Archive: true, MaxRetries: 1, OutcomeContext: "smsrouter-sms"})
 		id := rg.mobileMessage("1001 are you there", nil, `{"link":"gsm","kind":"delivery"}`)
 		rg.drain()
 		rg.callResult(CallResult{ID: id, What: ResultDial, Attempt: 2, Tries: 2, Status: "5"})
