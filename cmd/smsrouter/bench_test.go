@@ -96,17 +96,7 @@ func BenchmarkStartup(b *testing.B) {
 	const samples = 60
 	bin := buildAsShipped(b)
 	bare := buildBare(b)
-	root := b.TempDir()
-	spool := filepath.Join(root, "spool")
-	for _, d := range []string{filepath.Join(spool, "sms", "morx"), filepath.Join(spool, "outgoing")} {
-		if err := os.MkdirAll(d, 0o770); err != nil {
-			b.Fatal(err)
-		}
-	}
-	conf := filepath.Join(root, "smsrouter.toml")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, "spool = %q\nsmsc_number = \"9001\"\ntimezone = \"UTC\"\n", spool), 0o644); err != nil {
-		b.Fatal(err)
-	}
+	_, _, conf := plainSetup(b)
 	timeRun(b, bin, "migrate", "--config", conf)
 	type run struct{ wall, cpu time.Duration }
 	var bares, versions, drains []run

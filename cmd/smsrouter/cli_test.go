@@ -307,16 +307,8 @@ func diffTrees(before, after map[string]string) []string {
 // migrate creates one, so that root running a command by mistake never leaves
 // a root-owned database the service cannot open.
 func TestReadOnlyCommandsCreateNothing(t *testing.T) {
-	root := t.TempDir()
-	spool := filepath.Join(root, "spool")
-	for _, d := range []string{filepath.Join(spool, "sms", "morx"), filepath.Join(spool, "outgoing")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// No db line: the default, spool/smsrouter/smsrouter.db, folder and all missing.
-	conf := filepath.Join(root, "smsrouter.toml")
-	writeFile(t, conf, fmt.Appendf(nil, "spool = %q\nsmsc_number = \"9001\"\ntimezone = \"UTC\"\n", spool))
+	root, _, conf := plainSetup(t)
 	fixture := filepath.Join(fixturesRoot(t), "morx", "plain_ascii", "5550001.2026-11-21T05:39:34-0")
 	looking := [][]string{
 		{"lookup", "5551001"},

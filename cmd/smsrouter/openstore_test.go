@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,15 +14,7 @@ import (
 // config and opening the database (common.openStore) answers a broken config,
 // a missing database and an old schema the same way: exit 2 and what to do.
 func TestCommandsOpenTheStoreAlike(t *testing.T) {
-	root := t.TempDir()
-	spool := filepath.Join(root, "spool")
-	for _, d := range []string{filepath.Join(spool, "sms", "morx"), filepath.Join(spool, "outgoing")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conf := filepath.Join(root, "smsrouter.toml")
-	writeFile(t, conf, fmt.Appendf(nil, "spool = %q\nsmsc_number = \"9001\"\ntimezone = \"UTC\"\n", spool))
+	root, spool, conf := plainSetup(t)
 	bad := filepath.Join(root, "bad.toml")
 	writeFile(t, bad, []byte("spool = \nnonsense\n"))
 	commands := [][]string{

@@ -157,6 +157,25 @@ func (b *bed) drain(ctx context.Context) (string, int) {
 	return out + errOut, code
 }
 
+// plainSetup makes a spool (sms/morx and outgoing/) under a new temporary
+// folder and a config naming only it, the SMSC number 9001 and UTC: the
+// database is the default one, not created yet.
+func plainSetup(tb testing.TB) (root, spool, conf string) {
+	tb.Helper()
+	root = tb.TempDir()
+	spool = filepath.Join(root, "spool")
+	for _, d := range []string{filepath.Join(spool, "sms", "morx"), filepath.Join(spool, "outgoing")} {
+		if err := os.MkdirAll(d, 0o770); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	conf = filepath.Join(root, "smsrouter.toml")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "spool = %q\nsmsc_number = \"9001\"\ntimezone = \"UTC\"\n", spool), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return root, spool, conf
+}
+
 func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o644); err != nil {
