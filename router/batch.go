@@ -220,16 +220,20 @@ func (r *Router) processBatch(ctx context.Context, items []*item, sum *Summary) 
 		r.finishBatch(ctx, b, sum)
 		return
 	}
+	// The rows go into the journal's transaction while the files are staged;
+	// only its commit waits for them to be durable.
+	put := r.journal.Begin(ctx, b.id, stamp(recs, r.now()))
 	if err := r.stage(b); err != nil {
+		put.Abort()
 		r.log.Warn("staging failed; batch deferred", "batch", b.id, "err", err)
 		for _, j := range b.jobs {
 			if !j.settled && j.state != StateDeferred {
 				r.deferJob(j, err)
 			}
 		}
-		recs = b.records()
+		put = r.journal.Begin(ctx, b.id, stamp(b.records(), r.now()))
 	}
-	if err := r.journal.Put(ctx, b.id, stamp(recs, r.now())); err != nil {
+	if err := put.Commit(); err != nil {
 		// An error does not prove the commit failed: the connection may have died
 		// after the server committed, or a stalled server may still commit when it
 		// wakes. Until Settle decides, the batch's files stay staged and its messages

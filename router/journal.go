@@ -107,11 +107,62 @@ func (j *Journal) Put(ctx context.Context, batch string, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	tx, err := j.store.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("journal: begin: %w", err)
+	return j.Begin(ctx, batch, recs).Commit()
+}
+
+// PendingPut is a Put whose rows are being written, not yet committed.
+type PendingPut struct {
+	done chan struct{}
+	tx   *sql.Tx
+	err  error
+}
+
+// Begin starts Put's transaction and writes its rows on a goroutine of its own,
+// so that the caller can make the batch's files durable meanwhile: only the
+// commit has to wait for them (issue 17: the rows cost as much as the staging).
+// Exactly one of Commit and Abort must follow.
+func (j *Journal) Begin(ctx context.Context, batch string, recs []Record) *PendingPut {
+	p := &PendingPut{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		tx, err := j.store.DB.BeginTx(ctx, nil)
+		if err != nil {
+			p.err = fmt.Errorf("journal: begin: %w", err)
+			return
+		}
+		if err := j.write(ctx, tx, batch, recs); err != nil {
+			tx.Rollback() //nolint:errcheck // the error that matters is err
+			p.err = err
+			return
+		}
+		p.tx = tx
+	}()
+	return p
+}
+
+// Commit waits for the rows and commits them. Its error means what Put's does:
+// the commit may still have happened.
+func (p *PendingPut) Commit() error {
+	<-p.done
+	if p.err != nil {
+		return p.err
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := p.tx.Commit(); err != nil {
+		return fmt.Errorf("journal: commit: %w", err)
+	}
+	return nil
+}
+
+// Abort waits for the rows and throws them away.
+func (p *PendingPut) Abort() {
+	<-p.done
+	if p.tx != nil {
+		p.tx.Rollback() //nolint:errcheck // nothing was committed either way
+	}
+}
+
+// write is Put's statements inside tx.
+func (j *Journal) write(ctx context.Context, tx *sql.Tx, batch string, recs []Record) error {
 	if batch != "" {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO smsrouter_batch (id, committed, created) VALUES (?, 1, ?)",
 			batch, time.Now().UnixMilli()); err != nil {
@@ -163,9 +214,6 @@ func (j *Journal) Put(ctx context.Context, batch string, recs []Record) error {
 		if err := j.putGuards(ctx, tx, part); err != nil {
 			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("journal: commit: %w", err)
 	}
 	return nil
 }
