@@ -285,6 +285,8 @@ type Router struct {
 	// uncertain lists batches whose journal write returned an error, oldest first:
 	// the journal decides them before anything else is claimed (settleUncertain).
 	uncertain []*batch
+	// finishing is closed when the batch finishLater started is finished.
+	finishing chan struct{}
 	// notBefore holds morx files that were not whole yet, and when to look again;
 	// nextLook is the earliest of those times in the current pass.
 	notBefore map[string]time.Time
@@ -388,6 +390,7 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 	r.forgetOldLooks()
 	r.closeMorxCursor() // every pass reads morx from the start
 	defer r.closeMorxCursor()
+	defer r.awaitFinish() // no batch outlives its pass
 	if err := r.adoptOrphans(ctx, sum); err != nil {
 		return sum, err
 	}
@@ -405,12 +408,21 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 		}
 		// Between two batches, and with nothing undecided in the way, is where
 		// a reloaded configuration takes over (Reconfigure).
-		r.applyPending()
+		if r.pending.Load() != nil {
+			r.awaitFinish()
+			r.applyPending()
+		}
 		items, err := r.claimBatch()
 		if err != nil {
 			return sum, err
 		}
 		if len(items) == 0 {
+			if r.finishing != nil {
+				// What it publishes may be work for this pass (a reply in the
+				// inbox): look once more when it is done.
+				r.awaitFinish()
+				continue
+			}
 			r.cleanup(ctx)
 			return sum, nil
 		}
