@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"smsrouter/internal/newfile"
 )
 
 // layout names the folders smsrouter owns. They all live in one work folder on the
@@ -174,7 +176,7 @@ func renameNoReplace(src, dst string) error {
 
 // writeNew creates path, which must not exist, with data.
 func writeNew(path string, data []byte, mode os.FileMode, sync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	f, err := newfile.Create(path, mode)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"smsrouter/channels"
+	"smsrouter/internal/newfile"
 )
 
 // stagedFile is one artefact written to a batch's staging folder. The manifest that
@@ -86,7 +87,7 @@ func (r *Router) stageFile(b *batch, id string, a channels.Artefact, n *int) err
 		mode = 0o644
 	}
 	p := filepath.Join(b.dir, f.File)
-	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	out, err := newfile.Create(p, mode)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"smsrouter/internal/newfile"
 )
 
 // maxName bounds placed file names. pbx_spool builds the archive path
@@ -154,7 +156,7 @@ func devices(a, b os.FileInfo) (uint64, uint64, bool) {
 }
 
 func writeTemp(tmpDir string, data []byte, mode os.FileMode, notBefore time.Time) (path string, err error) {
-	f, err := os.CreateTemp(tmpDir, ".callfile-*")
+	f, err := newfile.CreateTemp(tmpDir, ".callfile-")
 	if err != nil {
 		return "", err
 	}
@@ -324,7 +326,7 @@ func PlaceAll(outgoingDir, tmpDir string, calls []Call, durable bool, first ...s
 
 // openTemp writes data to a new temporary file in tmpDir and returns it open.
 func openTemp(tmpDir string, data []byte, mode os.FileMode) (*os.File, error) {
-	f, err := os.CreateTemp(tmpDir, ".callfile-*")
+	f, err := newfile.CreateTemp(tmpDir, ".callfile-")
 	if err != nil {
 		return nil, fmt.Errorf("callfile: %w", err)
 	}
