@@ -101,9 +101,9 @@ func (r *Router) stageFile(b *batch, id string, a channels.Artefact, n *int) err
 	if _, err := out.Write(a.Data); err != nil {
 		return err
 	}
-	// Set the mode explicitly: the umask must not make a call file unreadable to
+	// The mode exactly: the umask must not make a call file unreadable to
 	// Asterisk.
-	if err := out.Chmod(mode); err != nil {
+	if err := newfile.SetMode(out, mode); err != nil {
 		return err
 	}
 	if !a.NotBefore.IsZero() && a.NotBefore.After(r.now()) {

@@ -156,7 +156,7 @@ func devices(a, b os.FileInfo) (uint64, uint64, bool) {
 }
 
 func writeTemp(tmpDir string, data []byte, mode os.FileMode, notBefore time.Time) (path string, err error) {
-	f, err := newfile.CreateTemp(tmpDir, ".callfile-")
+	f, err := newfile.CreateTemp(tmpDir, ".callfile-", mode)
 	if err != nil {
 		return "", err
 	}
@@ -170,8 +170,8 @@ func writeTemp(tmpDir string, data []byte, mode os.FileMode, notBefore time.Time
 	if _, err = f.Write(data); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
-	// Chmod, unlike the mode given to open, is not reduced by the umask.
-	if err = f.Chmod(mode); err != nil {
+	// The mode exactly, whatever the umask.
+	if err = newfile.SetMode(f, mode); err != nil {
 		return "", fmt.Errorf("chmod %s: %w", path, err)
 	}
 	if err = f.Sync(); err != nil {
@@ -326,13 +326,13 @@ func PlaceAll(outgoingDir, tmpDir string, calls []Call, durable bool, first ...s
 
 // openTemp writes data to a new temporary file in tmpDir and returns it open.
 func openTemp(tmpDir string, data []byte, mode os.FileMode) (*os.File, error) {
-	f, err := newfile.CreateTemp(tmpDir, ".callfile-")
+	f, err := newfile.CreateTemp(tmpDir, ".callfile-", mode)
 	if err != nil {
 		return nil, fmt.Errorf("callfile: %w", err)
 	}
 	if _, err = f.Write(data); err == nil {
-		// Chmod, unlike the mode given to open, is not reduced by the umask.
-		err = f.Chmod(mode)
+		// The mode exactly, whatever the umask.
+		err = newfile.SetMode(f, mode)
 	}
 	if err != nil {
 		f.Close()

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,7 +48,7 @@ func TestCreateTemp(t *testing.T) {
 	dir := t.TempDir()
 	seen := map[string]bool{}
 	for range 100 {
-		f, err := CreateTemp(dir, ".callfile-")
+		f, err := CreateTemp(dir, ".callfile-", 0o600)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,6 +60,35 @@ func TestCreateTemp(t *testing.T) {
 		seen[name] = true
 		if st, _ := os.Stat(f.Name()); st.Mode().Perm() != 0o600 {
 			t.Errorf("mode %v, want 0600", st.Mode().Perm())
+		}
+	}
+}
+
+// TestSetMode: the file ends with exactly the mode asked for, whether or not
+// the umask took bits away (umask is read once, so this test changes it for
+// the process only around its own files and reads the value the package saw).
+func TestSetMode(t *testing.T) {
+	mask, ok := umask()
+	if !ok {
+		t.Skip("no Umask line in /proc/self/status: SetMode always calls fchmod")
+	}
+	old := syscall.Umask(0)
+	syscall.Umask(old)
+	if fs.FileMode(old) != mask {
+		t.Fatalf("read umask %o, the process has %o", mask, old)
+	}
+	dir := t.TempDir()
+	for i, mode := range []fs.FileMode{0o600, 0o640, 0o660, 0o664, 0o666} {
+		f, err := Create(filepath.Join(dir, strconv.Itoa(i)), mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := SetMode(f, mode); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if st, _ := os.Stat(f.Name()); st.Mode().Perm() != mode {
+			t.Errorf("mode %v, want %v (umask %o)", st.Mode().Perm(), mode, mask)
 		}
 	}
 }
