@@ -7,7 +7,10 @@
 // is first written to a staging folder; the fate is then committed to the journal;
 // only after that are the staged files renamed to where Asterisk reads them, and the
 // claimed file removed. A crash at any point leaves a state that the next process
-// finishes without losing or repeating a delivery.
+// finishes without losing or repeating a delivery. Work overlaps only where that
+// order allows: a batch's journal rows are written while its files are staged (the
+// commit waits for both), and a committed batch is published while the next one is
+// claimed, read and looked up (its deliveries wait for it).
 package router
 
 import (
