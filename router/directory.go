@@ -121,12 +121,11 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 			uniq = append(uniq, n)
 		}
 	}
-	if d.store.prepare {
-		// Prepared statements are kept per shape: pad the list to a power of two
-		// (repeating a number changes nothing) so a few shapes serve every batch.
-		for n := 1 << bits.Len(uint(len(uniq)-1)); len(uniq) < n; {
-			uniq = append(uniq, uniq[0])
-		}
+	// Prepared statements are kept per shape (Store.query): pad the list to a
+	// power of two (repeating a number changes nothing) so a few shapes serve
+	// every batch.
+	for n := 1 << bits.Len(uint(len(uniq)-1)); len(uniq) < n; {
+		uniq = append(uniq, uniq[0])
 	}
 	if d.letters {
 		return d.lookupLetters(ctx, uniq, out)
