@@ -77,10 +77,22 @@ type Directory interface {
 
 // SQLDirectory reads PBXNumbers on every call, so an admin's UPDATE applies to the
 // very next message.
-type SQLDirectory struct{ store *Store }
+type SQLDirectory struct {
+	store   *Store
+	letters bool // PBXNumbers alone; see NewSQLLetterDirectory
+}
 
 // NewSQLDirectory reads the directory from store.
 func NewSQLDirectory(store *Store) *SQLDirectory { return &SQLDirectory{store: store} }
+
+// NewSQLLetterDirectory reads the directory from store without the further ways
+// and the preferences: its entries hold the letter, the Extension and Problem,
+// which is all the dialplan's chaninfo answers. Its query reads PBXNumbers
+// alone; the two joins of the router's lookup were half of MariaDB's work per
+// number (issue 17).
+func NewSQLLetterDirectory(store *Store) *SQLDirectory {
+	return &SQLDirectory{store: store, letters: true}
+}
 
 // Lookup returns ErrUnknownNumber or an error wrapping ErrDirectoryUnavailable.
 func (d *SQLDirectory) Lookup(ctx context.Context, number string) (Entry, error) {
@@ -109,12 +121,14 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 			uniq = append(uniq, n)
 		}
 	}
-	if d.store.prepare {
-		// Prepared statements are kept per shape: pad the list to a power of two
-		// (repeating a number changes nothing) so a few shapes serve every batch.
-		for n := 1 << bits.Len(uint(len(uniq)-1)); len(uniq) < n; {
-			uniq = append(uniq, uniq[0])
-		}
+	// Prepared statements are kept per shape (Store.query): pad the list to a
+	// power of two (repeating a number changes nothing) so a few shapes serve
+	// every batch.
+	for n := 1 << bits.Len(uint(len(uniq)-1)); len(uniq) < n; {
+		uniq = append(uniq, uniq[0])
+	}
+	if d.letters {
+		return d.lookupLetters(ctx, uniq, out)
 	}
 	// The further ways and the number's preferences come in the same round
 	// trip: one row per way (or one with NULLs for a number that has none),
@@ -155,12 +169,7 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 				prefs[e.Number] = parsePref(qs.String, qe.String, tz.String, pin.String)
 			}
 		}
-		// A table without a primary key may repeat a number: the first usable
-		// row wins, so a broken duplicate cannot hide a good one.
-		if prev, dup := out[e.Number]; dup && (prev.Problem == "" || e.Problem != "") {
-			continue
-		}
-		out[e.Number] = e
+		keepFirstUsable(out, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDirectoryUnavailable, err)
@@ -181,6 +190,39 @@ func (d *SQLDirectory) LookupMany(ctx context.Context, numbers []string) (map[st
 		out[n] = e
 	}
 	return out, nil
+}
+
+// lookupLetters is LookupMany's query for NewSQLLetterDirectory: the same
+// rows of PBXNumbers read the same way, without the joined tables.
+func (d *SQLDirectory) lookupLetters(ctx context.Context, uniq []any, out map[string]Entry) (map[string]Entry, error) {
+	q := "SELECT Account, Message, Extension FROM PBXNumbers WHERE Account IN (?" +
+		strings.Repeat(",?", len(uniq)-1) + ")"
+	rows, err := d.store.query(ctx, q, uniq...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDirectoryUnavailable, err)
+	}
+	defer rows.Close()
+	var acc, msg, ext sql.NullString
+	for rows.Next() {
+		if err := rows.Scan(&acc, &msg, &ext); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrDirectoryUnavailable, err)
+		}
+		keepFirstUsable(out, readRow(strings.TrimSpace(acc.String), msg, ext))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDirectoryUnavailable, err)
+	}
+	return out, nil
+}
+
+// keepFirstUsable adds e to out. A table without a primary key may repeat a
+// number: the first usable row wins, so a broken duplicate cannot hide a good
+// one.
+func keepFirstUsable(out map[string]Entry, e Entry) {
+	if prev, dup := out[e.Number]; dup && (prev.Problem == "" || e.Problem != "") {
+		return
+	}
+	out[e.Number] = e
 }
 
 // ReadRow reads a PBXNumbers row exactly as the lookup does: the Entry it

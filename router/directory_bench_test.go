@@ -127,3 +127,28 @@ func BenchmarkLookupWays(b *testing.B) {
 		return store.SetWays(context.Background(), n, []NumberWay{{Letter: 'S'}, {Letter: 'V'}})
 	})
 }
+
+// BenchmarkLookupLetters is a batch of 8 numbers, about what router.Coalescing
+// gathers for chaninfo at 50 clients, through the router's lookup (with the
+// further ways and preferences joined in) and through chaninfo's
+// (NewSQLLetterDirectory, PBXNumbers alone), in the same process.
+func BenchmarkLookupLetters(b *testing.B) {
+	eachBenchDB(b, func(b *testing.B, store *Store, numbers []string) {
+		ctx := context.Background()
+		for _, d := range []struct {
+			name string
+			dir  *SQLDirectory
+		}{{"router", NewSQLDirectory(store)}, {"letters", NewSQLLetterDirectory(store)}} {
+			b.Run(d.name, func(b *testing.B) {
+				i := 0
+				for b.Loop() {
+					lo := (i * 8) % (len(numbers) - 8)
+					if m, err := d.dir.LookupMany(ctx, numbers[lo:lo+8]); err != nil || len(m) != 8 {
+						b.Fatal(len(m), err)
+					}
+					i++
+				}
+			})
+		}
+	}, nil)
+}

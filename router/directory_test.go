@@ -334,3 +334,56 @@ func FuzzParseEntry(f *testing.F) {
 		}
 	})
 }
+
+// TestLetterDirectoryAnswersAsTheRouters: chaninfo's directory reads PBXNumbers
+// alone, and gives every number (good, broken, duplicated, with further ways,
+// unknown) the letter, Extension and Problem the router's lookup gives it.
+func TestLetterDirectoryAnswersAsTheRouters(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		admin := adoptedTable(t, dsn)
+		rawRow(t, admin, "5551001", "S", "PJSIP/1001")
+		rawRow(t, admin, "5551002", " s ", "PJSIP/1002 ")
+		rawRow(t, admin, "5551003", nil, "PJSIP/1003")
+		rawRow(t, admin, "5551004", "X", "PJSIP/1004")
+		rawRow(t, admin, "5551005", "S", nil)
+		rawRow(t, admin, "5551006", nil, nil) // a broken duplicate before…
+		rawRow(t, admin, "5551006", "S", "PJSIP/1006")
+		rawRow(t, admin, "5551007", "S", "PJSIP/1007") // …and after a good row
+		rawRow(t, admin, "5551007", "", "PJSIP/1007")
+		rawRow(t, admin, "5551008", "S", "PJSIP/1008")
+		ctx := context.Background()
+		if _, err := admin.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.SetWays(ctx, "5551008", []NumberWay{{Letter: 'V', Extension: "PJSIP/1008"}}); err != nil {
+			t.Fatal(err)
+		}
+		numbers := []string{"5551001", "5551002", "5551003", "5551004", "5551005", "5551006", "5551007", "5551008", "5559999"}
+		want, err := NewSQLDirectory(admin).LookupMany(ctx, numbers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want["5551008"].Further) != 1 {
+			t.Fatalf("the router's lookup lost the further way: %+v", want["5551008"])
+		}
+		got, err := NewSQLLetterDirectory(admin).LookupMany(ctx, numbers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%d entries, the router's lookup has %d", len(got), len(want))
+		}
+		for n, w := range want {
+			g := got[n]
+			if g.Number != w.Number || g.Letter != w.Letter || g.Extension != w.Extension || g.Problem != w.Problem {
+				t.Errorf("%s: %+v, the router's lookup gives %+v", n, g, w)
+			}
+			if g.Further != nil {
+				t.Errorf("%s: further ways %+v read though chaninfo never uses them", n, g.Further)
+			}
+		}
+		if _, err := NewSQLLetterDirectory(admin).Lookup(ctx, "5559999"); !errors.Is(err, ErrUnknownNumber) {
+			t.Errorf("unknown number: %v, want ErrUnknownNumber", err)
+		}
+	})
+}

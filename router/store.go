@@ -25,12 +25,10 @@ type Store struct {
 	Dialect string // "mysql" or "sqlite"
 	dsn     string
 
-	// prepare is set when a query with arguments would otherwise be prepared,
-	// executed and closed every time (MySQL with interpolateParams=false in the
-	// DSN; SQLite always): the hot lookups then keep their prepared statements.
-	prepare bool
-	mu      sync.Mutex
-	stmts   map[string]*sql.Stmt
+	// stmts are the directory lookups' statements, prepared once per shape
+	// and kept (see query).
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
 }
 
 // maxStmts bounds the prepared statements a Store keeps; the lookups use a
@@ -159,7 +157,7 @@ func openSQLite(path string, mode OpenMode) (*Store, error) {
 	db.SetMaxOpenConns(4)
 	// SQLite compiles every query text it is given, which cost half of a
 	// directory lookup: the hot lookups keep their compiled statements.
-	return &Store{DB: db, Dialect: "sqlite", dsn: "sqlite:" + path, prepare: true}, nil
+	return &Store{DB: db, Dialect: "sqlite", dsn: "sqlite:" + path}, nil
 }
 
 func openMySQL(rest string) (*Store, error) {
@@ -189,7 +187,8 @@ func openMySQL(rest string) (*Store, error) {
 	}
 	// Without interpolateParams the driver prepares, executes and closes a
 	// statement for every query with arguments: three packets and two round
-	// trips where one query does. The driver escapes the arguments itself (and
+	// trips where one query does (the directory's lookups keep statements of
+	// their own instead: Store.query). The driver escapes the arguments itself (and
 	// refuses collations where that is unsafe, in which case we do without).
 	_, explicit := dsnParam(rest, "interpolateParams")
 	if !explicit {
@@ -208,7 +207,7 @@ func openMySQL(rest string) (*Store, error) {
 	db.SetMaxIdleConns(defaultMySQLPool)
 	db.SetConnMaxLifetime(5 * time.Minute)
 	db.SetConnMaxIdleTime(time.Minute)
-	return &Store{DB: db, Dialect: "mysql", dsn: "mysql:" + rest, prepare: !cfg.InterpolateParams}, nil
+	return &Store{DB: db, Dialect: "mysql", dsn: "mysql:" + rest}, nil
 }
 
 // defaultMySQLPool is the pool until SetPool sizes it for the configuration.
@@ -242,12 +241,12 @@ func (s *Store) SetPool(n int) {
 	s.DB.SetMaxIdleConns(n)
 }
 
-// query runs a read with arguments in one round trip: interpolated by the
-// driver, or on a statement prepared once and kept.
+// query runs one of the directory's lookups in one round trip, on a statement
+// prepared once per shape and kept, whatever the DSN says about interpolation:
+// SQLite then does not compile the query again, nor MariaDB parse it (an
+// 8-number lookup cost mariadbd 61 µs of CPU instead of 92 µs interpolated,
+// and its round trip 109 µs instead of 151-162 µs; issue 17).
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	if !s.prepare {
-		return s.DB.QueryContext(ctx, q, args...)
-	}
 	st, err := s.stmt(ctx, q)
 	if err != nil {
 		return nil, err

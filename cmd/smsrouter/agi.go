@@ -94,7 +94,7 @@ func cmdAGI(ctx context.Context, e *env, c *common, listen string) int {
 		return fail(e, exitUsage, err)
 	}
 	store.SetPool(agiPool + 4)
-	srv, err := newAGIServer(cfg, addr, router.NewSQLDirectory(store), router.NewJournal(store), inbox, e)
+	srv, err := newAGIServer(cfg, addr, router.NewSQLLetterDirectory(store), router.NewJournal(store), inbox, e)
 	if err != nil {
 		return fail(e, exitUsage, err)
 	}

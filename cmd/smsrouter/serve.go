@@ -414,7 +414,8 @@ func (sv *service) startFront(ctx context.Context, p *plan, s *system) *front {
 	var journal *router.Journal
 	var reqs *dlr.Store
 	if s != nil {
-		dir, journal, reqs = s.dir, s.journal, dlr.NewStore(s.store)
+		// chaninfo needs the letter and Extension only.
+		dir, journal, reqs = router.NewSQLLetterDirectory(s.store), s.journal, dlr.NewStore(s.store)
 	}
 	if p.agiAddr != "" {
 		srv, err := newAGIServer(p.cfg, p.agiAddr, dir, journal, inbox, e)

@@ -122,7 +122,7 @@ func chaninfoServerCounting(b *testing.B, dsn string, cache time.Duration) (stri
 			b.Fatal(err)
 		}
 	}
-	counted := &queryCounter{Directory: router.NewSQLDirectory(store)}
+	counted := &queryCounter{Directory: router.NewSQLLetterDirectory(store)} // as serve gives chaninfo
 	h, err := New(Config{Directory: router.NewCoalescing(counted, 0), Inbox: b.TempDir(), LookupCache: cache,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
