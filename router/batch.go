@@ -284,6 +284,12 @@ func (b *batch) closeFiles() {
 			j.f = nil
 		}
 	}
+	if b.manifest != nil {
+		// A spare's manifest the batch never wrote (it had no records to stage):
+		// finishBatch removed the folder.
+		b.manifest.Close()
+		b.manifest = nil
+	}
 }
 
 // stamp sets every record's updated time: the moment of the write, which orders it

@@ -79,3 +79,33 @@ func TestSpareStagingFolder(t *testing.T) {
 		t.Fatalf("spare %s is not named after its owner %s", spare, r.owner)
 	}
 }
+
+// A batch with nothing to record (here a part held for its siblings) takes the
+// spare and leaves neither its folder nor an open file behind.
+func TestSpareTakenByABatchWithNothingToStage(t *testing.T) {
+	rg := newRig(t, testdbSQLite(t), func(c *Config) { c.Sync = true })
+	rg.set("5551001", 'S', "PJSIP/5551001")
+	r := rg.r
+	r.makeSpareStage()
+	if r.spare == nil {
+		t.Fatal("no spare made")
+	}
+	manifest := filepath.Join(r.spare.dir, manifestName)
+	// Part 1 of 2: held until its sibling comes.
+	rg.morx("p.1", "oa=5550001\nda=5551001\nudh#0003A70201\nud=hello\n")
+	if sum := rg.drain(); sum.Counts[StateHeld] != 1 {
+		t.Fatalf("the part must wait for its sibling: %+v", sum.Counts)
+	}
+	if r.spare != nil {
+		t.Fatal("the batch did not take the spare")
+	}
+	if _, err := os.Stat(filepath.Dir(manifest)); !os.IsNotExist(err) {
+		t.Fatalf("spare folder left: %v", err)
+	}
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range fds {
+		if target, _ := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); strings.HasPrefix(target, manifest) {
+			t.Fatalf("the spare's manifest is still open: fd %s -> %s", fd.Name(), target)
+		}
+	}
+}
