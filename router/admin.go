@@ -346,6 +346,9 @@ func (a *Admin) Stats() (QueueStats, error) {
 		if !e.IsDir() {
 			continue
 		}
+		if fi, err := os.Stat(filepath.Join(a.l.stage, e.Name(), manifestName)); err == nil && fi.Size() == 0 {
+			continue // a running serve's spare (makeSpareStage): no batch yet
+		}
 		s.Staged++
 		if info, err := e.Info(); err == nil {
 			older(&s.OldestStaged, info.ModTime())

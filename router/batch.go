@@ -279,13 +279,21 @@ type batch struct {
 	dir   string // the staging folder
 	files []stagedFile
 	open  []*os.File // staged files still open, to be synced (stage)
-	jobs  []*job
+	// manifest is the empty manifest of a spare staging folder (makeSpareStage)
+	// this batch took, or nil: then stage makes the folder and the manifest.
+	manifest *os.File
+	jobs     []*job
 }
 
 func (r *Router) newBatch() *batch {
 	r.batchSeq++
 	id := fmt.Sprintf("%s.%d", r.owner, r.batchSeq)
-	return &batch{id: id, dir: filepath.Join(r.l.stage, id)}
+	b := &batch{id: id, dir: filepath.Join(r.l.stage, id)}
+	if s := r.spare; s != nil && s.dir == b.dir {
+		b.manifest, r.spare = s.manifest, nil
+	}
+	r.dropSpareStage() // not this batch's: nothing else takes a batch number
+	return b
 }
 
 // records are the journal rows the batch writes: every job that reached a state,
@@ -306,6 +314,12 @@ func (b *batch) closeFiles() {
 			j.f.Close()
 			j.f = nil
 		}
+	}
+	if b.manifest != nil {
+		// A spare's manifest the batch never wrote (it had no records to stage):
+		// finishBatch removed the folder.
+		b.manifest.Close()
+		b.manifest = nil
 	}
 }
 

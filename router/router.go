@@ -283,6 +283,7 @@ type Router struct {
 	pending     atomic.Pointer[reconfig]
 	reconfMu    sync.Mutex
 	batchSeq    int
+	spare       *spareStage // the next batch's staging folder, made ahead by serve
 	lastCleanup time.Time
 	kick        chan struct{} // wakes Serve (Wake)
 	// uncertain lists batches whose journal write returned an error, oldest first:
@@ -332,6 +333,10 @@ func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Ch
 // Close gives up the claim folder. Files still in it (there are none after a
 // finished pass) would be adopted by the next process.
 func (r *Router) Close() error {
+	// First, while the claim folder still says this process owns it.
+	r.mu.Lock()
+	r.dropSpareStage()
+	r.mu.Unlock()
 	entries, _ := os.ReadDir(r.myClaim)
 	// With uncertain batches left, keep the folder: the next process adopts it and
 	// settles them (recoverStages).

@@ -63,6 +63,7 @@ func (r *Router) Serve(ctx context.Context, rescan time.Duration) error {
 		if _, err := r.Drain(ctx); err != nil && ctx.Err() == nil {
 			r.log.Error("drain failed", "err", err)
 		}
+		r.makeSpareStage()
 		if next := r.NextDue(); !next.IsZero() {
 			due.Reset(max(time.Until(next), 10*time.Millisecond))
 		}

@@ -34,8 +34,10 @@ const manifestName = "manifest.json"
 // it is how a process that adopts this one's work after a crash learns which batch
 // may be waiting for its journal commit.
 func (r *Router) stage(b *batch) error {
-	if err := os.Mkdir(b.dir, 0o770); err != nil {
-		return fmt.Errorf("stage: %w", err)
+	if b.manifest == nil {
+		if err := os.Mkdir(b.dir, 0o770); err != nil {
+			return fmt.Errorf("stage: %w", err)
+		}
 	}
 	n := 0
 	for _, j := range b.jobs {
@@ -58,15 +60,30 @@ func (r *Router) stage(b *batch) error {
 	// The manifest is written under its own name: a crash while writing it leaves it
 	// torn, but then the journal was never written (settleStage asks it all the same).
 	mf := filepath.Join(b.dir, manifestName)
-	if err := writeNew(mf, data, 0o640, false); err != nil {
+	paths := []string{b.dir, r.l.stage}
+	if m := b.manifest; m != nil {
+		// A spare folder's: made, and its entry in the staging folder synced,
+		// before this batch began.
+		b.manifest = nil
+		b.open = append(b.open, m)
+		paths = paths[:1]
+		if _, err := m.Write(data); err != nil {
+			r.discard(b)
+			return fmt.Errorf("stage manifest: %w", err)
+		}
+	} else if err := writeNew(mf, data, 0o640, false); err != nil {
 		r.discard(b)
 		return fmt.Errorf("stage manifest: %w", err)
+	} else {
+		paths = append(paths, mf)
 	}
-	if r.cfg.Sync && len(b.files) > 0 {
+	if !r.cfg.Sync || len(b.files) == 0 {
+		b.closeOpen()
+	} else {
 		// The staged files, the manifest and the folder's entries are durable before
 		// the journal is written: one round of fsyncs side by side, which the
 		// filesystem commits together.
-		err := syncAll(b.open, mf, b.dir, r.l.stage)
+		err := syncAll(b.open, paths...)
 		b.closeOpen()
 		if err != nil {
 			r.discard(b)
@@ -126,12 +143,65 @@ func checkArtefact(a channels.Artefact) error {
 	return nil
 }
 
-// closeOpen closes the staged files kept open for syncing.
+// closeOpen closes the staged files kept open for syncing, and a spare
+// manifest not written.
 func (b *batch) closeOpen() {
 	for _, f := range b.open {
 		f.Close()
 	}
 	b.open = nil
+	if b.manifest != nil {
+		b.manifest.Close()
+		b.manifest = nil
+	}
+}
+
+// spareStage is a staging folder with an empty manifest, made between batches
+// by a running serve for the next batch (named after the number it will get),
+// as the S channel keeps a spare intent file: the folder's creation, the
+// manifest's and the fsync of the staging folder's entry for it are then off
+// the way of the next message. An empty manifest, like none, says the batch
+// never reached the journal: a process that finds one of a dead owner's
+// discards it, and the admin's count of staged batches leaves it out.
+type spareStage struct {
+	dir      string
+	manifest *os.File
+}
+
+// makeSpareStage makes the spare staging folder for the next batch.
+func (r *Router) makeSpareStage() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.spare != nil {
+		return
+	}
+	dir := filepath.Join(r.l.stage, fmt.Sprintf("%s.%d", r.owner, r.batchSeq+1))
+	if err := os.Mkdir(dir, 0o770); err != nil {
+		r.log.Warn("cannot make a spare staging folder", "dir", dir, "err", err)
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(dir, manifestName), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err == nil && r.cfg.Sync {
+		err = syncDir(r.l.stage)
+	}
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		os.RemoveAll(dir)
+		r.log.Warn("cannot make a spare staging folder", "dir", dir, "err", err)
+		return
+	}
+	r.spare = &spareStage{dir: dir, manifest: f}
+}
+
+// dropSpareStage removes the spare staging folder, if any. r.mu is held.
+func (r *Router) dropSpareStage() {
+	if s := r.spare; s != nil {
+		r.spare = nil
+		s.manifest.Close()
+		os.RemoveAll(s.dir)
+	}
 }
 
 // discard throws a batch's staged files away: its journal write never happened.
@@ -261,8 +331,9 @@ func (r *Router) recoverStages(ctx context.Context, owner string) error {
 func (r *Router) settleStage(ctx context.Context, dir string) error {
 	b := &batch{id: filepath.Base(dir), dir: dir}
 	data, err := os.ReadFile(filepath.Join(dir, manifestName))
-	if errors.Is(err, os.ErrNotExist) {
-		// No manifest: the batch never reached the journal.
+	if errors.Is(err, os.ErrNotExist) || err == nil && len(data) == 0 {
+		// No manifest, or a spare's empty one (makeSpareStage): the batch never
+		// reached the journal.
 		r.discard(b)
 		return nil
 	}

@@ -229,6 +229,9 @@ func syncDir(dir string) error {
 type Call struct {
 	Name string
 	Data []byte
+	// Temp, when set, is an empty temporary file in PlaceAll's tmpDir made
+	// ahead (NewTemp), which takes Data instead of a file created now.
+	Temp *Temp
 	// NotBefore, when in the future, becomes the file's mtime: pbx_spool
 	// starts the call then (SPEC §3, observed).
 	NotBefore time.Time
@@ -265,10 +268,22 @@ func PlaceAll(outgoingDir, tmpDir string, calls []Call, durable bool, first ...s
 	}()
 	for i := range calls {
 		c := &calls[i]
+		t := c.Temp
+		c.Temp = nil // taken: renamed into place or removed here
 		if c.Err = checkName(c.Name); c.Err != nil {
+			t.Discard()
 			continue
 		}
-		tmps[i], c.Err = openTemp(tmpDir, c.Data, callFileMode)
+		if t != nil && t.f != nil && t.dir == tmpDir {
+			tmps[i] = t.f
+			t.f = nil
+			if _, err := tmps[i].Write(c.Data); err != nil {
+				c.Err = fmt.Errorf("callfile: write %s: %w", tmps[i].Name(), err)
+			}
+		} else {
+			t.Discard()
+			tmps[i], c.Err = openTemp(tmpDir, c.Data, callFileMode)
+		}
 		if c.Err == nil {
 			c.Err = holdUntil(tmps[i].Name(), c.NotBefore)
 		}
@@ -322,6 +337,35 @@ func PlaceAll(outgoingDir, tmpDir string, calls []Call, durable bool, first ...s
 		}
 	}
 	return nil
+}
+
+// Temp is an empty temporary file for a call file, made ahead of the call (as a
+// spare) so that placing the call creates no file: on a busy journaling
+// filesystem a creation can wait as long as an fsync. Give it to PlaceAll in
+// Call.Temp, or Discard it.
+type Temp struct {
+	dir string
+	f   *os.File
+}
+
+// NewTemp makes an empty temporary file (mode 0660) in tmpDir.
+func NewTemp(tmpDir string) (*Temp, error) {
+	f, err := openTemp(tmpDir, nil, callFileMode)
+	if err != nil {
+		return nil, err
+	}
+	return &Temp{dir: tmpDir, f: f}, nil
+}
+
+// Discard removes a temporary file that will not be used. It may be called on
+// nil and more than once.
+func (t *Temp) Discard() {
+	if t == nil || t.f == nil {
+		return
+	}
+	t.f.Close()
+	os.Remove(t.f.Name())
+	t.f = nil
 }
 
 // openTemp writes data to a new temporary file in tmpDir and returns it open.

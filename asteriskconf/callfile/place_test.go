@@ -314,3 +314,50 @@ func TestUniqueName(t *testing.T) {
 		t.Errorf("UniqueName(\"\") = %q", n)
 	}
 }
+
+// A temporary file made ahead is the one placed (its inode, not a copy), with
+// the call's content; a bad name or a discard removes it; nothing stays in tmp.
+func TestPlaceAllTemp(t *testing.T) {
+	for _, durable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("durable=%v", durable), func(t *testing.T) {
+			out, tmp := spoolDirs(t)
+			data := []byte("Channel: Local/1@x\nApplication: A\n")
+			var ts []*Temp
+			for range 3 {
+				tf, err := NewTemp(tmp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ts = append(ts, tf)
+			}
+			made, err := os.Stat(ts[0].f.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts[2].Discard()
+			ts[2].Discard() // twice is harmless
+			var none *Temp
+			none.Discard()
+			calls := []Call{{Name: "a.call", Data: data, Temp: ts[0]}, {Name: "../b", Data: data, Temp: ts[1]}}
+			if err := PlaceAll(out, tmp, calls, durable); err != nil {
+				t.Fatalf("PlaceAll: %v", err)
+			}
+			if calls[0].Err != nil || calls[1].Err == nil {
+				t.Fatalf("errors = %v, %v; want nil, a bad name", calls[0].Err, calls[1].Err)
+			}
+			placed, err := os.Stat(calls[0].Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !os.SameFile(made, placed) {
+				t.Error("the placed file is not the one made ahead")
+			}
+			if got, _ := os.ReadFile(calls[0].Path); !bytes.Equal(got, data) || placed.Mode().Perm() != 0o660 {
+				t.Errorf("placed %q mode %v; want %q mode 0660", got, placed.Mode().Perm(), data)
+			}
+			if n := dirNames(t, tmp); len(n) != 0 {
+				t.Errorf("temporary files left behind: %q", n)
+			}
+		})
+	}
+}

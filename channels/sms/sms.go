@@ -113,6 +113,10 @@ type Channel struct {
 	// delivers, keeps three file creations off a message's way to its call.
 	spare     *os.File
 	sparePath string
+	// spareCall is an empty temporary call file, made with the spare intent,
+	// which the next call placed is written to: one file creation fewer
+	// between a batch's commit and its call.
+	spareCall *callfile.Temp
 }
 
 // call is what the channel knows of one call file for a queue.
@@ -588,6 +592,9 @@ func (c *Channel) settle(b *batchCalls) error {
 		// Best effort: without it the next batch makes its own.
 		c.spare, c.sparePath, _ = c.newIntent()
 	}
+	if c.spareCall == nil && len(b.order) > 0 {
+		c.spareCall, _ = callfile.NewTemp(c.tmp) // best effort, as the spare intent
+	}
 	return err
 }
 
@@ -676,6 +683,7 @@ func (c *Channel) placeAll(ps []placement, first ...string) error {
 		calls[i] = callfile.Call{Name: p.name, Data: p.data, NotBefore: p.notBefore}
 		names[i] = p.name
 	}
+	calls[0].Temp, c.spareCall = c.spareCall, nil
 	// Logged before any call appears: a process that dies in between leaves
 	// only names of calls that never were, which a look forgets.
 	if err := c.logCalls(names); err != nil {
@@ -906,6 +914,8 @@ func (c *Channel) Close() error {
 		c.spare.Close()
 		c.spare = nil
 	}
+	c.spareCall.Discard()
+	c.spareCall = nil
 	for _, f := range []*os.File{c.lockFile, c.logFile} {
 		if f != nil {
 			f.Close()

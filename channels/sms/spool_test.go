@@ -832,3 +832,45 @@ func TestSpareIntentIsReusedAndLeftTidy(t *testing.T) {
 		t.Fatalf("parts never handed over: %v", left)
 	}
 }
+
+// Once a call is placed the channel keeps an empty temporary call file ready,
+// which the next call placed is written to (no file created on the way to it);
+// Close removes it.
+func TestSpareCallFileIsUsedAndLeftTidy(t *testing.T) {
+	spool := t.TempDir()
+	ast := newAsterisk(t, spool)
+	tmp := filepath.Join(spool, "tmp")
+	a := newProc(t, spool, "a")
+	a.batch([]channels.Message{message("1001")}, hooks{})
+	names, _ := readNames(tmp)
+	if len(names) != 1 || a.c.spareCall == nil {
+		t.Fatalf("after a call placed, tmp holds %v; want the spare call file", names)
+	}
+	spare, err := os.Stat(filepath.Join(tmp, names[0]))
+	if err != nil || spare.Size() != 0 {
+		t.Fatalf("spare %v, %v; want it empty", spare, err)
+	}
+	ast.runAll()
+	a.batch([]channels.Message{message("1002")}, hooks{})
+	calls := ast.calls()
+	if len(calls) != 1 {
+		t.Fatalf("calls %v", calls)
+	}
+	placed, err := os.Stat(filepath.Join(spool, "outgoing", calls[0]))
+	if err != nil || !os.SameFile(placed, spare) || placed.Mode().Perm() != 0o660 {
+		t.Fatalf("the call %s (%v, %v) is not the spare it was written to", calls[0], placed, err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(spool, "outgoing", calls[0])); !strings.Contains(string(data), "PJSIP/1002") {
+		t.Fatalf("call file %q", data)
+	}
+	if err := a.c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := readNames(tmp); len(names) != 0 {
+		t.Fatalf("Close left %v in tmp", names)
+	}
+	ast.runAll()
+	if left := ast.mttxLeft(); len(left) != 0 {
+		t.Fatalf("parts never handed over: %v", left)
+	}
+}
