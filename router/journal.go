@@ -107,7 +107,11 @@ func (j *Journal) Put(ctx context.Context, batch string, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	return j.Begin(ctx, batch, recs).Commit()
+	tx, err := j.writeTx(ctx, batch, recs)
+	if err != nil {
+		return err
+	}
+	return commit(tx)
 }
 
 // PendingPut is a Put whose rows are being written, not yet committed.
@@ -125,17 +129,7 @@ func (j *Journal) Begin(ctx context.Context, batch string, recs []Record) *Pendi
 	p := &PendingPut{done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		tx, err := j.store.DB.BeginTx(ctx, nil)
-		if err != nil {
-			p.err = fmt.Errorf("journal: begin: %w", err)
-			return
-		}
-		if err := j.write(ctx, tx, batch, recs); err != nil {
-			tx.Rollback() //nolint:errcheck // the error that matters is err
-			p.err = err
-			return
-		}
-		p.tx = tx
+		p.tx, p.err = j.writeTx(ctx, batch, recs)
 	}()
 	return p
 }
@@ -147,10 +141,7 @@ func (p *PendingPut) Commit() error {
 	if p.err != nil {
 		return p.err
 	}
-	if err := p.tx.Commit(); err != nil {
-		return fmt.Errorf("journal: commit: %w", err)
-	}
-	return nil
+	return commit(p.tx)
 }
 
 // Abort waits for the rows and throws them away.
@@ -159,6 +150,26 @@ func (p *PendingPut) Abort() {
 	if p.tx != nil {
 		p.tx.Rollback() //nolint:errcheck // nothing was committed either way
 	}
+}
+
+// writeTx begins Put's transaction and writes its rows, leaving the commit.
+func (j *Journal) writeTx(ctx context.Context, batch string, recs []Record) (*sql.Tx, error) {
+	tx, err := j.store.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("journal: begin: %w", err)
+	}
+	if err := j.write(ctx, tx, batch, recs); err != nil {
+		tx.Rollback() //nolint:errcheck // the error that matters is err
+		return nil, err
+	}
+	return tx, nil
+}
+
+func commit(tx *sql.Tx) error {
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("journal: commit: %w", err)
+	}
+	return nil
 }
 
 // write is Put's statements inside tx.
