@@ -287,7 +287,7 @@ type batch struct {
 
 func (r *Router) newBatch() *batch {
 	r.batchSeq++
-	id := fmt.Sprintf("%s.%d", r.owner, r.batchSeq)
+	id := r.batchID(r.batchSeq)
 	b := &batch{id: id, dir: filepath.Join(r.l.stage, id)}
 	if s := r.spare; s != nil && s.dir == b.dir {
 		b.manifest, r.spare = s.manifest, nil
@@ -295,6 +295,9 @@ func (r *Router) newBatch() *batch {
 	r.dropSpareStage() // not this batch's: nothing else takes a batch number
 	return b
 }
+
+// batchID names batch number n of this process: its journal id and staging folder.
+func (r *Router) batchID(n int) string { return fmt.Sprintf("%s.%d", r.owner, n) }
 
 // records are the journal rows the batch writes: every job that reached a state,
 // except parts waiting for their siblings and messages already final before a crash.
@@ -315,12 +318,9 @@ func (b *batch) closeFiles() {
 			j.f = nil
 		}
 	}
-	if b.manifest != nil {
-		// A spare's manifest the batch never wrote (it had no records to stage):
-		// finishBatch removed the folder.
-		b.manifest.Close()
-		b.manifest = nil
-	}
+	// A spare's manifest the batch never wrote (it had no records to stage:
+	// finishBatch removed the folder); staged files are closed by stage.
+	b.closeOpen()
 }
 
 // stamp sets every record's updated time: the moment of the write, which orders it

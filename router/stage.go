@@ -175,12 +175,12 @@ func (r *Router) makeSpareStage() {
 	if r.spare != nil {
 		return
 	}
-	dir := filepath.Join(r.l.stage, fmt.Sprintf("%s.%d", r.owner, r.batchSeq+1))
+	dir := filepath.Join(r.l.stage, r.batchID(r.batchSeq+1))
 	if err := os.Mkdir(dir, 0o770); err != nil {
 		r.log.Warn("cannot make a spare staging folder", "dir", dir, "err", err)
 		return
 	}
-	f, err := os.OpenFile(filepath.Join(dir, manifestName), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	f, err := newfile.Create(filepath.Join(dir, manifestName), 0o640)
 	if err == nil && r.cfg.Sync {
 		err = syncDir(r.l.stage)
 	}
