@@ -111,13 +111,13 @@ func (j *Journal) Put(ctx context.Context, batch string, recs []Record) error {
 	if err != nil {
 		return err
 	}
-	return commit(tx)
+	return tx.commit()
 }
 
 // PendingPut is a Put whose rows are being written, not yet committed.
 type PendingPut struct {
 	done chan struct{}
-	tx   *sql.Tx
+	tx   *journalTx
 	err  error
 }
 
@@ -141,35 +141,81 @@ func (p *PendingPut) Commit() error {
 	if p.err != nil {
 		return p.err
 	}
-	return commit(p.tx)
+	return p.tx.commit()
 }
 
 // Abort waits for the rows and throws them away.
 func (p *PendingPut) Abort() {
 	<-p.done
 	if p.tx != nil {
-		p.tx.Rollback() //nolint:errcheck // nothing was committed either way
+		p.tx.rollback()
 	}
 }
 
+// journalTx is Put's transaction. On SQLite it runs on a connection of its
+// own, so that the log frames its commit wrote can be counted for the
+// store's checkpointer.
+type journalTx struct {
+	*sql.Tx
+	conn  *sql.Conn // SQLite only
+	store *Store
+}
+
 // writeTx begins Put's transaction and writes its rows, leaving the commit.
-func (j *Journal) writeTx(ctx context.Context, batch string, recs []Record) (*sql.Tx, error) {
-	tx, err := j.store.DB.BeginTx(ctx, nil)
+func (j *Journal) writeTx(ctx context.Context, batch string, recs []Record) (*journalTx, error) {
+	tx, err := j.store.beginJournal(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("journal: begin: %w", err)
 	}
-	if err := j.write(ctx, tx, batch, recs); err != nil {
-		tx.Rollback() //nolint:errcheck // the error that matters is err
+	if err := j.write(ctx, tx.Tx, batch, recs); err != nil {
+		tx.rollback()
 		return nil, err
 	}
 	return tx, nil
 }
 
-func commit(tx *sql.Tx) error {
-	if err := tx.Commit(); err != nil {
+// beginJournal begins a journal transaction. On SQLite it first waits for a
+// running checkpoint (see walCheckpointer).
+func (s *Store) beginJournal(ctx context.Context) (*journalTx, error) {
+	if s.Dialect != "sqlite" {
+		tx, err := s.DB.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &journalTx{Tx: tx, store: s}, nil
+	}
+	s.checkpointer.wait()
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &journalTx{Tx: tx, conn: conn, store: s}, nil
+}
+
+func (t *journalTx) commit() error {
+	err := t.Commit()
+	if t.conn != nil {
+		if err == nil {
+			t.store.checkpointer.wrote(t.store.DB, t.conn)
+		}
+		t.conn.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("journal: commit: %w", err)
 	}
 	return nil
+}
+
+func (t *journalTx) rollback() {
+	t.Rollback() //nolint:errcheck // nothing was committed either way
+	if t.conn != nil {
+		t.conn.Close()
+	}
 }
 
 // write is Put's statements inside tx.
