@@ -129,6 +129,7 @@ type Server struct {
 	Observe func(ConnEvent)
 
 	open                    atomic.Int64
+	live                    liveConns
 	refused, timeouts, busy atomic.Uint64
 	warned                  [3]atomic.Int64 // per ConnEvent: unix nanos of the last warning
 }
@@ -263,6 +264,9 @@ func (srv *Server) Serve(ctx context.Context, l net.Listener) error {
 	case <-t.C:
 		log.Warn("agi: shutdown grace over, cancelling running handlers", "grace", grace)
 		cancelConns(errors.New("agi: server shut down"))
+		// After the cancel: a command that sets its deadline later sees
+		// its ctx ended (Session.withDeadline).
+		srv.live.unblockAll()
 		<-done
 	}
 	return serveErr
@@ -308,10 +312,13 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn, slots chan stru
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, orDefault(srv.SessionTimeout, DefaultSessionTimeout))
 	defer cancel()
-	// One AfterFunc for the whole connection (not one per read or command):
-	// when ctx ends, blocked I/O returns at once.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(aLongTimeAgo) })
-	defer stop()
+	// When ctx ends, blocked I/O returns at once, without a watcher per
+	// connection (an AfterFunc was three allocations and two registrations
+	// per request, issue 17): every deadline the session sets is cut to
+	// ctx's, and Serve past-dates the live connections' deadlines when it
+	// cancels them at shutdown.
+	srv.live.add(conn)
+	defer srv.live.remove(conn)
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(conn)
 	defer func() {
@@ -365,6 +372,37 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn, slots chan stru
 	}
 	if s.Err() == nil {
 		linger(conn, br)
+	}
+}
+
+// liveConns are the connections being served, for Serve to unblock at
+// shutdown.
+type liveConns struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+func (l *liveConns) add(c net.Conn) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[net.Conn]struct{}{}
+	}
+	l.m[c] = struct{}{}
+	l.mu.Unlock()
+}
+
+func (l *liveConns) remove(c net.Conn) {
+	l.mu.Lock()
+	delete(l.m, c)
+	l.mu.Unlock()
+}
+
+// unblockAll makes every blocked read or write of a live connection return.
+func (l *liveConns) unblockAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.m {
+		c.SetDeadline(aLongTimeAgo)
 	}
 }
 
