@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 )
 
@@ -319,6 +321,13 @@ func FuzzReadEnv(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const max = 2048
 		env, err := ReadEnv(bufio.NewReaderSize(strings.NewReader(string(in)), 16), max)
+		// Read whole from the buffer, or a byte at a time: the same block.
+		// (Which error a bad one gets may depend on the buffer's size.)
+		whole, errWhole := ReadEnv(bufio.NewReaderSize(strings.NewReader(string(in)), 4096), max)
+		bytewise, errBytewise := ReadEnv(bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(string(in))), 16), max)
+		if (errWhole == nil) != (errBytewise == nil) || !slices.Equal(whole.Fields(), bytewise.Fields()) {
+			t.Fatalf("buffered: %q, %v; byte by byte: %q, %v", whole.Fields(), errWhole, bytewise.Fields(), errBytewise)
+		}
 		if err != nil {
 			return
 		}
