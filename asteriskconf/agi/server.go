@@ -219,7 +219,25 @@ func (srv *Server) Serve(ctx context.Context, l net.Listener) error {
 	defer stopClose()
 
 	slots := make(chan struct{}, orDefault(srv.MaxHandlers, DefaultMaxHandlers))
+	serve := func(conn net.Conn) {
+		defer srv.open.Add(-1)
+		srv.serveConn(connCtx, conn, slots)
+	}
+	workers := connWorkers{max: cap(slots)}
 	var wg sync.WaitGroup
+	stopSweep := make(chan struct{})
+	wg.Go(func() {
+		t := time.NewTicker(workerIdle)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				workers.sweep()
+			case <-stopSweep:
+				return
+			}
+		}
+	})
 	var serveErr error
 	backoff := time.Duration(0)
 	for {
@@ -248,12 +266,14 @@ func (srv *Server) Serve(ctx context.Context, l net.Listener) error {
 			continue
 		}
 		srv.open.Add(1)
-		wg.Go(func() {
-			defer srv.open.Add(-1)
-			srv.serveConn(connCtx, conn, slots)
-		})
+		if !workers.give(conn) {
+			w := &connWorker{next: make(chan net.Conn, 1)}
+			wg.Go(func() { workers.run(w, conn, serve) })
+		}
 	}
 	l.Close()
+	close(stopSweep)
+	workers.stop()
 
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -270,6 +290,97 @@ func (srv *Server) Serve(ctx context.Context, l net.Listener) error {
 		<-done
 	}
 	return serveErr
+}
+
+// connWorkers are the goroutines that serve connections. One that has
+// finished a connection waits for the next instead of ending, up to max of
+// them: a new goroutine per connection grew its stack (growStack) every time,
+// which copying and walking its frames made 8 % of the instructions of a
+// chaninfo request (issue 17, callgrind). The accept loop never waits for one:
+// with none idle it starts another, so every connection is still served at
+// once.
+type connWorkers struct {
+	mu      sync.Mutex
+	idle    []*connWorker // the most recently idle last
+	low     int           // the fewest idle since the last sweep
+	max     int
+	stopped bool
+}
+
+// workerIdle is how often idle workers are swept: one idle for a whole
+// period ends, so after a burst the goroutines go within two.
+const workerIdle = time.Second
+
+type connWorker struct {
+	next chan net.Conn // buffered: give never blocks
+}
+
+// give hands conn to an idle worker, if there is one.
+func (p *connWorkers) give(conn net.Conn) bool {
+	p.mu.Lock()
+	n := len(p.idle)
+	if n == 0 {
+		p.mu.Unlock()
+		return false
+	}
+	w := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	p.low = min(p.low, n-1)
+	p.mu.Unlock()
+	w.next <- conn
+	return true
+}
+
+// run serves conn, then the connections given to w, until stop or a full
+// idle list ends it.
+func (p *connWorkers) run(w *connWorker, conn net.Conn, serve func(net.Conn)) {
+	for {
+		serve(conn)
+		if !p.park(w) {
+			return
+		}
+		var ok bool
+		if conn, ok = <-w.next; !ok {
+			return
+		}
+	}
+}
+
+func (p *connWorkers) park(w *connWorker) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped || len(p.idle) >= p.max {
+		return false
+	}
+	p.idle = append(p.idle, w)
+	return true
+}
+
+// sweep ends the workers that stayed idle since the last sweep: the bottom
+// of the idle list, which give never reached.
+func (p *connWorkers) sweep() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.low
+	for _, w := range p.idle[:n] {
+		close(w.next)
+	}
+	rest := copy(p.idle, p.idle[n:])
+	clear(p.idle[rest:])
+	p.idle = p.idle[:rest]
+	p.low = rest
+}
+
+// stop ends the idle workers, and each busy one when its connection is done.
+func (p *connWorkers) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	for _, w := range p.idle {
+		close(w.next)
+	}
+	p.idle = nil
 }
 
 // acquire takes a slot, waiting up to wait.
@@ -408,7 +519,8 @@ func (l *liveConns) unblockAll() {
 
 // growStack makes the connection's goroutine grow its stack now, from the
 // 2 KiB every goroutine starts with to the 8 KiB a session needs, while only
-// two frames are on it. Grown on demand deep in the read path instead, the
+// two frames are on it (a connWorker's stack has grown already, unless the
+// GC has shrunk it while it waited). Grown on demand deep in the read path instead, the
 // stack was copied twice with every frame on it adjusted: a quarter of the
 // instructions the server spent per connection (issue 17, callgrind).
 //
