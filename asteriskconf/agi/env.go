@@ -2,6 +2,7 @@ package agi
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -145,6 +146,9 @@ func ReadEnv(br *bufio.Reader, maxBytes int) (Env, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxEnvBytes
 	}
+	if env, ok, err := readEnvBuffered(br, maxBytes); ok {
+		return env, err
+	}
 	var block strings.Builder
 	block.Grow(1024)     // Asterisk's block is about 600 bytes
 	lines, total := 0, 0 // total: bytes of the complete lines
@@ -165,11 +169,52 @@ func ReadEnv(br *bufio.Reader, maxBytes int) (Env, error) {
 		}
 		lines++
 	}
+	return parseEnv(block.String(), lines)
+}
+
+// readEnvBuffered is ReadEnv when the whole block has come in br's first read,
+// as Asterisk's block always does: taken from the buffer in one piece instead
+// of line by line (4.5 µs of a chaninfo request, issue 17). ok is false, and
+// nothing consumed, when the block is not all there or breaks a limit: ReadEnv
+// then reads it line by line, and says what is wrong.
+func readEnvBuffered(br *bufio.Reader, maxBytes int) (env Env, ok bool, err error) {
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			return Env{}, true, fmt.Errorf("agi: environment line 1: %w", err)
+		}
+	}
+	buf, _ := br.Peek(br.Buffered())
+	end, lines := 0, 0 // end: bytes of the lines before the empty one, LFs included
+	for {
+		i := bytes.IndexByte(buf[end:], '\n')
+		if i < 0 || i > MaxEnvLineBytes {
+			return Env{}, false, nil
+		}
+		if i == 0 {
+			break
+		}
+		end += i + 1
+		lines++
+	}
+	if end+1 > maxBytes {
+		return Env{}, false, nil
+	}
+	block := string(buf[:end])
+	br.Discard(end + 1)
+	env, err = parseEnv(block, lines)
+	return env, true, err
+}
+
+// parseEnv splits block, lines "key: value" each ended by an LF, into an Env.
+func parseEnv(rest string, lines int) (Env, error) {
 	env := Env{fields: make([]EnvField, 0, lines)}
 	if lines > linearFields {
 		env.index = make(map[string]int, lines)
 	}
-	rest := block.String()
+	// seen has a bit per key hashed cheaply: only a key whose bit is set
+	// already is looked for among the others, which for every key was
+	// half the instructions of parsing the block (issue 17, callgrind).
+	var seen [2]uint64
 	for n := 1; n <= lines; n++ {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
@@ -177,7 +222,11 @@ func ReadEnv(br *bufio.Reader, maxBytes int) (Env, error) {
 		if err != nil {
 			return Env{}, fmt.Errorf("agi: environment line %d: %w", n, err)
 		}
-		if _, dup := env.Lookup(key); dup {
+		h := (uint(len(key))*7 + uint(key[len(key)-1])*3 + uint(key[len(key)/2])) & 127
+		bit := uint64(1) << (h & 63)
+		if seen[h>>6]&bit == 0 {
+			seen[h>>6] |= bit
+		} else if _, dup := env.Lookup(key); dup {
 			// A second agi_network_script could steer routing; Asterisk
 			// never repeats a key, so a repeat means the peer is not Asterisk.
 			return Env{}, fmt.Errorf("agi: environment line %d: key %q repeated", n, key)
@@ -208,9 +257,14 @@ func splitEnvLine(line string) (key, value string, err error) {
 	return key, value, nil
 }
 
-func isKeyByte(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
+func isKeyByte(c byte) bool { return keyBytes[c] }
+
+var keyBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	return t
+}()
 
 // setReply is the reply to SET VARIABLE and most other commands.
 const setReply = "200 result=1"

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 )
 
@@ -164,6 +166,8 @@ func TestReadReply(t *testing.T) {
 			Reply{Code: 520, Text: "Invalid command syntax.  Proper usage follows:"}, 0, ""},
 		{"value with newline", "200 result=1 (line one\nline two)\n200 result=0\n", Reply{Code: 200, Result: 1, Data: "line one\nline two", HasData: true}, 0, "200 result=0\n"},
 		{"value with newline and paren", "200 result=1 (a)b\nc\nd)\n", Reply{Code: 200, Result: 1, Data: "a)b\nc\nd", HasData: true}, 0, ""},
+		{"set reply", "200 result=1\nHANGUP\n", Reply{Code: 200, Result: 1}, 0, "HANGUP\n"},
+		{"result 10", "200 result=10\n", Reply{Code: 200, Result: 10}, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,6 +197,7 @@ func TestReadReplyErrors(t *testing.T) {
 		{"eof", "", 0, io.EOF},
 		{"eof after hangup", "HANGUP\n", 0, io.EOF},
 		{"partial line", "200 resu", 0, io.ErrUnexpectedEOF},
+		{"set reply cut", "200 result=1", 0, io.ErrUnexpectedEOF},
 		{"garbage", "hello\n", 0, ErrProtocol},
 		{"unterminated 520", "520-Invalid\nusage\n", 0, io.EOF},
 		{"long line", strings.Repeat("x", 100) + "\n", 50, ErrLineTooLong},
@@ -222,7 +227,12 @@ func FuzzParseReply(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const max = 1024
-		r, _, err := ReadReply(bufio.NewReaderSize(strings.NewReader(string(in)), 16), max)
+		r, hangups, err := ReadReply(bufio.NewReaderSize(strings.NewReader(string(in)), 16), max)
+		// Read from a full buffer, or a byte at a time: the same reply.
+		bytewise, hangupsBytewise, errBytewise := ReadReply(bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(string(in))), 16), max)
+		if (err == nil) != (errBytewise == nil) || err == nil && (!reflect.DeepEqual(r, bytewise) || hangups != hangupsBytewise) {
+			t.Fatalf("buffered: %+v, %d, %v; byte by byte: %+v, %d, %v", r, hangups, err, bytewise, hangupsBytewise, errBytewise)
+		}
 		if err != nil {
 			return
 		}
@@ -319,6 +329,13 @@ func FuzzReadEnv(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const max = 2048
 		env, err := ReadEnv(bufio.NewReaderSize(strings.NewReader(string(in)), 16), max)
+		// Read whole from the buffer, or a byte at a time: the same block.
+		// (Which error a bad one gets may depend on the buffer's size.)
+		whole, errWhole := ReadEnv(bufio.NewReaderSize(strings.NewReader(string(in)), 4096), max)
+		bytewise, errBytewise := ReadEnv(bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(string(in))), 16), max)
+		if (errWhole == nil) != (errBytewise == nil) || !slices.Equal(whole.Fields(), bytewise.Fields()) {
+			t.Fatalf("buffered: %q, %v; byte by byte: %q, %v", whole.Fields(), errWhole, bytewise.Fields(), errBytewise)
+		}
 		if err != nil {
 			return
 		}

@@ -114,6 +114,20 @@ func ReadReply(br *bufio.Reader, maxBytes int) (r Reply, hangups int, err error)
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxReplyBytes
 	}
+	// The answer to SET VARIABLE and most commands, taken whole from the
+	// buffer (a third of reading a reply, issue 17). The first read's
+	// error is what the line-by-line read below would return.
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			return Reply{}, 0, err
+		}
+	}
+	if br.Buffered() >= len(setReply)+1 && maxBytes > len(setReply) {
+		if b, _ := br.Peek(len(setReply) + 1); string(b[:len(setReply)]) == setReply && b[len(setReply)] == '\n' {
+			br.Discard(len(b))
+			return Reply{Code: CodeSuccess, Result: 1}, 0, nil
+		}
+	}
 	var line string
 	for {
 		if line, err = readLine(br, maxBytes); err != nil {

@@ -129,6 +129,7 @@ type Server struct {
 	Observe func(ConnEvent)
 
 	open                    atomic.Int64
+	live                    liveConns
 	refused, timeouts, busy atomic.Uint64
 	warned                  [3]atomic.Int64 // per ConnEvent: unix nanos of the last warning
 }
@@ -176,12 +177,25 @@ func (srv *Server) ListenAndServe(ctx context.Context) error {
 	if addr == "" {
 		addr = DefaultAddr
 	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", addr)
+	l, err := Listen(ctx, addr)
 	if err != nil {
-		return fmt.Errorf("agi: listen %s: %w", addr, err)
+		return err
 	}
 	return srv.Serve(ctx, l)
+}
+
+// Listen opens a TCP listener for Serve whose connections have no TCP
+// keepalive. A FastAGI session is bounded by SessionTimeout and every read by
+// ReplyTimeout, so keepalive probes would never decide anything; switching
+// them on costs four setsockopt calls per accepted connection, a tenth of the
+// system calls the server makes for a chaninfo request (issue 17).
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	l, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("agi: listen %s: %w", addr, err)
+	}
+	return l, nil
 }
 
 // Serve accepts connections on l until ctx is cancelled, then closes l, lets
@@ -205,7 +219,25 @@ func (srv *Server) Serve(ctx context.Context, l net.Listener) error {
 	defer stopClose()
 
 	slots := make(chan struct{}, orDefault(srv.MaxHandlers, DefaultMaxHandlers))
+	serve := func(conn net.Conn) {
+		defer srv.open.Add(-1)
+		srv.serveConn(connCtx, conn, slots)
+	}
+	workers := connWorkers{max: cap(slots)}
 	var wg sync.WaitGroup
+	stopSweep := make(chan struct{})
+	wg.Go(func() {
+		t := time.NewTicker(workerIdle)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				workers.sweep()
+			case <-stopSweep:
+				return
+			}
+		}
+	})
 	var serveErr error
 	backoff := time.Duration(0)
 	for {
@@ -234,12 +266,14 @@ func (srv *Server) Serve(ctx context.Context, l net.Listener) error {
 			continue
 		}
 		srv.open.Add(1)
-		wg.Go(func() {
-			defer srv.open.Add(-1)
-			srv.serveConn(connCtx, conn, slots)
-		})
+		if !workers.give(conn) {
+			w := &connWorker{next: make(chan net.Conn, 1)}
+			wg.Go(func() { workers.run(w, conn, serve) })
+		}
 	}
 	l.Close()
+	close(stopSweep)
+	workers.stop()
 
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -250,9 +284,103 @@ func (srv *Server) Serve(ctx context.Context, l net.Listener) error {
 	case <-t.C:
 		log.Warn("agi: shutdown grace over, cancelling running handlers", "grace", grace)
 		cancelConns(errors.New("agi: server shut down"))
+		// After the cancel: a command that sets its deadline later sees
+		// its ctx ended (Session.withDeadline).
+		srv.live.unblockAll()
 		<-done
 	}
 	return serveErr
+}
+
+// connWorkers are the goroutines that serve connections. One that has
+// finished a connection waits for the next instead of ending, up to max of
+// them: a new goroutine per connection grew its stack (growStack) every time,
+// which copying and walking its frames made 8 % of the instructions of a
+// chaninfo request (issue 17, callgrind). The accept loop never waits for one:
+// with none idle it starts another, so every connection is still served at
+// once.
+type connWorkers struct {
+	mu      sync.Mutex
+	idle    []*connWorker // the most recently idle last
+	low     int           // the fewest idle since the last sweep
+	max     int
+	stopped bool
+}
+
+// workerIdle is how often idle workers are swept: one idle for a whole
+// period ends, so after a burst the goroutines go within two.
+const workerIdle = time.Second
+
+type connWorker struct {
+	next chan net.Conn // buffered: give never blocks
+}
+
+// give hands conn to an idle worker, if there is one.
+func (p *connWorkers) give(conn net.Conn) bool {
+	p.mu.Lock()
+	n := len(p.idle)
+	if n == 0 {
+		p.mu.Unlock()
+		return false
+	}
+	w := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	p.low = min(p.low, n-1)
+	p.mu.Unlock()
+	w.next <- conn
+	return true
+}
+
+// run serves conn, then the connections given to w, until stop or a full
+// idle list ends it.
+func (p *connWorkers) run(w *connWorker, conn net.Conn, serve func(net.Conn)) {
+	for {
+		serve(conn)
+		if !p.park(w) {
+			return
+		}
+		var ok bool
+		if conn, ok = <-w.next; !ok {
+			return
+		}
+	}
+}
+
+func (p *connWorkers) park(w *connWorker) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped || len(p.idle) >= p.max {
+		return false
+	}
+	p.idle = append(p.idle, w)
+	return true
+}
+
+// sweep ends the workers that stayed idle since the last sweep: the bottom
+// of the idle list, which give never reached.
+func (p *connWorkers) sweep() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.low
+	for _, w := range p.idle[:n] {
+		close(w.next)
+	}
+	rest := copy(p.idle, p.idle[n:])
+	clear(p.idle[rest:])
+	p.idle = p.idle[:rest]
+	p.low = rest
+}
+
+// stop ends the idle workers, and each busy one when its connection is done.
+func (p *connWorkers) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	for _, w := range p.idle {
+		close(w.next)
+	}
+	p.idle = nil
 }
 
 // acquire takes a slot, waiting up to wait.
@@ -295,10 +423,13 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn, slots chan stru
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, orDefault(srv.SessionTimeout, DefaultSessionTimeout))
 	defer cancel()
-	// One AfterFunc for the whole connection (not one per read or command):
-	// when ctx ends, blocked I/O returns at once.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(aLongTimeAgo) })
-	defer stop()
+	// When ctx ends, blocked I/O returns at once, without a watcher per
+	// connection (an AfterFunc was three allocations and two registrations
+	// per request, issue 17): every deadline the session sets is cut to
+	// ctx's, and Serve past-dates the live connections' deadlines when it
+	// cancels them at shutdown.
+	srv.live.add(conn)
+	defer srv.live.remove(conn)
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(conn)
 	defer func() {
@@ -355,9 +486,41 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn, slots chan stru
 	}
 }
 
+// liveConns are the connections being served, for Serve to unblock at
+// shutdown.
+type liveConns struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+func (l *liveConns) add(c net.Conn) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[net.Conn]struct{}{}
+	}
+	l.m[c] = struct{}{}
+	l.mu.Unlock()
+}
+
+func (l *liveConns) remove(c net.Conn) {
+	l.mu.Lock()
+	delete(l.m, c)
+	l.mu.Unlock()
+}
+
+// unblockAll makes every blocked read or write of a live connection return.
+func (l *liveConns) unblockAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.m {
+		c.SetDeadline(aLongTimeAgo)
+	}
+}
+
 // growStack makes the connection's goroutine grow its stack now, from the
 // 2 KiB every goroutine starts with to the 8 KiB a session needs, while only
-// two frames are on it. Grown on demand deep in the read path instead, the
+// two frames are on it (a connWorker's stack has grown already, unless the
+// GC has shrunk it while it waited). Grown on demand deep in the read path instead, the
 // stack was copied twice with every frame on it adjusted: a quarter of the
 // instructions the server spent per connection (issue 17, callgrind).
 //

@@ -247,6 +247,36 @@ func TestServerShutdownGraceCancels(t *testing.T) {
 	}
 }
 
+// A command Asterisk never answers ends at SessionTimeout even when
+// ReplyTimeout is longer: the session's deadlines are cut to its ctx's.
+func TestServerSessionTimeoutUnblocks(t *testing.T) {
+	errc := make(chan error, 1)
+	srv := &Server{
+		SessionTimeout: 200 * time.Millisecond,
+		ReplyTimeout:   time.Minute,
+		Handlers: map[string]Handler{"stuck": HandlerFunc(func(ctx context.Context, s *Session) error {
+			_, err := s.Command(ctx, "ANSWER") // never answered
+			errc <- err
+			return err
+		})},
+	}
+	addr, _, _ := startServer(t, srv)
+	c := dial(t, addr)
+	c.Write([]byte(envBlock("stuck")))
+	start := time.Now()
+	select {
+	case err := <-errc:
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("handler err = %v, want a deadline", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("command ended after %v, want about the 200ms session timeout", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a command outlived the session timeout")
+	}
+}
+
 func TestServeListenerClosed(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -58,15 +58,21 @@ type Session struct {
 	// when the script has none.
 	Query url.Values
 
-	conn   net.Conn
-	br     *bufio.Reader
-	opts   SessionOptions
-	wbuf   []byte
-	err    error // first fatal error; the stream is out of step after it
-	hungup atomic.Bool
+	conn net.Conn
+	br   *bufio.Reader
+	opts SessionOptions
+	wbuf []byte
+	// wbufInit is wbuf's first backing array: a SET VARIABLE line fits, so
+	// a connection's commands cost no allocation (growing wbuf from nil
+	// was four per chaninfo request).
+	wbufInit [128]byte
+	err      error // first fatal error; the stream is out of step after it
+	hungup   atomic.Bool
 	// wired is the Done channel of a context whose end already unblocks
-	// conn: the server sets one AfterFunc per connection, so the commands
-	// a handler sends under that context need none of their own.
+	// conn: the server's per-connection ctx, whose deadline cuts every
+	// deadline set here and whose cancelling at shutdown past-dates the
+	// connection's, so the commands a handler sends under it need no
+	// watcher of their own.
 	wired <-chan struct{}
 }
 
@@ -89,6 +95,7 @@ const readerSize = 4096
 func newSession(ctx context.Context, conn net.Conn, opts SessionOptions, br *bufio.Reader, wired <-chan struct{}) (*Session, error) {
 	opts = opts.withDefaults()
 	s := &Session{conn: conn, br: br, opts: opts, wired: wired}
+	s.wbuf = s.wbufInit[:0]
 	if err := s.withDeadline(ctx, opts.EnvTimeout, func() error {
 		env, err := ReadEnv(s.br, opts.MaxEnvBytes)
 		s.Env = env
@@ -184,9 +191,9 @@ func (s *Session) withDeadline(ctx context.Context, timeout time.Duration, io fu
 		return io()
 	}
 	if done == s.wired {
-		// The connection's AfterFunc past-dates the deadline when ctx
-		// ends; had it done so before the SetDeadline above, ctx.Err()
-		// says so now.
+		// The server past-dates the deadline when it cancels ctx, and
+		// the deadline above is no later than ctx's own; had ctx ended
+		// before the SetDeadline above, ctx.Err() says so now.
 		err := ctx.Err()
 		if err == nil {
 			err = io()

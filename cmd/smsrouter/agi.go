@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 
 	"smsrouter/asteriskconf/agi"
@@ -57,10 +56,9 @@ func newAGIServer(cfg Config, addr string, dir router.Directory, journal *router
 }
 
 func listenAGI(ctx context.Context, e *env, srv *agi.Server) (wait func() error, err error) {
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", srv.Addr)
+	l, err := agi.Listen(ctx, srv.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("agi: listen %s: %w", srv.Addr, err)
+		return nil, err
 	}
 	e.log.Info("FastAGI listening", "addr", l.Addr().String())
 	done := make(chan error, 1)

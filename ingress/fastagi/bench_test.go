@@ -129,7 +129,7 @@ func chaninfoServerCounting(b *testing.B, dsn string, cache time.Duration) (stri
 		b.Fatal(err)
 	}
 	srv := &agi.Server{Handlers: h.Handlers(), MaxConns: 256, Logger: slog.New(slog.DiscardHandler)}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := agi.Listen(ctx, "127.0.0.1:0") // as serve listens
 	if err != nil {
 		b.Fatal(err)
 	}
