@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,15 +14,8 @@ import (
 // the checkpoint, the log would only ever grow until SQLite's own checkpoint at
 // twice the threshold.
 func TestJournalCheckpointsBetweenBatches(t *testing.T) {
-	store, err := OpenStore("sqlite:" + filepath.Join(t.TempDir(), "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := migratedStore(t, testdbSQLite(t))
 	ctx := context.Background()
-	if _, err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	j := NewJournal(store)
 	now := time.Now()
 	put := func(batch int) {
@@ -65,15 +57,8 @@ func TestJournalCheckpointsBetweenBatches(t *testing.T) {
 // checkpointer runs, since a log written to during the checkpoint cannot start
 // over (above).
 func TestJournalWaitsForCheckpoint(t *testing.T) {
-	store, err := OpenStore("sqlite:" + filepath.Join(t.TempDir(), "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := migratedStore(t, testdbSQLite(t))
 	ctx := context.Background()
-	if _, err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	running := make(chan struct{})
 	store.checkpointer.mu.Lock()
 	store.checkpointer.running = running
@@ -84,7 +69,7 @@ func TestJournalWaitsForCheckpoint(t *testing.T) {
 		store.checkpointer.mu.Unlock()
 		close(running)
 	})
-	defer end() // before store.Close, which waits for it too
+	defer end() // before store.Close (a cleanup), which waits for it too
 	now := time.Now()
 	done := make(chan error, 1)
 	go func() {
