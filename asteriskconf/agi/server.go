@@ -520,9 +520,10 @@ func (l *liveConns) unblockAll() {
 // growStack makes the connection's goroutine grow its stack now, from the
 // 2 KiB every goroutine starts with to the 8 KiB a session needs, while only
 // two frames are on it (a connWorker's stack has grown already, unless the
-// GC has shrunk it while it waited). Grown on demand deep in the read path instead, the
-// stack was copied twice with every frame on it adjusted: a quarter of the
-// instructions the server spent per connection (issue 17, callgrind).
+// GC has shrunk it while it waited). Grown on demand deep in the read path
+// instead, the stack was copied twice with every frame on it adjusted: a
+// quarter of the instructions the server spent per connection (issue 17,
+// callgrind).
 //
 //go:noinline
 func growStack(i int) byte {
