@@ -367,18 +367,29 @@ type Outcome struct {
 	Source     string
 }
 
-// Summary counts a pass's outcomes.
+// Summary counts a pass's outcomes. Outcomes lists the first listedOutcomes of
+// them and, past those, only the messages that did not get through (deferred or
+// rejected, the ones drain -v names).
 type Summary struct {
+	Total    int // messages handled, listed or not
 	Outcomes []Outcome
 	Counts   map[State]int
 }
+
+// listedOutcomes bounds what a Summary keeps of the messages that got through:
+// kept all, a pass over a backlog of 100,000 held some 40 MB of outcomes until
+// it ended, which the garbage collector walked on every cycle (issue 17).
+const listedOutcomes = 1000
 
 func (s *Summary) add(o Outcome) {
 	if s.Counts == nil {
 		s.Counts = map[State]int{}
 	}
 	s.Counts[o.State]++
-	s.Outcomes = append(s.Outcomes, o)
+	s.Total++
+	if s.Total <= listedOutcomes || o.State == StateDeferred || o.State == StateRejected {
+		s.Outcomes = append(s.Outcomes, o)
+	}
 }
 
 // Clean reports whether every message of the pass reached a final, non-rejected
