@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +39,8 @@ func (g *gateDirectory) LookupMany(ctx context.Context, ns []string) (map[string
 // replaced; every message gets exactly one notice.
 func TestReconfigureBetweenBatches(t *testing.T) {
 	// 30 notices to one sender: more than the loop guard lets through by default.
-	rg := newRig(t, testdbSQLite(t), func(c *Config) { c.BatchSize = 10; c.Guards.PairLimit = -1 })
+	// A pass starts with a quarter of BatchSize: a first batch of 10.
+	rg := newRig(t, testdbSQLite(t), func(c *Config) { c.BatchSize = 40; c.Guards.PairLimit = -1 })
 	rg.set("5550001", 'S', "PJSIP/5550001")
 	gate := &gateDirectory{Directory: rg.dir, entered: make(chan struct{}), open: make(chan struct{})}
 	rg.dir = gate
@@ -202,4 +204,45 @@ func openStoreOrFail(t *testing.T, dsn string) *Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// sizingDirectory records how many numbers each batch asked for.
+type sizingDirectory struct {
+	Directory
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (d *sizingDirectory) LookupMany(ctx context.Context, ns []string) (map[string]Entry, error) {
+	d.mu.Lock()
+	d.sizes = append(d.sizes, len(ns))
+	d.mu.Unlock()
+	return d.Directory.LookupMany(ctx, ns)
+}
+
+// A pass's batches start at a quarter of BatchSize and double while they come
+// back full; the next pass starts small again.
+func TestBatchesGrowWithTheBacklog(t *testing.T) {
+	rg := newRig(t, testdbSQLite(t), func(c *Config) { c.BatchSize = 8 })
+	sizing := &sizingDirectory{Directory: rg.dir}
+	rg.dir = sizing
+	now := rg.clock.now()
+	queue := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			to := fmt.Sprintf("55510%02d", i)
+			rg.set(to, 'S', "PJSIP/"+to)
+			rg.morx(fmt.Sprintf("m.%02d", i), morxAt(now, "5559999", to, "hello"))
+		}
+	}
+	queue(0, 30)
+	if sum := rg.drain(); sum.Counts[StateDelivered] != 30 {
+		t.Fatalf("first pass %v", sum.Counts)
+	}
+	queue(30, 5)
+	if sum := rg.drain(); sum.Counts[StateDelivered] != 5 {
+		t.Fatalf("second pass %v", sum.Counts)
+	}
+	if want := []int{2, 4, 8, 8, 8, 2, 3}; !slices.Equal(sizing.sizes, want) {
+		t.Fatalf("batches asked for %v numbers, want %v", sizing.sizes, want)
+	}
 }

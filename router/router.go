@@ -49,7 +49,7 @@ type Config struct {
 	// the kernel cannot say whether someone is still writing it, and how long a file
 	// that does not parse is given to be finished; default 2s.
 	Settle          time.Duration
-	BatchSize       int           // messages per journal transaction; default 256
+	BatchSize       int           // most messages per journal transaction; default 1024 (see firstBatch)
 	Parallel        int           // deliveries running at once within a batch; default 8
 	DeliveryTimeout time.Duration // deadline of one delivery attempt; default 60s
 	Sync            bool          // fsync staged files and folders (survive power loss, not only crashes)
@@ -171,7 +171,7 @@ func (c *Config) fill() error {
 		c.Settle = 2 * time.Second
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 256
+		c.BatchSize = 1024
 	}
 	if c.Parallel <= 0 {
 		c.Parallel = 8
@@ -299,7 +299,17 @@ type Router struct {
 	// morxUnread are names it has read that no batch has looked at yet.
 	morxCursor *os.File
 	morxUnread []string
+	// batchLimit is how many messages the pass's next batch may take (claimBatch).
+	batchLimit int
 }
+
+// firstBatch is the most a pass's first batch takes: a quarter of BatchSize.
+// Each batch that comes back full doubles the next one's limit, up to
+// BatchSize: the first messages of a burst are published as soon as with small
+// batches, while a backlog goes in large ones, whose commit writes each
+// touched index page once for more messages (at 100,000 queued, 1,024 a batch
+// wrote 40 % fewer bytes per message than 256; issue 17).
+func firstBatch(c Config) int { return max(1, c.BatchSize/4) }
 
 // New prepares the spool folders and takes this process's claim folder.
 func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Channel, log *slog.Logger) (*Router, error) {
@@ -314,6 +324,7 @@ func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Ch
 		cfg: cfg, l: newLayout(cfg.Spool, cfg.WorkDir), dir: dir, journal: journal,
 		channels: chans, log: log, now: time.Now, notices: notices,
 		kick: make(chan struct{}, 1), notBefore: map[string]time.Time{},
+		batchLimit: firstBatch(cfg),
 	}
 	r.loc.Store(cfg.Location)
 	if err := r.l.create(); err != nil {
@@ -367,18 +378,29 @@ type Outcome struct {
 	Source     string
 }
 
-// Summary counts a pass's outcomes.
+// Summary counts a pass's outcomes. Outcomes lists the first listedOutcomes of
+// them and, past those, only the messages that did not get through (deferred or
+// rejected, the ones drain -v names).
 type Summary struct {
+	Total    int // messages handled, listed or not
 	Outcomes []Outcome
 	Counts   map[State]int
 }
+
+// listedOutcomes bounds what a Summary keeps of the messages that got through:
+// kept all, a pass over a backlog of 100,000 held some 40 MB of outcomes until
+// it ended, which the garbage collector walked on every cycle (issue 17).
+const listedOutcomes = 1000
 
 func (s *Summary) add(o Outcome) {
 	if s.Counts == nil {
 		s.Counts = map[State]int{}
 	}
 	s.Counts[o.State]++
-	s.Outcomes = append(s.Outcomes, o)
+	s.Total++
+	if s.Total <= listedOutcomes || o.State == StateDeferred || o.State == StateRejected {
+		s.Outcomes = append(s.Outcomes, o)
+	}
 }
 
 // Clean reports whether every message of the pass reached a final, non-rejected
@@ -395,6 +417,7 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 	defer r.mu.Unlock()
 	sum := &Summary{}
 	r.nextLook = time.Time{}
+	r.batchLimit = firstBatch(r.cfg)
 	r.forgetOldLooks()
 	r.closeMorxCursor() // every pass reads morx from the start
 	defer r.closeMorxCursor()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -539,5 +540,29 @@ func TestJanitorsRunEveryFewMinutes(t *testing.T) {
 	rg.drain()
 	if j.calls != 2 {
 		t.Fatalf("cleanup ran %d times", j.calls)
+	}
+}
+
+// A long pass lists its first outcomes and, after them, only the messages that
+// did not get through, while the counts cover them all.
+func TestSummaryListsFailuresPastItsBound(t *testing.T) {
+	var sum Summary
+	for i := range listedOutcomes + 50 {
+		sum.add(Outcome{ID: strconv.Itoa(i), State: StateDelivered})
+	}
+	sum.add(Outcome{ID: "d", State: StateDeferred})
+	sum.add(Outcome{ID: "r", State: StateRejected})
+	sum.add(Outcome{ID: "b", State: StateBounced})
+	if sum.Total != listedOutcomes+53 || sum.Counts[StateDelivered] != listedOutcomes+50 || sum.Counts[StateBounced] != 1 {
+		t.Fatalf("total %d, counts %v", sum.Total, sum.Counts)
+	}
+	if n := len(sum.Outcomes); n != listedOutcomes+2 {
+		t.Fatalf("%d outcomes listed, want the first %d and the two failures", n, listedOutcomes)
+	}
+	if last := sum.Outcomes[listedOutcomes:]; last[0].ID != "d" || last[1].ID != "r" {
+		t.Fatalf("past the bound: %+v", last)
+	}
+	if sum.Clean() {
+		t.Fatal("a pass with a deferred and a rejected message is clean")
 	}
 }

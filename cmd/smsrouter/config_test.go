@@ -35,7 +35,7 @@ func TestExampleConfigLoadsAndMatchesDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc.Spool, def.Spool = "", ""
-	def.DefaultValidity, def.RetryMin, def.RetryMax, def.ConcatTimeout, def.BatchSize = 24*time.Hour, 30*time.Second, 30*time.Minute, 10*time.Minute, 256
+	def.DefaultValidity, def.RetryMin, def.RetryMax, def.ConcatTimeout, def.BatchSize = 24*time.Hour, 30*time.Second, 30*time.Minute, 10*time.Minute, 1024
 	def.Parallel, def.DeliveryTimeout, def.Settle, def.Rescan = 8, 60*time.Second, 2*time.Second, 10*time.Second
 	if rc.Notices != router.DefaultNotices {
 		t.Fatalf("example notices differ from router.DefaultNotices:\n%+v\n%+v", rc.Notices, router.DefaultNotices)
