@@ -133,6 +133,37 @@ func TestServerHalfClose(t *testing.T) {
 	}
 }
 
+// TestServerLingersUntilEOF: after our half-close the server reads whatever
+// Asterisk still sends (here HANGUPs a while apart) until Asterisk's EOF, and
+// only then closes: had it closed before one of them arrived, or with one
+// unread, the kernel would answer with a reset, which fails the next write.
+func TestServerLingersUntilEOF(t *testing.T) {
+	srv := &Server{Handlers: map[string]Handler{"set": setHandler}}
+	addr, sink, stop := startServer(t, srv)
+	c := dial(t, addr)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	c.Write([]byte(envBlock("set")))
+	answer(t, c, br, "SET VARIABLE MSG_CHAN_OPT S\n", "200 result=1\n")
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("want EOF after the last command, got %v", err)
+	}
+	for i := range 3 {
+		if _, err := c.Write([]byte("HANGUP\n")); err != nil {
+			t.Fatalf("HANGUP %d: %v (the server closed before our EOF)", i+1, err)
+		}
+		time.Sleep(10 * time.Millisecond) // the server reads each before the next
+	}
+	c.Close()
+	stop()
+	if st := srv.Stats(); st.Open != 0 {
+		t.Errorf("%d connections open after Serve returned", st.Open)
+	}
+	if w := sink.atLeast(slog.LevelWarn); len(w) > 0 {
+		t.Errorf("warnings: %q", w)
+	}
+}
+
 func TestServerMaxHandlers(t *testing.T) {
 	release := make(chan struct{})
 	var running atomic.Int32
