@@ -152,7 +152,7 @@ func TestReconfigureKeepsUndecidedBatches(t *testing.T) {
 		t.Fatalf("want one undecided batch, have %d", len(rg.r.uncertain))
 	}
 
-	other := NewJournal(openStoreOrFail(t, testdbSQLite(t)))
+	other := NewJournal(migratedStore(t, testdbSQLite(t)))
 	if _, err := rg.r.Reconfigure(context.Background(), rg.r.cfg, nil, other, rg.r.channels); err == nil || !strings.Contains(err.Error(), "old database") {
 		t.Fatalf("a new journal with an undecided batch: %v, want a refusal", err)
 	}
@@ -190,20 +190,6 @@ func TestReconfigureWaitsNoLongerThanCtx(t *testing.T) {
 	if rg.r.cfg.Notices.Unknown == "late" {
 		t.Fatal("a withdrawn reconfiguration was applied")
 	}
-}
-
-// openStoreOrFail opens dsn, migrated, closed with the test.
-func openStoreOrFail(t *testing.T, dsn string) *Store {
-	t.Helper()
-	s, err := OpenStore(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // sizingDirectory records how many numbers each batch asked for.
