@@ -30,17 +30,12 @@ type item struct {
 	parts []string
 }
 
-// claimBatch takes up to batchLimit files: first deferred messages that are due, then
+// claimBatch takes up to limit files: first deferred messages that are due, then
 // smsrouter's own queued messages (inbox), then new ones from morx, then
 // concatenations that are complete or timed out. Each take is an atomic rename, so
 // concurrent processes never take the same file.
-func (r *Router) claimBatch() (items []*item, err error) {
-	limit := min(r.batchLimit, r.cfg.BatchSize) // a reload may have lowered BatchSize
-	defer func() {
-		if len(items) >= limit {
-			r.batchLimit = min(2*limit, r.cfg.BatchSize)
-		}
-	}()
+func (r *Router) claimBatch(limit int) ([]*item, error) {
+	var items []*item
 	now := r.now()
 
 	if entries, err := os.ReadDir(r.l.deferred); err == nil {
@@ -62,7 +57,7 @@ func (r *Router) claimBatch() (items []*item, err error) {
 
 	// Our own messages: only smsrouter writes the inbox, so its names are trusted to
 	// carry the id the submitter was given and how deep a generated message is.
-	err = eachName(r.l.inbox, limit-len(items), func(name string) bool {
+	err := eachName(r.l.inbox, limit-len(items), func(name string) bool {
 		c := claimName{id: NewID(now)}
 		if id, depth, ok := channels.ParseSpoolName(name); ok && validID(id) {
 			c.id, c.depth = id, depth

@@ -299,8 +299,6 @@ type Router struct {
 	// morxUnread are names it has read that no batch has looked at yet.
 	morxCursor *os.File
 	morxUnread []string
-	// batchLimit is how many messages the pass's next batch may take (claimBatch).
-	batchLimit int
 }
 
 // firstBatch is the most a pass's first batch takes: a quarter of BatchSize.
@@ -324,7 +322,6 @@ func New(cfg Config, dir Directory, journal *Journal, chans map[byte]channels.Ch
 		cfg: cfg, l: newLayout(cfg.Spool, cfg.WorkDir), dir: dir, journal: journal,
 		channels: chans, log: log, now: time.Now, notices: notices,
 		kick: make(chan struct{}, 1), notBefore: map[string]time.Time{},
-		batchLimit: firstBatch(cfg),
 	}
 	r.loc.Store(cfg.Location)
 	if err := r.l.create(); err != nil {
@@ -417,7 +414,6 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 	defer r.mu.Unlock()
 	sum := &Summary{}
 	r.nextLook = time.Time{}
-	r.batchLimit = firstBatch(r.cfg)
 	r.forgetOldLooks()
 	r.closeMorxCursor() // every pass reads morx from the start
 	defer r.closeMorxCursor()
@@ -425,6 +421,7 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 	if err := r.adoptOrphans(ctx, sum); err != nil {
 		return sum, err
 	}
+	limit := firstBatch(r.cfg) // how many the pass's next batch may take
 	for {
 		if err := ctx.Err(); err != nil {
 			r.reportUncertain(sum)
@@ -443,9 +440,13 @@ func (r *Router) Drain(ctx context.Context) (*Summary, error) {
 			r.awaitFinish()
 			r.applyPending()
 		}
-		items, err := r.claimBatch()
+		limit = min(limit, r.cfg.BatchSize) // a reload may have lowered it
+		items, err := r.claimBatch(limit)
 		if err != nil {
 			return sum, err
+		}
+		if len(items) >= limit {
+			limit = min(2*limit, r.cfg.BatchSize)
 		}
 		if len(items) == 0 {
 			if r.finishing != nil {

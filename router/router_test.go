@@ -323,7 +323,7 @@ func TestCrashBetweenCommitAndPublishIsFinished(t *testing.T) {
 	rg.morx("a.1", plain)
 	// Run a pass whose publish step never happens: stage and journal, then "die".
 	r := rg.r
-	items, err := r.claimBatch()
+	items, err := r.claimBatch(r.cfg.BatchSize)
 	if err != nil || len(items) != 1 {
 		t.Fatalf("claim: %v %d", err, len(items))
 	}
