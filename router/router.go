@@ -379,9 +379,17 @@ type Outcome struct {
 // them and, past those, only the messages that did not get through (deferred or
 // rejected, the ones drain -v names).
 type Summary struct {
-	Total    int // messages handled, listed or not
 	Outcomes []Outcome
 	Counts   map[State]int
+}
+
+// Total is how many messages the pass handled, listed or not.
+func (s *Summary) Total() int {
+	n := 0
+	for _, c := range s.Counts {
+		n += c
+	}
+	return n
 }
 
 // listedOutcomes bounds what a Summary keeps of the messages that got through:
@@ -394,8 +402,8 @@ func (s *Summary) add(o Outcome) {
 		s.Counts = map[State]int{}
 	}
 	s.Counts[o.State]++
-	s.Total++
-	if s.Total <= listedOutcomes || o.State == StateDeferred || o.State == StateRejected {
+	// Until the bound every outcome is listed, so the list's length counts them.
+	if len(s.Outcomes) < listedOutcomes || o.State == StateDeferred || o.State == StateRejected {
 		s.Outcomes = append(s.Outcomes, o)
 	}
 }

@@ -553,8 +553,8 @@ func TestSummaryListsFailuresPastItsBound(t *testing.T) {
 	sum.add(Outcome{ID: "d", State: StateDeferred})
 	sum.add(Outcome{ID: "r", State: StateRejected})
 	sum.add(Outcome{ID: "b", State: StateBounced})
-	if sum.Total != listedOutcomes+53 || sum.Counts[StateDelivered] != listedOutcomes+50 || sum.Counts[StateBounced] != 1 {
-		t.Fatalf("total %d, counts %v", sum.Total, sum.Counts)
+	if sum.Total() != listedOutcomes+53 || sum.Counts[StateDelivered] != listedOutcomes+50 || sum.Counts[StateBounced] != 1 {
+		t.Fatalf("total %d, counts %v", sum.Total(), sum.Counts)
 	}
 	if n := len(sum.Outcomes); n != listedOutcomes+2 {
 		t.Fatalf("%d outcomes listed, want the first %d and the two failures", n, listedOutcomes)

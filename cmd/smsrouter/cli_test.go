@@ -445,7 +445,6 @@ func TestSummaryLine(t *testing.T) {
 		s := &router.Summary{Counts: map[router.State]int{}}
 		for _, st := range states {
 			s.Counts[st]++
-			s.Total++
 			s.Outcomes = append(s.Outcomes, router.Outcome{State: st})
 		}
 		return s

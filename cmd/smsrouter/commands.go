@@ -193,7 +193,7 @@ func printSummary(e *env, sum *router.Summary, quiet, verbose bool) {
 	if sum == nil || quiet {
 		return
 	}
-	if sum.Total == 0 {
+	if sum.Total() == 0 {
 		fmt.Fprintln(e.stdout, "nothing to do")
 		return
 	}
@@ -220,7 +220,7 @@ func summaryLine(sum *router.Summary) string {
 			seen += n
 		}
 	}
-	if seen < sum.Total { // a state this list does not know yet
+	if seen < sum.Total() { // a state this list does not know yet
 		known := map[router.State]bool{}
 		for _, s := range summaryStates {
 			known[s.state] = true
@@ -234,7 +234,8 @@ func summaryLine(sum *router.Summary) string {
 		sort.Strings(others)
 		parts = append(parts, others...)
 	}
-	line := fmt.Sprintf("%d %s handled: %s", sum.Total, plural(sum.Total, "message", "messages"), strings.Join(parts, ", "))
+	total := sum.Total()
+	line := fmt.Sprintf("%d %s handled: %s", total, plural(total, "message", "messages"), strings.Join(parts, ", "))
 	if !sum.Clean() {
 		var why []string
 		for _, st := range []router.State{router.StateDeferred, router.StateRejected} {
