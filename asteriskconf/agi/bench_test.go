@@ -87,7 +87,7 @@ func BenchmarkServer50Conns(b *testing.B) {
 			return 0, err
 		}
 		d := time.Since(start)
-		c.Write(hangup) // what Asterisk does after our half-close
+		c.Write(hangup) // what Asterisk does on our EOF
 		return d, nil
 	}
 

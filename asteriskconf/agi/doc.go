@@ -31,7 +31,7 @@
 //     channel); 520 either as one line (builds without XML docs) or as
 //     "520-…", usage lines, "520 End of proper usage." (builds with docs).
 //   - "HANGUP" lines arrive unprompted when the channel hangs up — before a
-//     reply, between replies, and once more after the server half-closes. They
+//     reply, between replies, and once more after the server closes. They
 //     are recorded (Session.Hungup) and never taken as a reply.
 //   - A value containing a newline cannot be carried unambiguously: Asterisk
 //     writes it raw. An unterminated "(data" is joined with the following

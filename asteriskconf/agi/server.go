@@ -26,10 +26,6 @@ const (
 	DefaultHandlerWait    = 2 * time.Second
 	DefaultSessionTimeout = 2 * time.Minute
 	DefaultShutdownGrace  = 10 * time.Second
-	// lingerTimeout bounds waiting for Asterisk's last HANGUP after we
-	// half-closed; Asterisk closes at once, anything else is a stuck peer.
-	lingerTimeout = time.Second
-	lingerBytes   = 4096
 	// warnEvery spaces the warnings about turned-away connections: a flood
 	// must show in the log without becoming one.
 	warnEvery = 10 * time.Second
@@ -459,7 +455,6 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn, slots chan stru
 	h, ok := srv.Handlers[s.Script]
 	if !ok {
 		sessionLog(log, s).Warn("agi: no handler for script, connection closed", "request", s.Env.Request())
-		linger(conn, br)
 		return
 	}
 	if !acquire(ctx, slots, orDefault(srv.HandlerWait, DefaultHandlerWait)) {
@@ -481,9 +476,12 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn, slots chan stru
 	default:
 		sessionLog(log, s).Warn("agi: handler failed", "err", err, "took", time.Since(start), "hungup", s.Hungup())
 	}
-	if s.Err() == nil {
-		linger(conn, br)
-	}
+	// The deferred Close ends the session. Asterisk answers our EOF with one
+	// last HANGUP and closes without reading again (res_agi.c run_agi), so
+	// the reset our closed socket sends back reaches a socket it is closing
+	// and nothing is logged on either side. Half-closing and reading until
+	// its EOF, as this server did, cost a tenth of a chaninfo request's CPU
+	// and held a goroutine for a peer that never closed (issue 17).
 }
 
 // liveConns are the connections being served, for Serve to unblock at
@@ -556,25 +554,6 @@ type panicError struct {
 
 func (e *panicError) Error() string {
 	return fmt.Sprintf("agi: handler panic: %v\n%s", e.value, e.stack)
-}
-
-// linger ends the session the way Asterisk expects: half-close so it sees
-// EOF, then read its final "HANGUP" until it closes, so our close does not
-// turn into a reset on its write. Bounded in time and bytes.
-// It reads through the session's br, whose buffer is there already.
-func linger(conn net.Conn, br *bufio.Reader) {
-	cw, ok := conn.(interface{ CloseWrite() error })
-	if !ok || cw.CloseWrite() != nil {
-		return
-	}
-	conn.SetReadDeadline(time.Now().Add(lingerTimeout))
-	for n := 0; n < lingerBytes; {
-		line, err := br.ReadSlice('\n')
-		n += len(line)
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return
-		}
-	}
 }
 
 func (srv *Server) logger() *slog.Logger {
